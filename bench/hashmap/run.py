@@ -1,0 +1,416 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""run.py -- the hashmap benchmark, every configuration side by side.
+
+Runs hm_bench_vp (volatile, VolipMem) and hm_bench_pmdk (PMDK libpmemobj)
+over workloads x threads x batch sizes, interleaving configurations so that
+noise on this shared machine spreads over all of them, takes the median of
+--runs runs per cell, prints ratios to PMDK and to volatile, checks the
+project's goals, and writes under --out:
+
+  data/hashmap.jsonl        every run's JSON line
+  data/hashmap-medians.tsv  medians per cell
+  data/hashmap-summary.txt  the printed report
+  img/hashmap.png           throughput per configuration and workload
+
+Preloaded pools are built once per system and copied for every run (a copy
+of a pool is the same pool: same heap address, same UUID), so each run
+starts from the same state without paying the preload. Every run reopens
+its pool at the end and checks all keys; a run that does not verify makes
+this script exit non-zero.
+
+Usage: /usr/bin/python3 bench/hashmap/run.py --build-dir BUILD [--keys N]
+       [--runs 5] [--max-seconds 1] [--configs a,b] [--workloads a,b]
+       [--threads 1,2] [--batches 1,16,256] [--value-size 32] [--out docs]
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    # name: (binary, args, environment, label)
+    "volatile": ("vp", ["--config", "volatile"], {}, "malloc, no persistence"),
+    "pmdk": ("pmdk", ["--config", "pmdk"], {"PMEM_IS_PMEM_FORCE": "1"},
+             "PMDK 1.12 libpmemobj, hand-written TX_ADD, B ops per tx"),
+    "vp-uffd-sync": ("vp", ["--config", "vp", "--tracker", "uffd", "--interval-ms", "0"],
+                     {"VOLIPMEM_TRACKER": "uffd", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
+                     "VolipMem, uffd tracker, synchronous pend()"),
+    "vp-mprotect-sync": ("vp", ["--config", "vp", "--tracker", "mprotect", "--interval-ms", "0"],
+                         {"VOLIPMEM_TRACKER": "mprotect", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
+                         "VolipMem, mprotect tracker, synchronous pend()"),
+    "vp-uffd-relaxed": ("vp", ["--config", "vp", "--tracker", "uffd", "--interval-ms", "{iv}"],
+                        {"VOLIPMEM_TRACKER": "uffd", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
+                        "VolipMem, uffd tracker, relaxed commits every {iv} ms"),
+    "pmthreads-style": ("vp", ["--config", "vp", "--tracker", "mprotect", "--interval-ms", "{iv}"],
+                        {"VOLIPMEM_TRACKER": "mprotect", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
+                        "mprotect tracker + relaxed commits every {iv} ms (PMThreads-style)"),
+    "vp-full-sync": ("vp", ["--config", "vp", "--tracker", "full", "--interval-ms", "0"],
+                     {"VOLIPMEM_TRACKER": "full", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
+                     "VolipMem, full tracker (oracle: every page written), synchronous"),
+}
+DEFAULT_CONFIGS = ["volatile", "pmdk", "vp-uffd-sync", "vp-mprotect-sync",
+                   "vp-uffd-relaxed", "pmthreads-style"]
+WORKLOADS = ["insert", "mixed", "read95", "delete"]
+WL_LABEL = {"insert": "insert-only", "mixed": "50/50 insert/lookup",
+            "read95": "95/5 lookup/insert", "delete": "delete-heavy (50% del, 25% ins, 25% get)"}
+
+
+def preload_of(wl, keys):
+    return 0 if wl == "insert" else keys // 2 if wl == "mixed" else keys
+
+
+def sub(s, iv):
+    return s.replace("{iv}", str(iv))
+
+
+class Runner:
+    def __init__(self, a):
+        self.a = a
+        self.bins = {"vp": os.path.join(a.build_dir, "bench/hashmap/hm_bench_vp"),
+                     "pmdk": os.path.join(a.build_dir, "bench/hashmap/hm_bench_pmdk")}
+        self.tag = "hm-%d" % os.getpid()
+        self.bases = {}
+        self.results = []
+        self.failures = []
+
+    def env(self, cfg):
+        e = dict(os.environ)
+        e.pop("VOLIPMEM_TRACKER", None)
+        e.pop("VOLIPMEM_COMMIT_INTERVAL_MS", None)
+        e["VOLIPMEM_FORCE_PMEM"] = "1"
+        for k, v in CONFIGS[cfg][2].items():
+            e[k] = sub(v, self.a.interval)
+        return e
+
+    def common(self, wl):
+        return ["--workload", wl, "--keys", str(self.a.keys),
+                "--value-size", str(self.a.value_size)]
+
+    def base(self, kind, wl):
+        """A pool holding the workload's preloaded keys, built once."""
+        p = preload_of(wl, self.a.keys)
+        key = (kind, p, wl == "mixed")
+        if p == 0:
+            return None
+        if key in self.bases:
+            return self.bases[key]
+        path = os.path.join(self.a.dir, "%s-base-%s-%d.pool" % (self.tag, kind, p))
+        cfg = "pmdk" if kind == "pmdk" else "vp-uffd-sync"
+        cmd = [self.bins[kind]] + [sub(x, self.a.interval) for x in CONFIGS[cfg][1]] + \
+            self.common(wl) + ["--pool", path, "--build"]
+        t = time.time()
+        r = subprocess.run(cmd, env=self.env(cfg), capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0:
+            sys.exit("building %s failed:\n%s\n%s" % (path, r.stdout, r.stderr))
+        print("built %s (%d keys) in %.1f s" % (path, p, time.time() - t), flush=True)
+        self.bases[key] = path
+        return path
+
+    def run1(self, cfg, wl, threads, batch, rep):
+        kind, args = CONFIGS[cfg][0], [sub(x, self.a.interval) for x in CONFIGS[cfg][1]]
+        pool = os.path.join(self.a.dir, "%s-run.pool" % self.tag)
+        if os.path.exists(pool):
+            os.unlink(pool)
+        if cfg != "volatile":
+            b = self.base(kind, wl)
+            if b:
+                subprocess.run(["cp", "--sparse=always", b, pool], check=True)
+        cmd = [self.bins[kind]] + args + self.common(wl) + [
+            "--pool", pool, "--threads", str(threads), "--batch", str(batch),
+            "--seed", str(1000 + rep)]
+        if self.a.max_seconds > 0:
+            cmd += ["--max-seconds", str(self.a.max_seconds)]
+        try:
+            r = subprocess.run(cmd, env=self.env(cfg), capture_output=True, text=True,
+                               timeout=self.a.timeout)
+            out, err, rc = r.stdout, r.stderr, r.returncode
+        except subprocess.TimeoutExpired as e:
+            out, err, rc = (e.stdout or b"").decode(), "timeout after %d s" % self.a.timeout, -1
+        finally:
+            if os.path.exists(pool):
+                os.unlink(pool)
+        res = None
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    res = json.loads(line)
+                except ValueError:
+                    pass
+        if rc != 0 or not res or res.get("verified") != 1:
+            self.failures.append((cfg, wl, threads, batch, rep, rc, out[-500:], err[-800:]))
+            print("FAIL %s %s T%d B%d run %d (exit %d): %s %s" %
+                  (cfg, wl, threads, batch, rep, rc, out.strip()[-300:], err.strip()[-300:]),
+                  flush=True)
+            return
+        res["cfg"] = cfg
+        res["rep"] = rep
+        self.results.append(res)
+        if self.jsonl:
+            self.jsonl.write(json.dumps(res) + "\n")
+            self.jsonl.flush()
+
+    def cleanup(self):
+        for p in self.bases.values():
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def median_table(results):
+    cells = {}
+    for r in results:
+        cells.setdefault((r["cfg"], r["workload"], r["threads"], r["batch"]), []).append(r)
+    med = {}
+    for k, rs in cells.items():
+        med[k] = {f: statistics.median(r[f] for r in rs)
+                  for f in ("ops_per_s", "p50_ns", "p99_ns", "lookups_per_s", "ops")}
+        med[k]["n"] = len(rs)
+        for f in ("commits", "pages_logged", "faults"):
+            if f in rs[0]:
+                med[k][f] = statistics.median(r.get(f, 0) for r in rs)
+    return med
+
+
+def fmt_rate(x):
+    if x >= 1e6:
+        return "%.2fM" % (x / 1e6)
+    if x >= 1e3:
+        return "%.0fk" % (x / 1e3)
+    return "%.0f" % x
+
+
+def fmt_ns(x):
+    return "%.1fus" % (x / 1e3) if x >= 1000 else "%dns" % x
+
+
+def report(a, med, out):
+    def p(*s):
+        print(*s, file=out)
+    cfgs = [c for c in a.configs if any(k[0] == c for k in med)]
+    p("Hashmap benchmark: %d keys, %d-byte values, medians of %d runs, measured phase capped at %s s"
+      % (a.keys, a.value_size, a.runs, a.max_seconds or "no"))
+    p("machine: %s, %d CPUs, kernel %s" % (cpu_model(), os.cpu_count(), os.uname().release))
+    p("configurations:")
+    for c in cfgs:
+        p("  %-17s %s" % (c, sub(CONFIGS[c][3], a.interval)))
+    p("")
+    p("throughput ops/s (ratio to PMDK, ratio to volatile); p50/p99 per-op latency")
+    for wl in a.workloads:
+        p("\n== %s ==" % WL_LABEL[wl])
+        p("%-17s %-4s %-5s %10s %8s %8s %9s %9s %10s" %
+          ("config", "thr", "batch", "ops/s", "xPMDK", "xvolat", "p50", "p99", "lookups/s"))
+        for t in a.threads:
+            for b in a.batches:
+                ref = med.get(("pmdk", wl, t, b))
+                vol = med.get(("volatile", wl, t, b))
+                for c in cfgs:
+                    m = med.get((c, wl, t, b))
+                    if not m:
+                        continue
+                    rp = "%.2f" % (m["ops_per_s"] / ref["ops_per_s"]) if ref else "-"
+                    rv = "%.3f" % (m["ops_per_s"] / vol["ops_per_s"]) if vol else "-"
+                    p("%-17s %-4d %-5d %10s %8s %8s %9s %9s %10s" %
+                      (c, t, b, fmt_rate(m["ops_per_s"]), rp, rv, fmt_ns(m["p50_ns"]),
+                       fmt_ns(m["p99_ns"]), fmt_rate(m["lookups_per_s"])))
+    p("")
+    goals(a, med, p)
+
+
+def ratio(med, x, y, f="ops_per_s"):
+    if x in med and y in med and med[y][f] > 0:
+        return med[x][f] / med[y][f]
+    return None
+
+
+def geo(vals):
+    vals = [v for v in vals if v]
+    return math.exp(sum(math.log(v) for v in vals) / len(vals)) if vals else None
+
+
+def goals(a, med, p):
+    p("Goals (each ratio = ours / theirs, medians, same run):")
+
+    def line(n, title, target, ours, theirs, cells, f="ops_per_s", note=""):
+        rs = []
+        for (wl, t, b) in cells:
+            r = ratio(med, (ours, wl, t, b), (theirs, wl, t, b), f)
+            if r:
+                rs.append(r)
+                p("   %-8s T%d B%-3d %s %s vs %s %s: %.2fx" %
+                  (wl, t, b, ours, fmt_rate(med[(ours, wl, t, b)][f]), theirs,
+                   fmt_rate(med[(theirs, wl, t, b)][f]), r))
+        g = geo(rs)
+        if g is None:
+            p("(%d) %s: not measured" % (n, title))
+            return
+        p("(%d) %s: geometric mean %.2fx, min %.2fx, target >= %gx -> %s%s" %
+          (n, title, g, min(rs), target, "MET" if min(rs) >= target else
+           ("met on average" if g >= target else "NOT MET"), note))
+
+    allc = [(wl, t, b) for wl in a.workloads for t in a.threads for b in a.batches]
+    b1 = [(wl, t, 1) for wl in a.workloads for t in a.threads if 1 in a.batches]
+    b16 = [(wl, t, 16) for wl in a.workloads for t in a.threads if 16 in a.batches]
+    line(1, "vp-uffd-relaxed (%d ms commits) vs PMDK, 1 op per FAS/tx" % a.interval, 10,
+         "vp-uffd-relaxed", "pmdk", b1,
+         note="  [different durability: relaxed loses up to %d ms on a crash, PMDK none]" % a.interval)
+    line(2, "vp-uffd-relaxed vs pmthreads-style, same %d ms interval, all cells" % a.interval, 4,
+         "vp-uffd-relaxed", "pmthreads-style", allc)
+    line(3, "vp-uffd-sync vs PMDK, 16 ops per FAS/tx", 1, "vp-uffd-sync", "pmdk", b16)
+    line(4, "vp-uffd-sync vs PMDK, 1 op per FAS/tx (moonshot)", 1, "vp-uffd-sync", "pmdk", b1)
+    rd = [("read95", t, b) for t in a.threads for b in a.batches if "read95" in a.workloads]
+    lk = [(wl, 1, 1) for wl in a.workloads]
+    line(5, "lookup pass (1 thread, after the run) vp-uffd-sync vs volatile", 0.9,
+         "vp-uffd-sync", "volatile", lk, f="lookups_per_s")
+    line(5, "lookup pass vp-uffd-relaxed vs volatile", 0.9,
+         "vp-uffd-relaxed", "volatile", lk, f="lookups_per_s")
+    line(5, "95/5 lookup/insert throughput, vp-uffd-relaxed vs volatile", 0.9,
+         "vp-uffd-relaxed", "volatile", rd)
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def plot(a, med, png):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("gnuplot not found: no plot")
+        return
+    d = os.path.dirname(os.path.abspath(png))
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(a.dir, "hm-plot-%d" % os.getpid())
+    os.makedirs(tmp, exist_ok=True)
+    cfgs = [c for c in a.configs if any(k[0] == c for k in med)]
+    for wl in a.workloads:
+        with open(os.path.join(tmp, wl + ".dat"), "w") as f:
+            f.write("# cell " + " ".join(cfgs) + "\n")
+            for t in a.threads:
+                for b in a.batches:
+                    row = ["T%d/B%d" % (t, b)]
+                    for c in cfgs:
+                        m = med.get((c, wl, t, b))
+                        row.append("%.1f" % m["ops_per_s"] if m else "NaN")
+                    f.write(" ".join(row) + "\n")
+    s = ["set terminal pngcairo size 1600,1100 font 'sans,10'" if has_cairo(gp)
+         else "set terminal png size 1600,1100",
+         "set output '%s'" % png,
+         "set multiplot layout 2,2 title 'Hashmap: throughput per configuration (%d keys, %d B values, median of %d; T=threads, B=ops per FAS/tx)'"
+         % (a.keys, a.value_size, a.runs),
+         "set style data histograms", "set style histogram clustered gap 1",
+         "set style fill solid 0.85 border -1", "set boxwidth 0.9",
+         "set logscale y", "set ylabel 'ops/s (log)'", "set grid ytics",
+         "set key outside right top vertical font ',9'", "set yrange [1000:*]",
+         "set format y '%.0s%c'", "set offsets 0.4, 0.4, 0, 0"]
+    for wl in a.workloads:
+        s.append("set title '%s'" % WL_LABEL[wl])
+        parts = []
+        for i, c in enumerate(cfgs):
+            parts.append("'%s' using %d:xtic(1) title '%s'" %
+                         (os.path.join(tmp, wl + ".dat"), i + 2, c))
+        s.append("plot " + ", ".join(parts))
+    s.append("unset multiplot")
+    gpf = os.path.join(tmp, "plot.gp")
+    with open(gpf, "w") as f:
+        f.write("\n".join(s) + "\n")
+    subprocess.run([gp, gpf], check=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("plot written to %s" % png)
+
+
+def has_cairo(gp):
+    r = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
+    return "pngcairo" in (r.stdout + r.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", default=os.environ.get("HM_BUILD_DIR", "build"))
+    ap.add_argument("--keys", type=int, default=1000000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--max-seconds", type=float, default=1.0,
+                    help="cap on each run's measured phase (0 = none)")
+    ap.add_argument("--interval", type=int, default=1, help="relaxed commit period, ms")
+    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS))
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--batches", default="1,16,256")
+    ap.add_argument("--value-size", type=int, default=32)
+    ap.add_argument("--dir", default="/dev/shm", help="where pools live")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "..", "..", "docs"))
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--from-jsonl", help="only report and plot an earlier run's results")
+    a = ap.parse_args()
+    a.configs = a.configs.split(",")
+    a.workloads = a.workloads.split(",")
+    a.threads = [int(x) for x in a.threads.split(",")]
+    a.batches = [int(x) for x in a.batches.split(",")]
+    for c in a.configs:
+        if c not in CONFIGS:
+            sys.exit("unknown config %s (known: %s)" % (c, ", ".join(CONFIGS)))
+    a.out = os.path.normpath(a.out)
+    os.makedirs(os.path.join(a.out, "data"), exist_ok=True)
+    os.makedirs(os.path.join(a.out, "img"), exist_ok=True)
+
+    if a.from_jsonl:
+        results = [json.loads(l) for l in open(a.from_jsonl) if l.strip()]
+        med = median_table(results)
+        report(a, med, sys.stdout)
+        plot(a, med, os.path.join(a.out, "img", "hashmap.png"))
+        return 0
+
+    R = Runner(a)
+    for c in a.configs:
+        b = R.bins[CONFIGS[c][0]]
+        if not os.access(b, os.X_OK):
+            sys.exit("%s not built (looked for %s); build with cmake first" % (c, b))
+    cells = [(wl, t, b, c) for wl in a.workloads for t in a.threads for b in a.batches
+             for c in a.configs]
+    print("%d cells x %d runs = %d runs; measured phase capped at %s s each" %
+          (len(cells), a.runs, len(cells) * a.runs, a.max_seconds or "no"), flush=True)
+    jsonl_path = os.path.join(a.out, "data", "hashmap.jsonl")
+    R.jsonl = open(jsonl_path, "w")
+    t0 = time.time()
+    try:
+        for rep in range(a.runs):
+            for (wl, t, b, c) in cells:
+                R.run1(c, wl, t, b, rep)
+            print("round %d/%d done after %.0f s" % (rep + 1, a.runs, time.time() - t0), flush=True)
+    finally:
+        R.cleanup()
+        R.jsonl.close()
+    med = median_table(R.results)
+    with open(os.path.join(a.out, "data", "hashmap-medians.tsv"), "w") as f:
+        f.write("config\tworkload\tthreads\tbatch\truns\tops_per_s\tp50_ns\tp99_ns\tlookups_per_s\n")
+        for k in sorted(med):
+            m = med[k]
+            f.write("%s\t%s\t%d\t%d\t%d\t%.1f\t%d\t%d\t%.1f\n" %
+                    (k[0], k[1], k[2], k[3], m["n"], m["ops_per_s"], m["p50_ns"],
+                     m["p99_ns"], m["lookups_per_s"]))
+    with open(os.path.join(a.out, "data", "hashmap-summary.txt"), "w") as f:
+        report(a, med, f)
+        f.write("\ntotal time %.0f s; command: %s\n" % (time.time() - t0, " ".join(sys.argv)))
+    report(a, med, sys.stdout)
+    plot(a, med, os.path.join(a.out, "img", "hashmap.png"))
+    print("total %.0f s" % (time.time() - t0))
+    if R.failures:
+        print("%d runs FAILED verification or crashed:" % len(R.failures))
+        for f in R.failures[:20]:
+            print("  %s %s T%d B%d run %d exit %d\n    %s" % (f[:6] + (f[7].strip()[-400:],)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# smoke.sh -- correctness smoke test of the hashmap benchmark: a tiny run of
+# every configuration and workload (variable-size values, 16 initial buckets
+# so the table resizes several times, 1 and 2 threads, batches of 1/16/256).
+# Each run reopens its pool and checks every key; a run that does not print
+# "verified":1 fails the test. Usage: smoke.sh VP_BINARY PMDK_BINARY
+# (either may be empty when not built). Knob: HM_SMOKE_KEYS (default 3000).
+set -u
+VP=${1:-}
+PMDK=${2:-}
+KEYS=${HM_SMOKE_KEYS:-3000}
+DIR=${HM_SMOKE_DIR:-/dev/shm}
+if [ -z "$VP" ] && [ -z "$PMDK" ]; then
+	echo "SKIP: neither hm_bench_vp nor hm_bench_pmdk was built"; exit 77
+fi
+fails=0
+runs=0
+run() { # run NAME BINARY ARGS...
+	name=$1; bin=$2; shift 2
+	pool="$DIR/hm-smoke-$$-$name.pool"
+	rm -f "$pool"
+	out=$("$bin" --pool "$pool" --keys "$KEYS" --buckets 16 --value-size 0 \
+		--pool-mb 32 "$@" 2>&1)
+	rc=$?
+	rm -f "$pool"
+	runs=$((runs + 1))
+	case "$out" in
+	*'"verified":1'*) [ $rc -eq 0 ] && { echo "ok   $name $*"; return; } ;;
+	esac
+	echo "FAIL $name $* (exit $rc)"; echo "$out" | tail -5
+	fails=$((fails + 1))
+}
+
+mix_cfg() { n=$1; b=$2; shift 2
+	run "$n-insert" "$b" --workload insert --threads 1 --batch 1 "$@"
+	run "$n-mixed" "$b" --workload mixed --threads 2 --batch 16 "$@"
+	run "$n-read95" "$b" --workload read95 --threads 1 --batch 256 "$@"
+	run "$n-delete" "$b" --workload delete --threads 2 --batch 1 "$@"
+}
+if [ -n "$VP" ]; then
+	mix_cfg volatile "$VP" --config volatile
+	export VOLIPMEM_FORCE_PMEM=1
+	for t in uffd mprotect full; do
+		mix_cfg "vp-$t-sync" "$VP" --config vp --tracker $t --interval-ms 0
+	done
+	for t in uffd mprotect; do
+		mix_cfg "vp-$t-relaxed" "$VP" --config vp --tracker $t --interval-ms 1
+	done
+	unset VOLIPMEM_FORCE_PMEM
+else
+	echo "note: hm_bench_vp not built (no libvolipmem); only PMDK checked"
+fi
+if [ -n "$PMDK" ]; then
+	PMEM_IS_PMEM_FORCE=1 export PMEM_IS_PMEM_FORCE
+	mix_cfg pmdk "$PMDK" --config pmdk
+else
+	echo "note: hm_bench_pmdk not built (no libpmemobj)"
+fi
+echo "$runs runs, $fails failed"
+[ $fails -eq 0 ]
