@@ -263,6 +263,11 @@ static int preload_fn(void *arg)
 	return 0;
 }
 
+static int lose_fn(void *arg)
+{
+	return hm_del(&S.h, key_of(*(uint64_t *)arg)) == 1 ? 0 : -ENOENT;
+}
+
 static int init_fn(void *arg)
 {
 	return hm_init(&S.h, arg, S.o->buckets);
@@ -281,7 +286,7 @@ static void usage(const char *prog)
 		"  [--threads T] [--batch B] [--keys N] [--preload P] [--ops M]\n"
 		"  [--buckets NB] [--value-size 8..256|0=variable] [--max-seconds S]\n"
 		"  [--tracker uffd|mprotect|full] [--interval-ms I (0=sync)]\n"
-		"  [--pool-mb MB] [--seed X] [--build]\n", prog);
+		"  [--pool-mb MB] [--seed X] [--build] [--inject-loss]\n", prog);
 }
 
 static int parse(int argc, char **argv, struct hm_opts *o)
@@ -293,6 +298,7 @@ static int parse(int argc, char **argv, struct hm_opts *o)
 		{"value-size", 1, 0, 'v'}, {"max-seconds", 1, 0, 's'},
 		{"tracker", 1, 0, 'T'}, {"interval-ms", 1, 0, 'i'},
 		{"pool-mb", 1, 0, 'm'}, {"seed", 1, 0, 'S'}, {"build", 0, 0, 'x'},
+		{"inject-loss", 0, 0, 'L'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0},
 	};
 	int64_t preload = -1, ops = -1;
@@ -319,6 +325,7 @@ static int parse(int argc, char **argv, struct hm_opts *o)
 		case 'm': pool_mb = strtoull(optarg, 0, 0); break;
 		case 'S': o->seed = strtoull(optarg, 0, 0); break;
 		case 'x': o->build = true; break;
+		case 'L': o->inject_loss = true; break;
 		default: usage(argv[0]); return -EINVAL;
 		}
 	}
@@ -556,6 +563,15 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 	}
 	tl = now_s() - tl;
 
+	/* self-test of the check: drop one live key behind the oracle's back */
+	if (o.inject_loss) {
+		uint64_t id = 0;
+		while (id < S.next_id && !S.present[id])
+			id++;
+		if ((rc = be->batch(lose_fn, &id)) < 0)
+			return fail("inject-loss", rc);
+	}
+
 	/* the backend's counters of the measured phase, before closing */
 	char stats[1024] = "";
 	if (be->stats_json) {
@@ -592,5 +608,11 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 	       (unsigned long long)p99, nlat, (unsigned long long)nlook,
 	       tl > 0 ? (double)nlook / tl : 0.0, (unsigned long long)count,
 	       o.value_size, stats);
+	for (unsigned i = 0; i < o.threads; i++)
+		free(w[i].lat);
+	free(w);
+	free(lat);
+	free(S.present);
+	free(S.live);
 	return 0;
 }

@@ -31,6 +31,8 @@ struct hm_opts {
 	double max_seconds;	/* 0 = no cap on the measured phase */
 	uint64_t seed;
 	bool build;		/* only create + preload, then close */
+	bool inject_loss;	/* delete one key unknown to the oracle: the
+				   check must then fail (tests the test) */
 	uint64_t pool_bytes;	/* size for a new pool (heap for VolipMem) */
 };
 

@@ -32,6 +32,21 @@ run() { # run NAME BINARY ARGS...
 	fails=$((fails + 1))
 }
 
+expect_fail() { # expect_fail NAME BINARY ARGS...: the check must catch a lost key
+	name=$1; bin=$2; shift 2
+	pool="$DIR/hm-smoke-$$-$name.pool"
+	rm -f "$pool"
+	out=$("$bin" --pool "$pool" --keys 500 --pool-mb 32 --inject-loss "$@" 2>&1)
+	rc=$?
+	rm -f "$pool"
+	runs=$((runs + 1))
+	case "$out" in
+	*'"verified":1'*) ;;
+	*) [ $rc -ne 0 ] && { echo "ok   $name: a lost key is detected"; return; } ;;
+	esac
+	echo "FAIL $name: a key deleted behind the oracle's back went unnoticed"
+	fails=$((fails + 1))
+}
 mix_cfg() { n=$1; b=$2; shift 2
 	run "$n-insert" "$b" --workload insert --threads 1 --batch 1 "$@"
 	run "$n-mixed" "$b" --workload mixed --threads 2 --batch 16 "$@"
@@ -40,6 +55,7 @@ mix_cfg() { n=$1; b=$2; shift 2
 }
 if [ -n "$VP" ]; then
 	mix_cfg volatile "$VP" --config volatile
+	expect_fail volatile-lost "$VP" --config volatile
 	export VOLIPMEM_FORCE_PMEM=1
 	for t in uffd mprotect full; do
 		mix_cfg "vp-$t-sync" "$VP" --config vp --tracker $t --interval-ms 0
@@ -47,6 +63,7 @@ if [ -n "$VP" ]; then
 	for t in uffd mprotect; do
 		mix_cfg "vp-$t-relaxed" "$VP" --config vp --tracker $t --interval-ms 1
 	done
+	expect_fail vp-lost "$VP" --config vp --interval-ms 0
 	unset VOLIPMEM_FORCE_PMEM
 else
 	echo "note: hm_bench_vp not built (no libvolipmem); only PMDK checked"
@@ -54,6 +71,7 @@ fi
 if [ -n "$PMDK" ]; then
 	PMEM_IS_PMEM_FORCE=1 export PMEM_IS_PMEM_FORCE
 	mix_cfg pmdk "$PMDK" --config pmdk
+	expect_fail pmdk-lost "$PMDK" --config pmdk
 else
 	echo "note: hm_bench_pmdk not built (no libpmemobj)"
 fi
