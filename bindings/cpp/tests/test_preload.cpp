@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_preload.cpp -- end-to-end test of libvolipmem_preload.so, the
+ * persistent process heap.
+ *
+ * The parent runs each phase as a fresh exec of this program with
+ * LD_PRELOAD=<the library> and, for most phases, VOLIPMEM_POOL=<pool>:
+ *   placement   the program's malloc/new/strdup/aligned blocks are in the
+ *               heap; libc's own (FILE, DIR, thread start-up) are not;
+ *   late-pmap   without VOLIPMEM_POOL the heap turns persistent when the
+ *               program calls pmap() itself;
+ *   list-*      the talk's provide_pobject<std::list<K>>("list") with the
+ *               default std::allocator survives a restart;
+ *   stl-*       std::vector/list/map/unordered_map/string with
+ *               std::allocator: N random operations (VP_BINDINGS_OPS,
+ *               default 10,000), each a FAS, kill -9 inside a FAS half way,
+ *               then resume and check against a volatile replay.
+ * Usage: test_preload PRELOAD_SO [pool-dir]
+ */
+#include <volipmem.hpp>
+
+#include "stl_model.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <list>
+#include <malloc.h>
+#include <pthread.h>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+std::string pool_path;
+std::uint64_t nops = 10000;
+const std::uint64_t seed = 77;
+using state = vptest::containers<std::allocator>;
+
+#define CHECK(c)                                                              \
+	do {                                                                  \
+		if (!(c)) {                                                   \
+			std::fprintf(stderr, "%s:%d: check failed: %s\n",     \
+				     __FILE__, __LINE__, #c);                 \
+			return 1;                                             \
+		}                                                             \
+	} while (0)
+
+/* in_heap -- vp_in_heap() on an address (the pointee may be uninitialised,
+ * and gcc would warn about passing it as const void *). */
+bool in_heap_addr(std::uintptr_t a)
+{
+	return vp_in_heap(reinterpret_cast<const void *>(a));
+}
+#define in_heap(p) in_heap_addr(reinterpret_cast<std::uintptr_t>(p))
+
+int check_allocations()
+{
+	void *m = std::malloc(100);
+	CHECK(in_heap(m));
+	CHECK(malloc_usable_size(m) >= 100);
+	std::memset(m, 1, 100);
+	m = std::realloc(m, 5000);
+	CHECK(in_heap(m) && static_cast<unsigned char *>(m)[99] == 1);
+	std::free(m);
+	int *z = static_cast<int *>(std::calloc(1000, sizeof(int)));
+	CHECK(in_heap(z));
+	for (int i = 0; i < 1000; i++)
+		CHECK(z[i] == 0);
+	std::free(z);
+	int *n = new int(5);
+	CHECK(in_heap(n));
+	delete n;
+	std::string s(200, 'x');
+	CHECK(in_heap(s.data()));
+	char *d = strdup("persistent");
+	CHECK(in_heap(d) && std::strcmp(d, "persistent") == 0);
+	std::free(d);
+	void *a = nullptr;
+	CHECK(posix_memalign(&a, 256, 1000) == 0);
+	CHECK(in_heap(a) && (reinterpret_cast<uintptr_t>(a) & 255) == 0);
+	CHECK(malloc_usable_size(a) >= 1000);
+	std::memset(a, 2, 1000);
+	a = std::realloc(a, 3000);
+	CHECK(in_heap(a) && static_cast<unsigned char *>(a)[999] == 2);
+	std::free(a);
+	void *pg = aligned_alloc(4096, 4096);
+	CHECK(in_heap(pg) && (reinterpret_cast<uintptr_t>(pg) & 4095) == 0);
+	std::free(pg);
+	struct alignas(64) line { char c[64]; };
+	line *l = new line[3];
+	CHECK(in_heap(l) && (reinterpret_cast<uintptr_t>(l) & 63) == 0);
+	delete[] l;
+	// libc's own allocations stay volatile
+	FILE *f = std::fopen("/proc/self/stat", "r");
+	CHECK(f != nullptr && !in_heap(f));
+	char buf[64];
+	CHECK(std::fgets(buf, sizeof buf, f) != nullptr);
+	std::fclose(f);
+	DIR *dir = opendir("/");
+	CHECK(dir != nullptr && !in_heap(dir));
+	closedir(dir);
+	// threads (TLS and stacks come from libc and the loader)
+	int *from_thread = nullptr;
+	std::thread t([&] { from_thread = new int(7); });
+	t.join();
+	CHECK(in_heap(from_thread) && *from_thread == 7);
+	delete from_thread;
+	return 0;
+}
+
+int phase_placement()
+{
+	CHECK(vp_heap_base() != nullptr);
+	return check_allocations();
+}
+
+int phase_late_pmap()
+{
+	CHECK(vp_heap_base() == nullptr);
+	void *before = std::malloc(64);
+	CHECK(before != nullptr && !vp_in_heap(before));
+	CHECK(pmap(pool_path.c_str(), 16u << 20, 0) == 0);
+	if (check_allocations() != 0)
+		return 1;
+	std::free(before); // a volatile block freed while the heap is on
+	void *late = std::malloc(64);
+	CHECK(vp_in_heap(late));
+	CHECK(punmap() == 0);
+	std::free(late); // heap gone: dropped, not handed to glibc
+	void *after = std::malloc(64);
+	CHECK(after != nullptr && !vp_in_heap(after));
+	std::free(after);
+	return 0;
+}
+
+int phase_list_build()
+{
+	std::list<long> &l = pmem_api::provide_pobject<std::list<long>>("list");
+	CHECK(l.empty());
+	for (long i = 1; i <= 100; i++) {
+		pmem_api::pstart();
+		l.push_front(i);
+		CHECK(pmem_api::pend() == 0);
+	}
+	return 0;
+}
+
+int phase_list_check()
+{
+	std::list<long> &l = pmem_api::provide_pobject<std::list<long>>("list");
+	CHECK(l.size() == 100);
+	long want = 100;
+	for (long &v : l) {
+		CHECK(v == want && vp_in_heap(&v));
+		want--;
+	}
+	return 0;
+}
+
+int run_ops(state &st, std::uint64_t from, std::uint64_t to, std::uint64_t crash_at)
+{
+	for (std::uint64_t i = from; i < to; i++) {
+		pmem_api::fas section;
+		st.apply(seed, i);
+		if (i == crash_at) {
+			st.apply(seed, i + 1);
+			st.lst.push_back(-1);
+			raise(SIGKILL);
+		}
+		st.done = i + 1;
+		CHECK(section.end() == 0);
+	}
+	return 0;
+}
+
+/* check_model -- compare with a volatile replay. The replay's blocks are
+ * themselves in the heap (std::allocator): build it inside one FAS so that
+ * its allocations do not each cost a commit. */
+int check_model(const state &st, std::uint64_t expect_done)
+{
+	CHECK(st.done == expect_done);
+	pmem_api::fas section;
+	bool ok;
+	{
+		state model;
+		for (std::uint64_t i = 0; i < st.done; i++)
+			model.apply(seed, i);
+		model.done = st.done;
+		ok = vptest::same(st, model);
+	}
+	CHECK(section.end() == 0);
+	CHECK(ok);
+	return 0;
+}
+
+int phase_stl_crash()
+{
+	state &st = pmem_api::provide_pobject<state>("stl");
+	return run_ops(st, 0, nops, nops / 2);
+}
+
+int phase_stl_resume()
+{
+	state &st = pmem_api::provide_pobject<state>("stl");
+	if (check_model(st, nops / 2) != 0)
+		return 1;
+	return run_ops(st, st.done, nops, ~0ull);
+}
+
+int phase_stl_final()
+{
+	state &st = pmem_api::provide_pobject<state>("stl");
+	return check_model(st, nops);
+}
+
+struct phase {
+	const char *name;
+	int (*fn)();
+	bool with_pool;
+	int sig; // expected fatal signal, 0 = exit 0
+};
+const phase phases[] = {
+	{ "placement", phase_placement, true, 0 },
+	{ "late-pmap", phase_late_pmap, false, 0 },
+	{ "list-build", phase_list_build, true, 0 },
+	{ "list-check", phase_list_check, true, 0 },
+	{ "stl-crash", phase_stl_crash, true, SIGKILL },
+	{ "stl-resume", phase_stl_resume, true, 0 },
+	{ "stl-final", phase_stl_final, true, 0 },
+};
+
+/* spawn -- run one phase as a new process under the preload library. */
+bool spawn(const phase &ph, const char *self, const char *preload)
+{
+	std::fflush(nullptr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("LD_PRELOAD", preload, 1);
+		if (ph.with_pool)
+			setenv("VOLIPMEM_POOL", pool_path.c_str(), 1);
+		else
+			unsetenv("VOLIPMEM_POOL");
+		setenv("VOLIPMEM_POOL_SIZE", "64M", 1);
+		execl(self, self, "--phase", ph.name, pool_path.c_str(), (char *)nullptr);
+		std::_Exit(127);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return false;
+	bool ok = ph.sig ? (WIFSIGNALED(st) && WTERMSIG(st) == ph.sig)
+			 : (WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	std::printf("%-12s %s\n", ph.name, ok ? "ok" : "FAILED");
+	if (!ok)
+		std::printf("  status: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	return ok;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	if (const char *e = std::getenv("VP_BINDINGS_OPS"))
+		nops = std::strtoull(e, nullptr, 10);
+	if (nops < 4)
+		nops = 4;
+	if (argc == 4 && std::strcmp(argv[1], "--phase") == 0) {
+		pool_path = argv[3];
+		for (const phase &ph : phases)
+			if (std::strcmp(ph.name, argv[2]) == 0) {
+				try {
+					return ph.fn();
+				} catch (const std::exception &e) {
+					std::fprintf(stderr, "%s: %s\n", ph.name, e.what());
+					return 1;
+				}
+			}
+		return 2;
+	}
+#ifdef VP_PRELOAD_SKIP
+	std::printf("skipped: %s\n", VP_PRELOAD_SKIP);
+	return 77;
+#endif
+	if (argc < 2) {
+		std::fprintf(stderr, "usage: %s PRELOAD_SO [pool-dir]\n", argv[0]);
+		return 2;
+	}
+	const char *dir = argc > 2 ? argv[2] : "/dev/shm";
+	pool_path = std::string(dir) + "/vp-preload-" + std::to_string(getpid()) + ".pool";
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return 2;
+	self[n] = '\0';
+	bool ok = true;
+	for (const phase &ph : phases) {
+		if (std::strcmp(ph.name, "list-build") == 0)
+			unlink(pool_path.c_str()); // a fresh pool for the data phases
+		if (!(ok = spawn(ph, self, argv[1])))
+			break;
+	}
+	unlink(pool_path.c_str());
+	std::printf("%s (%llu operations)\n", ok ? "PASS" : "FAIL", (unsigned long long)nops);
+	return ok ? 0 : 1;
+}
