@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vpy.h -- internal header of the CPython extension `volipmem._volipmem`.
+ *
+ * Persistent Python values live in the VolipMem heap (pmalloc) as tagged
+ * 16-byte slots (`struct pv`). Scalars are stored inline (None, bool, small
+ * int, float); strings, bytes, big ints and pickles are blobs; dicts and
+ * lists are containers with a magic number and a 64-bit identity so that a
+ * Python wrapper can tell when the object it points to was freed or when
+ * the pool it lives in was closed. Raw pointers are stored in the heap: the
+ * heap is mapped at the same address in every process.
+ *
+ * Every function that touches the heap runs with the GIL held; the GIL is
+ * released only around pstart()/pend()/pcommit()/psync(), before a mutation
+ * touches a container and after it is done (see vpy_fas_enter/exit).
+ */
+#ifndef VPY_H
+#define VPY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <volipmem.h>
+
+/* ---- tagged values ---- */
+enum pv_tag {
+	PV_NONE = 0,   /* zeroed memory reads as None                      */
+	PV_BOOL = 1,   /* u = 0 or 1                                        */
+	PV_INT = 2,    /* u = int64 value                                   */
+	PV_FLOAT = 3,  /* u = IEEE-754 bits                                  */
+	PV_STR = 4,    /* u = struct pblob * (UTF-8)                         */
+	PV_BYTES = 5,  /* u = struct pblob *                                 */
+	PV_BIGINT = 6, /* u = struct pblob * (two's complement, LE, minimal) */
+	PV_DICT = 7,   /* u = struct pdict *                                 */
+	PV_LIST = 8,   /* u = struct plist *                                 */
+	PV_PICKLE = 9, /* u = struct pblob * (pickle protocol 4), opt-in     */
+	PV_DELETED = 15, /* dict entry whose key was deleted                 */
+};
+
+struct pv {
+	uint32_t tag;
+	uint32_t pad;      /* zero */
+	uint64_t u;
+};
+
+struct pblob {
+	uint64_t len;
+	unsigned char data[];
+};
+
+#define PDICT_MAGIC 0x5650444943543031ull /* "VPDICT01" */
+#define PLIST_MAGIC 0x56504c4953543031ull /* "VPLIST01" */
+
+struct pentry {
+	uint64_t hash;
+	struct pv key;     /* PV_DELETED once removed */
+	struct pv val;
+};
+
+/* An insertion-ordered hash table in the style of CPython's compact dict:
+ * entries are appended to `ent`; `index` is an open-addressing table
+ * (linear probing) of entry positions + 1, 0 = empty, -1 = deleted. */
+struct pdict {
+	uint64_t magic;
+	uint64_t id;       /* identity checked by wrappers */
+	uint64_t used;     /* live entries */
+	uint64_t nent;     /* entries appended (live + deleted) */
+	uint64_t ecap;     /* capacity of ent */
+	uint64_t mask;     /* index slots - 1 (0 when index is NULL) */
+	struct pentry *ent;
+	int64_t *index;
+};
+
+struct plist {
+	uint64_t magic;
+	uint64_t id;
+	uint64_t len;
+	uint64_t cap;
+	struct pv *items;
+	uint64_t reserved;
+};
+
+/* ---- the pool root (proot "python-root") ---- */
+#define PYROOT_MAGIC 0x5650595230303031ull /* "VPYR0001" */
+struct pyroot {
+	uint64_t magic;
+	uint64_t layout;   /* 1 */
+	struct pdict *dict;
+	uint64_t reserved[5];
+};
+
+/* ---- module state (one pool per process) ---- */
+extern uint64_t vpy_gen;          /* bumped at every close; 0 = never open */
+extern bool vpy_open;
+extern bool vpy_pickle;           /* pickle unsupported types */
+extern PyObject *vpy_Error;       /* volipmem.Error */
+extern PyTypeObject *vpy_dict_type;  /* class used for dict wrappers */
+extern PyTypeObject *vpy_list_type;  /* class used for list wrappers */
+extern PyTypeObject PDictBase_Type, PListBase_Type, PDictIter_Type;
+
+/* Python wrapper of a persistent container. */
+typedef struct {
+	PyObject_HEAD
+	void *obj;         /* struct pdict * or struct plist * */
+	uint64_t id;
+	uint64_t gen;
+} PContainer;
+
+/* ---- FAS helpers (module.c) ---- */
+int vpy_fas_enter(void);          /* -1 with exception */
+int vpy_fas_exit(int ok);         /* ok=0: an exception is already set */
+int vpy_check_open(void);
+PyObject *vpy_raise(int code, const char *what);
+uint64_t vpy_new_id(void);
+
+/* ---- values (value.c) ---- */
+int pv_from_py(PyObject *o, struct pv *out);   /* deep copy into the heap */
+PyObject *pv_to_py(const struct pv *v);        /* live wrappers */
+PyObject *pv_to_plain(const struct pv *v);     /* deep plain copy */
+int pv_copy(const struct pv *src, struct pv *dst); /* deep heap copy */
+void pv_free(struct pv *v);                    /* free, set to None */
+
+/* canonical form of a dict key: equal keys have equal canonical forms */
+enum { K_NONE, K_INT, K_BIG, K_FLOAT, K_STR, K_BYTES };
+struct pkey {
+	int cls;
+	int64_t i;
+	double f;
+	const unsigned char *p;
+	size_t n;
+	unsigned char *owned;   /* PyMem_Free'd by pkey_release */
+	uint64_t hash;
+};
+int pkey_from_py(PyObject *o, struct pkey *k);       /* -1 + TypeError */
+int pkey_from_pv(const struct pv *v, struct pkey *k);
+int pkey_canon_pv(const struct pv *v, struct pkey *k);
+void pkey_release(struct pkey *k);
+bool pkey_eq(const struct pkey *a, const struct pkey *b);
+
+/* ---- containers ---- */
+struct pdict *pdict_new(void);
+void pdict_free(struct pdict *d);
+int pdict_copy(const struct pdict *src, struct pdict **out);
+PyObject *pdict_to_plain(const struct pdict *d);
+int pdict_set_pv(struct pdict *d, PyObject *key, struct pv *val); /* takes val */
+void pdict_clear(struct pdict *d);
+PyObject *pdict_wrap(struct pdict *d);
+struct pdict *pdict_unwrap(PyObject *o);   /* NULL + exception if stale */
+
+struct plist *plist_new(void);
+void plist_free(struct plist *l);
+int plist_copy(const struct plist *src, struct plist **out);
+PyObject *plist_to_plain(const struct plist *l);
+PyObject *plist_wrap(struct plist *l);
+struct plist *plist_unwrap(PyObject *o);
+
+int vpy_is_pdict(PyObject *o);
+int vpy_is_plist(PyObject *o);
+
+#endif /* VPY_H */

@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+"""Shared fixtures: a fresh pool on /dev/shm per test (one pool per
+process, so each test closes its pool), and a runner for child processes
+that use the same build of the package."""
+
+import glob
+import itertools
+import os
+import subprocess
+import sys
+
+import pytest
+
+import volipmem
+
+SHM = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+_counter = itertools.count()
+
+
+def pool_path(tag="t"):
+    return os.path.join(SHM, "vpy-%d-%d-%s.pool" % (os.getpid(),
+                                                     next(_counter), tag))
+
+
+def remove_pool(path):
+    for f in glob.glob(path + "*"):
+        try:
+            os.unlink(f)
+        except FileNotFoundError:
+            pass
+
+
+@pytest.fixture
+def path():
+    p = pool_path()
+    yield p
+    volipmem.close()
+    remove_pool(p)
+
+
+@pytest.fixture
+def pool(path):
+    p = volipmem.open(path, 64 << 20)
+    yield p
+    p.close()
+
+
+def run_child(code, *args, env=None, check=True, timeout=120, **kw):
+    """Run `code` in a fresh /usr/bin/python3 with this package on its path."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    r = subprocess.run([sys.executable, "-c", code] + [str(a) for a in args],
+                       env=e, capture_output=True, text=True, timeout=timeout,
+                       **kw)
+    if check and r.returncode != 0:
+        raise AssertionError("child failed (%d):\n%s\n%s"
+                             % (r.returncode, r.stdout, r.stderr))
+    return r

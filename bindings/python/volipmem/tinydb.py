@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: MIT
+"""volipmem.tinydb -- TinyDB (3.x, Debian's python3-tinydb) on the
+persistent heap.
+
+Two ways in:
+
+* ``TinyDB(path, storage=VolipMemStorage)``: a plain TinyDB storage. read()
+  hands out the live persistent dict ``{table: {doc_id: document}}`` and
+  write() commits. Stock TinyDB still copies a whole table on every
+  operation (its StorageProxy rebuilds the table dict), so this path stays
+  O(N) per operation; what it replaces is freed.
+* ``volipmem.tinydb.open(path)``: TinyDB with ``VolipMemTable``, a table
+  class whose documents stay in a persistent dict keyed by document id:
+  insert, update and remove by id cost O(1) plus one commit, a search is one
+  pass over the table. Query objects, the query cache, document ids and the
+  returned Document objects behave as stock TinyDB's.
+
+Both keep the database under ``pool.root["tinydb"]`` (``root_key=``), so a
+pool may hold other data beside it.
+"""
+
+import os
+from collections.abc import Mapping
+
+from tinydb import TinyDB
+from tinydb.database import (DataProxy, Document, Table, _get_doc_id,
+                             _get_doc_ids)
+from tinydb.storages import Storage
+from tinydb.utils import LRUCache
+
+import volipmem
+
+__all__ = ["VolipMemStorage", "VolipMemTable", "open"]
+
+DEFAULT_SIZE = 256 << 20
+
+
+class VolipMemStorage(Storage):
+    """A TinyDB storage in a VolipMem pool.
+
+    VolipMemStorage(path, size=256 MiB, root_key="tinydb", durability=None,
+    interval_ms=1): opens (or creates) the pool at `path` unless the process
+    already has that pool open, in which case it shares it."""
+
+    def __init__(self, path, size=DEFAULT_SIZE, root_key="tinydb",
+                 durability=None, interval_ms=1, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError("unexpected arguments: %s" % ", ".join(kwargs))
+        pool = volipmem.current_pool()
+        if pool is None:
+            pool = volipmem.open(path, size, durability=durability,
+                                 interval_ms=interval_ms)
+            self._owns_pool = True
+        elif os.path.realpath(pool.path) != os.path.realpath(path):
+            raise volipmem.Error("another pool (%s) is open in this process"
+                                 % pool.path)
+        else:
+            self._owns_pool = False
+        self._pool = pool
+        self._key = root_key
+        self._db_cache = None
+        root = pool.root
+        if root_key not in root:
+            root[root_key] = {}
+
+    @property
+    def pool(self):
+        return self._pool
+
+    def _db(self):
+        """The live persistent dict {table name: {doc_id: document}}."""
+        db = self._db_cache
+        if db is None or not db._valid():
+            db = self._db_cache = self._pool.root[self._key]
+        return db
+
+    def read(self):
+        db = self._db()
+        return db if len(db) else None
+
+    def write(self, data):
+        db = self._db()
+        if isinstance(data, volipmem.PDict) and data._ident() == db._ident():
+            return      # changed in place: every change was its own FAS
+        with volipmem.fas():
+            for name in [n for n in db if n not in data]:
+                del db[name]
+            for name, table in data.items():
+                if (isinstance(table, volipmem.PDict) and name in db and
+                        db[name]._ident() == table._ident()):
+                    continue
+                db[name] = table
+
+    def close(self):
+        self._db_cache = None
+        if self._owns_pool and not self._pool.closed:
+            self._pool.close()
+
+
+def _document(plain, doc_id):
+    doc = Document.__new__(Document)
+    dict.update(doc, plain)
+    doc.doc_id = doc_id
+    return doc
+
+
+class VolipMemTable(Table):
+    """A TinyDB table whose documents live in a persistent dict keyed by
+    document id. Use with VolipMemStorage (see open())."""
+
+    def __init__(self, storage, name, cache_size=10):
+        # `storage` is TinyDB's StorageProxy around our storage.
+        vstore = getattr(storage, "_storage", storage)
+        if not isinstance(vstore, VolipMemStorage):
+            raise TypeError("VolipMemTable needs a VolipMemStorage")
+        self._storage = storage
+        self._vstore = vstore
+        self._name = name
+        self._query_cache = LRUCache(capacity=cache_size)
+        self._docs_cache = None
+        self._last_id = self._docs()._max_int_key()
+
+    def _docs(self):
+        """The live persistent dict {doc_id: document} of this table."""
+        docs = self._docs_cache
+        if docs is not None and docs._valid():
+            return docs
+        db = self._vstore._db()
+        docs = db.get(self._name)
+        if docs is None:
+            db[self._name] = {}
+            docs = db[self._name]
+        self._docs_cache = docs
+        return docs
+
+    # -- whole-table access (kept for code written against Table) --
+
+    def _read(self):
+        plain = self._docs().to_python()
+        return DataProxy({k: _document(v, k) for k, v in plain.items()},
+                         self._vstore.read())
+
+    def _write(self, values):
+        self.clear_cache()
+        docs = self._docs()
+        with volipmem.fas():
+            docs.clear()
+            for k, v in values.items():
+                docs[int(k)] = dict(v)
+
+    def __len__(self):
+        return len(self._docs())
+
+    def all(self):
+        return [_document(v, k) for k, v in self._docs().to_python().items()]
+
+    def __iter__(self):
+        for doc in self.all():
+            yield doc
+
+    # -- single-document operations: O(1) + one commit --
+
+    def insert(self, document):
+        if not isinstance(document, Mapping):
+            raise ValueError('Document is not a Mapping')
+        doc_id = self._get_next_id()
+        self._docs()[doc_id] = document
+        self.clear_cache()
+        return doc_id
+
+    def insert_multiple(self, documents):
+        documents = list(documents)
+        for i, document in enumerate(documents):
+            if not isinstance(document, Mapping):
+                self._last_id += i
+                raise ValueError('Document is not a Mapping')
+        docs = self._docs()
+        doc_ids = []
+        with volipmem.fas():
+            try:
+                for document in documents:
+                    doc_id = self._get_next_id()
+                    docs[doc_id] = document
+                    doc_ids.append(doc_id)
+            except BaseException:
+                for doc_id in doc_ids:      # undo inside the same FAS
+                    del docs[doc_id]
+                raise
+            finally:
+                self.clear_cache()
+        return doc_ids
+
+    def _targets(self, cond, doc_ids):
+        """The document ids an update/remove applies to, as stock Table's
+        process_elements chooses them; missing ids raise KeyError before
+        anything changes."""
+        docs = self._docs()
+        if doc_ids is not None:
+            for doc_id in doc_ids:
+                if doc_id not in docs:
+                    raise KeyError(doc_id)
+            return doc_ids, doc_ids
+        if cond is not None:
+            ids = [k for k, v in docs.to_python().items()
+                   if cond(_document(v, k))]
+            return ids, ids
+        ids = list(docs)
+        return ids, ids
+
+    def remove(self, cond=None, doc_ids=None, eids=None):
+        doc_ids = _get_doc_ids(doc_ids, eids)
+        if cond is None and doc_ids is None:
+            raise RuntimeError('Use purge() to remove all documents')
+        try:
+            targets, result = self._targets(cond, doc_ids)
+            docs = self._docs()
+            with volipmem.fas():
+                for doc_id in targets:
+                    del docs[doc_id]
+        finally:
+            self.clear_cache()
+        return result
+
+    def update(self, fields, cond=None, doc_ids=None, eids=None):
+        doc_ids = _get_doc_ids(doc_ids, eids)
+        try:
+            targets, result = self._targets(cond, doc_ids)
+            docs = self._docs()
+            with volipmem.fas():
+                if callable(fields):
+                    for doc_id in targets:
+                        doc = _document(docs[doc_id].to_python(), doc_id)
+                        fields(doc)
+                        docs[doc_id] = doc
+                else:
+                    for doc_id in targets:
+                        docs[doc_id].update(fields)
+        finally:
+            self.clear_cache()
+        return result
+
+    def write_back(self, documents, doc_ids=None, eids=None):
+        doc_ids = _get_doc_ids(doc_ids, eids)
+        if doc_ids is not None and not len(documents) == len(doc_ids):
+            raise ValueError(
+                'The length of documents and doc_ids is not match.')
+        if doc_ids is None:
+            doc_ids = [doc.doc_id for doc in documents]
+        if len(doc_ids) > 0 and max(doc_ids) > self._last_id:
+            raise IndexError(
+                'ID exceeds table length, use existing or removed doc_id.')
+        docs = self._docs()
+        documents.reverse()
+        try:
+            with volipmem.fas():
+                for doc_id in doc_ids:
+                    docs[doc_id] = dict(documents.pop())
+        finally:
+            self.clear_cache()
+        return doc_ids
+
+    def upsert(self, document, cond):
+        with volipmem.fas():
+            return super().upsert(document, cond)
+
+    def purge(self):
+        self.clear_cache()
+        self._docs().clear()
+        self._last_id = 0
+
+    def get(self, cond=None, doc_id=None, eid=None):
+        doc_id = _get_doc_id(doc_id, eid)
+        if doc_id is not None:
+            doc = self._docs().get(doc_id)
+            return None if doc is None else _document(doc.to_python(),
+                                                      int(doc_id))
+        for doc in self.all():
+            if cond(doc):
+                return doc
+
+
+def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
+         **kwargs):
+    """TinyDB on the pool at `path` with persistent tables (VolipMemTable).
+    durability=volipmem.RELAXED commits every `interval_ms` ms instead of
+    once per operation. Other keyword arguments go to TinyDB/the storage
+    (default_table=, root_key=)."""
+    return TinyDB(path, size=size, durability=durability,
+                  interval_ms=interval_ms, storage=VolipMemStorage,
+                  table_class=VolipMemTable, **kwargs)
