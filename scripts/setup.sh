@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# setup.sh -- install every Debian package the build, tests, benchmarks and
+# bindings need. Run as root on Debian 12. Idempotent.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git
+  clang libclang-rt-14-dev llvm           # sanitizers, libFuzzer
+  libcmocka-dev                           # unit-test assertions
+  libxxhash-dev                           # checksums (XXH3)
+  valgrind
+  libpmemobj-dev                          # PMDK peer for benchmarks
+  memcached libmemcached-tools            # memcached peer + protocol tools
+  python3 python3-dev python3-pytest python3-tinydb python3-pymemcache
+  gnuplot-nox                             # plots of benchmark results
+  util-linux procps                       # flock, setpriv, pgrep
+)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: must run as root (it uses apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Rust: the crate in bindings/rust builds offline with the standard library
+# only. Use the toolchain on PATH if there is one, else Debian's.
+if ! command -v cargo >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends cargo rustc
+fi
+echo "setup.sh: all packages present"

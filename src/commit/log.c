@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log.c -- the pool side of a commit: reserve log space (step 2), copy the
+ * write set into the redo log and write the commit record (step 3), copy
+ * the log into the home image and retire it (step 4).
+ *
+ * Durability order, and what a crash at each point leaves:
+ *   slots + descriptors copied   -> drain "log:slots"
+ *       crash before: record says APPLIED(seq-1): the group is discarded.
+ *   record A = COMMITTED(seq)    -> drain "log:record-A"   <- commit point
+ *       crash before: as above. After: recovery replays the group.
+ *   record B = COMMITTED(seq)    -> drain "log:record-B"
+ *       pend() returns only after this, so one damaged record copy can
+ *       never lose an acknowledged group.
+ *   home pages copied from slots -> drain "home:pages"
+ *       crash before: recovery replays (idempotent).
+ *   record A = APPLIED(seq)      -> drain, record B likewise -> drain
+ *       crash between: A says APPLIED, B COMMITTED: equal seq, APPLIED wins
+ *       (replaying again would be harmless too).
+ * The slots of group seq are overwritten only by group seq+1, which starts
+ * after both records say APPLIED(seq).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commit/log.h"
+#include "runtime.h"
+#include "util/options.h"
+#include "util/util.h"
+
+static int rec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+		     uint64_t desc_csum, const char *point)
+{
+	struct vp_logrec r;
+	memset(&r, 0, sizeof r);
+	r.magic = VP_LOGREC_MAGIC;
+	r.seq = seq;
+	r.state = state;
+	r.npages = npages;
+	r.desc_csum = desc_csum;
+	memcpy(r.uuid, rt->sb.uuid, sizeof r.uuid);
+	r.checksum = vp__csum(&r, offsetof(struct vp_logrec, checksum));
+	uint8_t *dst = rt->pool + VP_LOGREC_OFF + off;
+	vp__pstore(&rt->ps, dst, &r, sizeof r);
+	vp__pflush(&rt->ps, dst, sizeof r);
+	return vp__pdrain(&rt->ps, point);
+}
+
+int vp__logrec_write(struct vp_rt *rt, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum)
+{
+	int rc = rec_store(rt, 0, state, seq, npages, desc_csum,
+			   state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-A-committed")
+						     : VP_CRASH_POINT("log:record-A-applied"));
+	if (rc)
+		return rc;
+	return rec_store(rt, VP_LOGREC_B, state, seq, npages, desc_csum,
+			 state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-B-committed")
+						   : VP_CRASH_POINT("log:record-B-applied"));
+}
+
+int vp__logrec_retire(struct vp_rt *rt, uint64_t seq)
+{
+	return vp__logrec_write(rt, VP_LOG_APPLIED, seq, 0, 0);
+}
+
+/* vp__log_prepare -- step 2. Sparse pools reserve log blocks on demand, so
+ * a full medium fails the commit here, before anything is written, rather
+ * than raising SIGBUS in the middle of the copy. Also grows the volatile
+ * descriptor staging array. */
+int vp__log_prepare(struct vp_rt *rt, uint64_t n)
+{
+	uint64_t need = (rt->sb.logdata_off - rt->sb.logdesc_off) + n * VP_PAGE;
+	if (need > rt->log_reserved) {
+		uint64_t want = need + need / 4;
+		uint64_t max = rt->sb.file_size - rt->sb.logdesc_off;
+		if (want > max)
+			want = max;
+		int e = posix_fallocate(rt->fd, (off_t)rt->sb.logdesc_off, (off_t)want);
+		if (e && e != EOPNOTSUPP && e != EINVAL)
+			return vp__err(-e, "cannot reserve %llu bytes of redo log in %s: %s",
+				       (unsigned long long)want, rt->path, strerror(e));
+		rt->log_reserved = want;
+	}
+	if (n > rt->desc_cap) {
+		size_t cap = rt->desc_cap ? rt->desc_cap : 1024;
+		while (cap < n)
+			cap *= 2;
+		void *p = realloc(rt->desc, cap * sizeof *rt->desc);
+		if (!p)
+			return vp__err(-ENOMEM, "out of memory for %llu log descriptors", (unsigned long long)n);
+		rt->desc = p;
+		rt->desc_cap = cap;
+	}
+	return 0;
+}
+
+void vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
+{
+	uint8_t *slots = rt->pool + rt->sb.logdata_off;
+	bool sums = vp__opt.checksum_pages;
+	for (size_t i = 0; i < ws->n; i++) {
+		const uint8_t *src = rt->heap + ws->pg[i] * VP_PAGE;
+		vp__pcopy(&rt->ps, slots + i * VP_PAGE, src, VP_PAGE);
+		rt->desc[i].pgno = ws->pg[i];
+		/* The checksum is taken from the working copy while threads are
+		 * paused, so it matches what was copied. */
+		rt->desc[i].csum = sums ? vp__csum(src, VP_PAGE) : 0;
+		if (sums && !rt->desc[i].csum)
+			rt->desc[i].csum = 1; /* 0 means "no checksum" */
+	}
+}
+
+int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n)
+{
+	uint8_t *dt = rt->pool + rt->sb.logdesc_off;
+	size_t dbytes = n * sizeof(struct vp_logdesc);
+	int rc;
+	vp__pstore(&rt->ps, dt, rt->desc, dbytes);
+	vp__pflush(&rt->ps, dt, dbytes);
+	/* Crash before this drain: no record names group seq; discarded. */
+	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
+		return rc;
+	return vp__logrec_write(rt, VP_LOG_COMMITTED, seq, n, vp__csum(rt->desc, dbytes));
+}
+
+int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
+{
+	uint8_t *home = rt->pool + rt->sb.home_off;
+	uint8_t *slots = rt->pool + rt->sb.logdata_off;
+	int rc;
+	for (uint64_t i = 0; i < n; i++)
+		vp__pcopy(&rt->ps, home + rt->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
+	/* Crash before this drain: the record says COMMITTED; replayed. */
+	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("home:pages-updated"))))
+		return rc;
+	return vp__logrec_retire(rt, seq);
+}

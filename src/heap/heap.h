@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * heap.h -- the persistent allocator's internal interface, shared by the
+ * allocator, the roots and the checker (which the CLI also uses on a pool
+ * image read from a file).
+ *
+ * Layout inside the heap: page 0 is struct vp_heaphdr, then the page map
+ * (one struct vp_pgent per heap page), then data pages. Small requests
+ * (<= 8 KiB) come from 64 KiB runs of one size class; larger ones get whole
+ * pages from free spans kept in size bins, carved from `top` when no span
+ * fits. All metadata lives in the heap, so it is tracked and committed like
+ * any other write: an allocation in a FAS that crashes is rolled back.
+ */
+#ifndef VP_HEAP_H
+#define VP_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool/format.h"
+
+extern const uint32_t vp__class_size[VP_NCLASS];
+
+static inline uint32_t vp__run_capacity(unsigned cls)
+{
+	return (VP_RUN_PAGES * 4096u) / vp__class_size[cls];
+}
+
+static inline unsigned vp__bin_of(uint64_t n)
+{
+	if (n < 64)
+		return (unsigned)n;
+	unsigned b = 64 + (unsigned)(63 - __builtin_clzll(n)) - 6;
+	return b < VP_NBINS ? b : VP_NBINS - 1;
+}
+
+static inline size_t vp__meta_pages(uint64_t npages)
+{
+	return 1 + (npages * sizeof(struct vp_pgent) + 4095) / 4096;
+}
+
+struct vp_heap_report {
+	uint64_t npages, top, meta_pages;
+	uint64_t used_bytes;          /* recomputed from the metadata          */
+	uint64_t free_spans, free_pages;
+	uint64_t large_blocks, runs, small_blocks;
+	uint64_t roots;
+	uint64_t problems;
+};
+
+/* vp__heap_check -- verify allocator metadata and roots of a heap image
+ * whose heap would live at `base` (offsets are relative). Returns 0 or
+ * VP_E_HEAPCORRUPT with the first problem in err. pre: img holds heap_size
+ * readable bytes. */
+int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report *rep, char *err, size_t errlen);
+
+/* Internal allocation without the implicit FAS (the caller is in one). */
+void *vp__alloc(size_t size);
+void vp__free(void *p);
+size_t vp__usable(const void *p);
+
+#endif

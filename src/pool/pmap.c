@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pmap.c -- pmap()/punmap(): open or create the pool, recover it, map the
+ * working copy of the heap at its fixed address, start tracking.
+ *
+ * The working copy is a MAP_PRIVATE mapping of the home image: the kernel
+ * loads pages on first touch, so pmap costs the same whatever the heap
+ * size, and a page the application writes becomes a private DRAM copy
+ * while the home image changes only through commits. Address space beyond
+ * the heap is reserved PROT_NONE so the heap can grow in place.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "util/options.h"
+#include "util/util.h"
+
+struct vp_rt vp__rt = {
+	.fd = -1,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
+};
+
+/* who_maps -- describe the mapping that overlaps [a, a+len), for errors. */
+static void who_maps(uint64_t a, uint64_t len, char *out, size_t outlen)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	snprintf(out, outlen, "unknown mapping");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < a + len && hi > a) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(out, outlen, "%s", line);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* map_heap -- reserve the heap's address range and map the home image
+ * privately at its start. Never replaces an existing mapping. */
+static int map_heap(struct vp_rt *rt)
+{
+	uint64_t base = rt->sb.heap_base;
+	size_t reserve = rt->sb.heap_reserve;
+	void *p = mmap((void *)base, reserve, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED || p != (void *)base) {
+		char who[600];
+		int e = p == MAP_FAILED ? errno : EEXIST;
+		if (p != MAP_FAILED)
+			munmap(p, reserve); /* an old kernel or a sanitizer moved our hint */
+		who_maps(base, reserve, who, sizeof who);
+		if (e == EEXIST)
+			return vp__err(VP_E_ADDRINUSE,
+				       "pool %s needs its heap at %#llx-%#llx, but that range is already mapped (%s)",
+				       rt->path, (unsigned long long)base, (unsigned long long)(base + reserve), who);
+		return vp__err(-e, "cannot reserve heap address range %#llx-%#llx for pool %s: %s",
+			       (unsigned long long)base, (unsigned long long)(base + reserve), rt->path, strerror(e));
+	}
+	p = mmap((void *)base, rt->sb.heap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, rt->fd,
+		 (off_t)rt->sb.home_off);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		munmap((void *)base, reserve);
+		return vp__err(-e, "cannot map the heap of %s at %#llx: %s", rt->path, (unsigned long long)base,
+			       strerror(e));
+	}
+	rt->heap = (uint8_t *)base;
+	rt->heap_size = rt->sb.heap_size;
+	rt->heap_pages = rt->heap_size / VP_PAGE;
+	rt->reserve = reserve;
+	return 0;
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&vp__rt.mu); }
+static void atfork_parent(void) { pthread_mutex_unlock(&vp__rt.mu); }
+
+/* atfork_child -- detach: the child keeps its private copy of the heap but
+ * must never write the parent's pool. Dropping our reference to the file
+ * description also lets the parent's lock go when the parent closes it. */
+static void atfork_child(void)
+{
+	struct vp_rt *rt = &vp__rt;
+	pthread_mutex_init(&rt->mu, NULL);
+	pthread_cond_init(&rt->cv, NULL);
+	if (!rt->mapped)
+		return;
+	rt->detached = true;
+	rt->committer_on = false;
+	rt->active = 0;
+	rt->gate_closed = rt->commit_req = rt->committing = false;
+	if (rt->pool)
+		munmap(rt->pool, rt->pool_len);
+	rt->pool = NULL;
+	if (rt->fd >= 0)
+		close(rt->fd);
+	rt->fd = -1;
+}
+
+static void unmap_all(struct vp_rt *rt)
+{
+	if (rt->heap) {
+		munmap(rt->heap, rt->reserve);
+		rt->heap = NULL;
+	}
+	if (rt->pool) {
+		munmap(rt->pool, rt->pool_len);
+		rt->pool = NULL;
+	}
+	if (rt->fd >= 0) {
+		close(rt->fd);
+		rt->fd = -1;
+	}
+}
+
+int pmap(const char *path, size_t heap_size, unsigned flags)
+{
+	static bool atfork_done;
+	struct vp_rt *rt = &vp__rt;
+	int rc;
+
+	vp__clear_err();
+	if (rt->mapped)
+		return vp__misuse(VP_E_MAPPED, "pmap(%s): pool %s is already mapped in this process (one pool per process)",
+				  path ? path : "NULL", rt->path);
+	if (!path || !*path)
+		return vp__misuse(VP_E_INVAL, "pmap: no pool path given");
+	if ((flags & ~(VP_CREATE_ONLY | VP_OPEN_ONLY | VP_SPARSE)) ||
+	    (flags & (VP_CREATE_ONLY | VP_OPEN_ONLY)) == (VP_CREATE_ONLY | VP_OPEN_ONLY))
+		return vp__misuse(VP_E_INVAL, "pmap(%s): invalid flags %#x", path, flags);
+	if ((rc = vp__options_load()))
+		return rc;
+
+	const struct vp_tracker_ops *ops;
+	if ((rc = vp__track_choose(vp__opt.tracker, &ops)))
+		return rc;
+
+	if (access(path, F_OK) != 0) {
+		if (errno != ENOENT)
+			return vp__err(-errno, "cannot access pool %s: %s", path, strerror(errno));
+		if (flags & VP_OPEN_ONLY)
+			return vp__err(-ENOENT, "pool %s does not exist", path);
+		rc = vp__pool_create(path, heap_size, flags);
+		if (rc && rc != -EEXIST)
+			return rc;
+	} else if (flags & VP_CREATE_ONLY) {
+		return vp__err(-EEXIST, "pool %s already exists", path);
+	}
+
+	memset(&rt->sb, 0, sizeof rt->sb);
+	if ((rc = vp__pool_open(rt, path, flags)))
+		return rc;
+	/* Sparse pools get their log blocks on demand (log.c). */
+	rt->log_reserved = 0;
+	if ((rc = vp__recover(rt, true)))
+		goto fail;
+	if (heap_size > rt->sb.heap_size)
+		vp__log(1, "pool %s: heap is %llu bytes; the %zu asked for is ignored (grow with `volipmem grow`)",
+			path, (unsigned long long)rt->sb.heap_size, heap_size);
+	if ((rc = map_heap(rt)))
+		goto fail;
+	if ((rc = vp__heap_attach(rt->heap, rt->heap_size)))
+		goto fail;
+
+	rt->trk.ops = ops;
+	rt->trk.base = rt->heap;
+	rt->trk.len = rt->heap_size;
+	rt->trk.npages = rt->heap_pages;
+	if ((rc = ops->attach(&rt->trk)))
+		goto fail_heap;
+	vp__interpose_set(&rt->trk);
+
+	rt->active = 0;
+	rt->gate_closed = rt->commit_req = rt->committing = false;
+	rt->epoch = 1;
+	rt->done_epoch = 0;
+	rt->broken = 0;
+	rt->detached = false;
+	rt->carry.n = 0;
+	memset(&rt->st, 0, sizeof rt->st);
+	rt->mode = vp__opt.interval_ms ? VP_RELAXED : VP_SYNC;
+	rt->interval_ms = vp__opt.interval_ms;
+	rt->mapped = true;
+	if (rt->mode == VP_RELAXED && (rc = vp__committer_start(rt))) {
+		rt->mapped = false;
+		goto fail_track;
+	}
+	if (!atfork_done) {
+		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+		atfork_done = true;
+	}
+	vp__log(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
+		(void *)rt->heap, ops->name, vp__medium_name(rt->ps.medium),
+		rt->mode == VP_RELAXED ? "relaxed" : "synchronous");
+	return 0;
+
+fail_track:
+	vp__interpose_set(NULL);
+	ops->detach(&rt->trk);
+fail_heap:
+	vp__heap_detach();
+fail:
+	unmap_all(rt);
+	return rc;
+}
+
+int punmap(void)
+{
+	struct vp_rt *rt = &vp__rt;
+	if (!rt->mapped)
+		return vp__misuse(VP_E_NOTMAPPED, "punmap() called while no pool is mapped");
+	int rc = 0;
+	if (!rt->detached) {
+		vp__committer_stop(rt);
+		rc = pcommit();
+		if (rc == VP_E_INFAS)
+			return rc;
+	}
+	vp__interpose_set(NULL);
+	rt->trk.ops->detach(&rt->trk);
+	vp__heap_detach();
+	rt->mapped = false;
+	unmap_all(rt);
+	vp__pageset_free(&rt->ws);
+	vp__pageset_free(&rt->carry);
+	free(rt->desc);
+	rt->desc = NULL;
+	rt->desc_cap = 0;
+	rt->detached = false;
+	return rc;
+}
+
+bool vp_in_heap(const void *p)
+{
+	struct vp_rt *rt = &vp__rt;
+	return rt->heap && (const uint8_t *)p >= rt->heap && (const uint8_t *)p < rt->heap + rt->heap_size;
+}
+
+void *vp_heap_base(void) { return vp__rt.mapped ? vp__rt.heap : NULL; }
+size_t vp_heap_size(void) { return vp__rt.mapped ? vp__rt.heap_size : 0; }
+const char *vp_tracker_name(void) { return vp__rt.mapped ? vp__rt.trk.ops->name : NULL; }

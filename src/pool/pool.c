@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool.c -- pool files: geometry, creation, superblock validation.
+ *
+ * A new pool is built under a temporary name and linked into place only
+ * when complete, so a crash during creation never leaves a half-made pool
+ * at `path`; link() fails if the name exists, which makes creation
+ * exclusive like O_EXCL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "util/options.h"
+#include "util/util.h"
+
+/* vp__pool_geometry -- fill the layout fields for a heap of heap_size. */
+void vp__pool_geometry(struct vp_superblock *sb, uint64_t heap_size)
+{
+	uint64_t pages = heap_size / VP_PAGE;
+	sb->page_size = VP_PAGE;
+	sb->heap_size = heap_size;
+	sb->home_off = VP_HOME_OFF;
+	sb->log_capacity = pages;
+	sb->logdesc_off = vp_align_up(sb->home_off + heap_size, VP_PAGE);
+	sb->logdata_off = sb->logdesc_off + vp_align_up(pages * sizeof(struct vp_logdesc), VP_PAGE);
+	sb->file_size = sb->logdata_off + pages * VP_PAGE;
+}
+
+static void sb_seal(struct vp_superblock *sb)
+{
+	sb->checksum = vp__csum(sb, offsetof(struct vp_superblock, checksum));
+}
+
+/* vp__sb_validate -- check one superblock copy against the file size.
+ * Returns 0 or a code, with a sentence in why. Every offset and size is
+ * checked before anything uses it. */
+int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen)
+{
+	if (memcmp(sb->magic, VP_SB_MAGIC, 8) != 0) {
+		snprintf(why, whylen, "bad magic (not a VolipMem pool)");
+		return VP_E_BADMAGIC;
+	}
+	if (sb->checksum != vp__csum(sb, offsetof(struct vp_superblock, checksum))) {
+		snprintf(why, whylen, "superblock checksum mismatch (stored %016llx)",
+			 (unsigned long long)sb->checksum);
+		return VP_E_CHECKSUM;
+	}
+	if (sb->version != VP_FORMAT_VERSION) {
+		snprintf(why, whylen, "format version %u, this library reads version %u",
+			 sb->version, VP_FORMAT_VERSION);
+		return VP_E_VERSION;
+	}
+	for (size_t i = 0; i < sizeof sb->reserved; i++)
+		if (sb->reserved[i]) {
+			snprintf(why, whylen, "reserved superblock byte %zu is not zero", i);
+			return VP_E_LAYOUT;
+		}
+	if (sb->flags) {
+		snprintf(why, whylen, "unknown feature flags %#llx", (unsigned long long)sb->flags);
+		return VP_E_VERSION;
+	}
+	struct vp_superblock want = *sb;
+	if (sb->page_size != VP_PAGE || sb->heap_size < VP_MIN_HEAP || sb->heap_size > VP_MAX_HEAP ||
+	    sb->heap_size % VP_PAGE) {
+		snprintf(why, whylen, "heap_size %llu / page_size %u out of range",
+			 (unsigned long long)sb->heap_size, sb->page_size);
+		return VP_E_LAYOUT;
+	}
+	vp__pool_geometry(&want, sb->heap_size);
+	if (want.home_off != sb->home_off || want.logdesc_off != sb->logdesc_off ||
+	    want.logdata_off != sb->logdata_off || want.log_capacity != sb->log_capacity ||
+	    want.file_size != sb->file_size) {
+		snprintf(why, whylen, "layout offsets do not match heap_size %llu",
+			 (unsigned long long)sb->heap_size);
+		return VP_E_LAYOUT;
+	}
+	/* The heap must be a canonical, user-space, 2 MiB aligned range that
+	 * cannot wrap: anything else could make pmap map over other memory. */
+	if (sb->heap_base == 0 || sb->heap_base % (2u << 20) || sb->heap_reserve < sb->heap_size ||
+	    sb->heap_reserve % (2u << 20) || sb->heap_base >= 0x7ff000000000ull ||
+	    sb->heap_reserve > 0x7ff000000000ull - sb->heap_base || sb->heap_base < (1ull << 32)) {
+		snprintf(why, whylen, "heap address %#llx + reserve %#llx is not a valid user range",
+			 (unsigned long long)sb->heap_base, (unsigned long long)sb->heap_reserve);
+		return VP_E_LAYOUT;
+	}
+	if (file_size < sb->file_size) {
+		snprintf(why, whylen, "file has %llu bytes, its layout needs %llu",
+			 (unsigned long long)file_size, (unsigned long long)sb->file_size);
+		return VP_E_TRUNCATED;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t n, off_t off)
+{
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+/* vp__pool_create -- build a complete pool at path; fails with -EEXIST if
+ * a file is there. */
+int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
+{
+	struct vp_superblock sb;
+	char tmp[PATH_MAX];
+	uint8_t *map = MAP_FAILED;
+	int fd = -1, rc;
+
+	if (heap_size < VP_MIN_HEAP)
+		return vp__err(VP_E_TOOSMALL, "heap size %zu is below the minimum of %u bytes",
+			       heap_size, VP_MIN_HEAP);
+	heap_size = vp_align_up(heap_size, VP_PAGE);
+	if (heap_size > VP_MAX_HEAP)
+		return vp__err(VP_E_INVAL, "heap size %zu is above the maximum of %llu bytes",
+			       heap_size, (unsigned long long)VP_MAX_HEAP);
+	memset(&sb, 0, sizeof sb);
+	memcpy(sb.magic, VP_SB_MAGIC, 8);
+	sb.version = VP_FORMAT_VERSION;
+	sb.seq = 1;
+	sb.heap_base = vp__opt.heap_base;
+	sb.heap_reserve = vp_align_up(heap_size > vp__opt.reserve ? heap_size : vp__opt.reserve, 2u << 20);
+	vp__pool_geometry(&sb, heap_size);
+	sb.create_time = (uint64_t)time(NULL);
+	if (getrandom(sb.uuid, sizeof sb.uuid, 0) != (ssize_t)sizeof sb.uuid)
+		for (size_t i = 0; i < sizeof sb.uuid; i++)
+			sb.uuid[i] = (uint8_t)(rand() ^ (int)getpid());
+	sb_seal(&sb);
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.creating.%d", path, (int)getpid()) >= sizeof tmp)
+		return vp__err(-ENAMETOOLONG, "pool path too long: %s", path);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return vp__err(-errno, "cannot create pool %s: %s", tmp, strerror(errno));
+	if (ftruncate(fd, (off_t)sb.file_size) != 0) {
+		rc = vp__err(-errno, "cannot size pool %s to %llu bytes: %s", path,
+			     (unsigned long long)sb.file_size, strerror(errno));
+		goto fail;
+	}
+	if (!(flags & VP_SPARSE)) {
+		/* Reserve every block now, so a full medium is reported here and
+		 * not as SIGBUS on a later store. */
+		int e = posix_fallocate(fd, 0, (off_t)sb.file_size);
+		if (e) {
+			rc = vp__err(-e, "cannot reserve %llu bytes for pool %s: %s",
+				     (unsigned long long)sb.file_size, path, strerror(e));
+			goto fail;
+		}
+	}
+	/* Format the heap's own metadata in the home image. */
+	size_t meta = vp_align_up(sizeof(struct vp_heaphdr), VP_PAGE) +
+		      vp_align_up((heap_size / VP_PAGE) * sizeof(struct vp_pgent), VP_PAGE);
+	map = mmap(NULL, meta, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)sb.home_off);
+	if (map == MAP_FAILED) {
+		rc = vp__err(-errno, "cannot map new pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = vp__heap_format(map, heap_size)))
+		goto fail;
+	if (msync(map, meta, MS_SYNC) != 0) {
+		rc = vp__err(-errno, "cannot write new pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	munmap(map, meta);
+	map = MAP_FAILED;
+
+	/* Both commit records say "group 0 applied": an empty log. */
+	struct vp_logrec rec;
+	memset(&rec, 0, sizeof rec);
+	rec.magic = VP_LOGREC_MAGIC;
+	rec.state = VP_LOG_APPLIED;
+	memcpy(rec.uuid, sb.uuid, sizeof rec.uuid);
+	rec.checksum = vp__csum(&rec, offsetof(struct vp_logrec, checksum));
+	if ((rc = write_all(fd, &rec, sizeof rec, VP_LOGREC_OFF)) ||
+	    (rc = write_all(fd, &rec, sizeof rec, VP_LOGREC_OFF + VP_LOGREC_B)) ||
+	    (rc = write_all(fd, &sb, sizeof sb, VP_SB_OFF_A)) ||
+	    (rc = write_all(fd, &sb, sizeof sb, VP_SB_OFF_B))) {
+		rc = vp__err(rc, "cannot write new pool %s: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		rc = vp__err(-errno, "cannot sync new pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (link(tmp, path) != 0) {
+		rc = -errno;
+		if (rc != -EEXIST)
+			vp__err(rc, "cannot create pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	unlink(tmp);
+	close(fd);
+	vp__log(1, "created pool %s: heap %zu bytes at %#llx", path, heap_size,
+		(unsigned long long)sb.heap_base);
+	return 0;
+fail:
+	if (map != MAP_FAILED)
+		munmap(map, meta);
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/* read_sb -- read and validate both copies; the valid one with the highest
+ * seq wins. When none is valid, report copy A's problem. */
+static int read_sb(int fd, uint64_t fsize, const char *path, struct vp_superblock *out)
+{
+	struct vp_superblock a, b;
+	char wa[200] = "", wb[200] = "";
+	int ra = VP_E_TRUNCATED, rb = VP_E_TRUNCATED;
+
+	if (fsize >= VP_SB_OFF_A + sizeof a && pread(fd, &a, sizeof a, VP_SB_OFF_A) == (ssize_t)sizeof a)
+		ra = vp__sb_validate(&a, fsize, wa, sizeof wa);
+	else
+		snprintf(wa, sizeof wa, "file has %llu bytes, too short for a superblock",
+			 (unsigned long long)fsize);
+	if (fsize >= VP_SB_OFF_B + sizeof b && pread(fd, &b, sizeof b, VP_SB_OFF_B) == (ssize_t)sizeof b)
+		rb = vp__sb_validate(&b, fsize, wb, sizeof wb);
+	else
+		snprintf(wb, sizeof wb, "file too short for superblock copy B");
+	if (ra == 0 && rb == 0) {
+		*out = a.seq >= b.seq ? a : b;
+		if (memcmp(a.uuid, b.uuid, sizeof a.uuid) != 0)
+			return vp__err(VP_E_LAYOUT, "pool %s: the two superblock copies belong to different pools", path);
+		return 0;
+	}
+	if (ra == 0) {
+		vp__log(1, "pool %s: superblock copy B is damaged (%s); using copy A", path, wb);
+		*out = a;
+		return 0;
+	}
+	if (rb == 0) {
+		vp__log(1, "pool %s: superblock copy A is damaged (%s); using copy B", path, wa);
+		*out = b;
+		return 0;
+	}
+	/* A truncated file says "truncated" even if the tail copy also fails. */
+	if (ra == VP_E_TRUNCATED || rb == VP_E_TRUNCATED)
+		return vp__err(VP_E_TRUNCATED, "pool %s is truncated: %s", path,
+			       ra == VP_E_TRUNCATED ? wa : wb);
+	return vp__err(ra, "pool %s: superblock copy A: %s; copy B: %s", path, wa, wb);
+}
+
+/* vp__pool_open -- open, lock, validate and map the pool file (not the
+ * heap). On success rt->fd, rt->sb, rt->pool, rt->ps are set. */
+int vp__pool_open(struct vp_rt *rt, const char *path, unsigned flags)
+{
+	struct stat st;
+	int rc;
+	(void)flags;
+
+	rt->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (rt->fd < 0) {
+		rc = -errno;
+		if (errno == EACCES || errno == EROFS || errno == EPERM)
+			return vp__err(rc, "pool %s is not writable by this process: %s", path, strerror(errno));
+		return vp__err(rc, "cannot open pool %s: %s", path, strerror(errno));
+	}
+	if (flock(rt->fd, LOCK_EX | LOCK_NB) != 0) {
+		rc = errno == EWOULDBLOCK ? vp__err(VP_E_LOCKED, "pool %s is open in another process", path)
+					  : vp__err(-errno, "cannot lock pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(rt->fd, &st) != 0) {
+		rc = vp__err(-errno, "cannot stat pool %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = vp__err(VP_E_BADMAGIC, "pool %s is not a regular file", path);
+		goto fail;
+	}
+	if ((rc = read_sb(rt->fd, (uint64_t)st.st_size, path, &rt->sb)))
+		goto fail;
+
+	/* MAP_SYNC is accepted only on a DAX file system: then cache-line
+	 * flushes are enough to make stores durable. */
+	rt->pool_len = rt->sb.file_size;
+	bool dax = true;
+	rt->pool = mmap(NULL, rt->pool_len, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, rt->fd, 0);
+	if (rt->pool == MAP_FAILED) {
+		dax = false;
+		rt->pool = mmap(NULL, rt->pool_len, PROT_READ | PROT_WRITE, MAP_SHARED, rt->fd, 0);
+	}
+	if (rt->pool == MAP_FAILED) {
+		rc = vp__err(-errno, "cannot map pool %s (%zu bytes): %s", path, rt->pool_len, strerror(errno));
+		rt->pool = NULL;
+		goto fail;
+	}
+	vp__persist_open(&rt->ps, rt->pool, rt->pool_len, dax, vp__opt.force_pmem);
+	snprintf(rt->path, sizeof rt->path, "%s", path);
+	return 0;
+fail:
+	close(rt->fd);
+	rt->fd = -1;
+	return rc;
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * interpose.c -- the libc functions libvolipmem stands in front of.
+ *
+ * SIGSEGV: the mprotect tracker's handler must stay installed even when the
+ * application installs its own. sigaction() and signal() for SIGSEGV are
+ * therefore recorded here (the application's handler is what they set and
+ * return) while ours stays with the kernel; faults that are not the
+ * tracker's are forwarded to the application's handler, or get the default
+ * action (the process dies of SIGSEGV as it would without us).
+ *
+ * Kernel writes: with mprotect, read() into a read-only heap page fails with
+ * EFAULT instead of faulting. read, pread, readv, preadv, recv, recvfrom,
+ * recvmsg and fread first make the destination writable (and count it as
+ * written) through the tracker's before_kernel_write. Trackers that see
+ * kernel writes (uffd) leave it NULL and these wrappers cost one load.
+ *
+ * The real functions are found with dlsym(RTLD_NEXT), so sanitizer
+ * interceptors in front of us and libc behind us both keep working.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "runtime.h"
+#include "util/util.h"
+
+#define VP_EXPORT __attribute__((visibility("default")))
+
+static struct vp_tracker *_Atomic kw_tracker;
+
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static sighandler_t (*real_signal)(int, sighandler_t);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
+static ssize_t (*real_readv)(int, const struct iovec *, int);
+static ssize_t (*real_preadv)(int, const struct iovec *, int, off_t);
+static ssize_t (*real_recv)(int, void *, size_t, int);
+static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+static size_t (*real_fread)(void *, size_t, size_t, FILE *);
+
+#define LOOKUP(name) (real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name))
+
+__attribute__((constructor)) static void interpose_init(void)
+{
+	LOOKUP(sigaction);
+	LOOKUP(signal);
+	LOOKUP(read);
+	LOOKUP(pread);
+	LOOKUP(readv);
+	LOOKUP(preadv);
+	LOOKUP(recv);
+	LOOKUP(recvfrom);
+	LOOKUP(recvmsg);
+	LOOKUP(fread);
+}
+
+/* RESOLVE -- the real function; a call before our constructor ran (from
+ * another library's constructor) resolves everything first. */
+#define RESOLVE(name) (real_##name ? real_##name : (interpose_init(), real_##name))
+
+/* ---------------- SIGSEGV ownership ---------------- */
+
+static atomic_bool segv_owned;
+static struct sigaction app_act;   /* the application's SIGSEGV action */
+
+int vp__segv_install(void (*fn)(int, siginfo_t *, void *))
+{
+	if (atomic_load(&segv_owned))
+		return 0;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = fn;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (RESOLVE(sigaction)(SIGSEGV, &sa, &old) != 0)
+		return vp__err(-errno, "cannot install the SIGSEGV handler: %s", strerror(errno));
+	app_act = old;
+	atomic_store(&segv_owned, true);
+	return 0;
+}
+
+void vp__segv_forward(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction a = app_act;
+	if (a.sa_flags & SA_SIGINFO) {
+		if (a.sa_sigaction) {
+			a.sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) {
+		a.sa_handler(sig);
+		return;
+	}
+	/* Default action: restore it and return; the faulting instruction runs
+	 * again and the kernel kills the process with SIGSEGV. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	RESOLVE(sigaction)(SIGSEGV, &dfl, NULL);
+	atomic_store(&segv_owned, false);
+}
+
+VP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (sig == SIGSEGV && atomic_load(&segv_owned)) {
+		if (old)
+			*old = app_act;
+		if (act)
+			app_act = *act;
+		return 0;
+	}
+	return RESOLVE(sigaction)(sig, act, old);
+}
+
+VP_EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	if (sig == SIGSEGV && atomic_load(&segv_owned)) {
+		sighandler_t prev = (app_act.sa_flags & SA_SIGINFO) ? (sighandler_t)(void *)app_act.sa_sigaction
+								    : app_act.sa_handler;
+		memset(&app_act, 0, sizeof app_act);
+		app_act.sa_handler = h;
+		app_act.sa_flags = SA_RESTART;
+		return prev;
+	}
+	return RESOLVE(signal)(sig, h);
+}
+
+/* ---------------- kernel writes into the heap ---------------- */
+
+void vp__interpose_set(struct vp_tracker *t)
+{
+	atomic_store(&kw_tracker, t && t->ops->before_kernel_write ? t : NULL);
+}
+
+/* prepare -- if [buf, buf+n) overlaps the heap, let the tracker open it. */
+static inline int prepare(void *buf, size_t n)
+{
+	struct vp_tracker *t = atomic_load_explicit(&kw_tracker, memory_order_relaxed);
+	if (vp_likely(!t) || !n)
+		return 0;
+	uint8_t *a = buf, *e = a + n;
+	if (e <= t->base || a >= t->base + t->len)
+		return 0;
+	if (a < t->base)
+		a = t->base;
+	if (e > t->base + t->len)
+		e = t->base + t->len;
+	return t->ops->before_kernel_write(t, a, (size_t)(e - a));
+}
+
+static int prepare_iov(const struct iovec *iov, int cnt)
+{
+	for (int i = 0; i < cnt; i++)
+		if (prepare(iov[i].iov_base, iov[i].iov_len))
+			return -1;
+	return 0;
+}
+
+VP_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	prepare(buf, n);
+	return RESOLVE(read)(fd, buf, n);
+}
+
+VP_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	prepare(buf, n);
+	return RESOLVE(pread)(fd, buf, n, off);
+}
+
+VP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	prepare_iov(iov, cnt);
+	return RESOLVE(readv)(fd, iov, cnt);
+}
+
+VP_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	prepare_iov(iov, cnt);
+	return RESOLVE(preadv)(fd, iov, cnt, off);
+}
+
+VP_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	prepare(buf, n);
+	return RESOLVE(recv)(fd, buf, n, flags);
+}
+
+VP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
+{
+	prepare(buf, n);
+	return RESOLVE(recvfrom)(fd, buf, n, flags, sa, len);
+}
+
+VP_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (msg)
+		prepare_iov(msg->msg_iov, (int)msg->msg_iovlen);
+	return RESOLVE(recvmsg)(fd, msg, flags);
+}
+
+VP_EXPORT size_t fread(void *buf, size_t size, size_t n, FILE *f)
+{
+	if (size && n <= SIZE_MAX / size)
+		prepare(buf, size * n);
+	return RESOLVE(fread)(buf, size, n, f);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track.c -- the table of trackers, the automatic choice, and the page set
+ * helpers every tracker shares.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "track/track.h"
+#include "util/util.h"
+
+/* In order of preference for the automatic choice. */
+static const struct vp_tracker_ops *const trackers[] = {
+	&vp__track_uffd,
+	&vp__track_mprotect,
+	&vp__track_full,
+};
+#define NTRACKERS (sizeof trackers / sizeof trackers[0])
+
+int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
+{
+	if (name && *name) {
+		for (size_t i = 0; i < NTRACKERS; i++) {
+			if (strcmp(trackers[i]->name, name) == 0) {
+				int rc = trackers[i]->probe();
+				if (rc)
+					return vp__misuse(VP_E_TRACKER, "tracker \"%s\" cannot run here: %s",
+							  name, vp_errormsg());
+				*out = trackers[i];
+				return 0;
+			}
+		}
+		return vp__misuse(VP_E_TRACKER,
+				  "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: uffd, mprotect, full", name);
+	}
+	for (size_t i = 0; i < NTRACKERS; i++) {
+		if (trackers[i]->probe() == 0) {
+			*out = trackers[i];
+			if (i > 0)
+				vp__log(1, "tracker %s unusable here, using %s", trackers[0]->name, trackers[i]->name);
+			return 0;
+		}
+	}
+	return vp__err(VP_E_TRACKER, "no write tracker works on this system");
+}
+
+int vp__pageset_reserve(struct vp_pageset *s, size_t cap)
+{
+	if (cap <= s->cap)
+		return 0;
+	size_t nc = s->cap ? s->cap : 256;
+	while (nc < cap)
+		nc *= 2;
+	uint64_t *p = realloc(s->pg, nc * sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	s->pg = p;
+	s->cap = nc;
+	return 0;
+}
+
+int vp__pageset_push(struct vp_pageset *s, uint64_t pg)
+{
+	if (s->n == s->cap && vp__pageset_reserve(s, s->n + 1))
+		return -ENOMEM;
+	s->pg[s->n++] = pg;
+	return 0;
+}
+
+void vp__pageset_free(struct vp_pageset *s)
+{
+	free(s->pg);
+	s->pg = NULL;
+	s->n = s->cap = 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void vp__pageset_sort_unique(struct vp_pageset *s)
+{
+	if (s->n < 2)
+		return;
+	bool sorted = true;
+	for (size_t i = 1; i < s->n && sorted; i++)
+		sorted = s->pg[i - 1] < s->pg[i];
+	if (sorted)
+		return;
+	qsort(s->pg, s->n, sizeof *s->pg, cmp_u64);
+	size_t w = 1;
+	for (size_t i = 1; i < s->n; i++)
+		if (s->pg[i] != s->pg[w - 1])
+			s->pg[w++] = s->pg[i];
+	s->n = w;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track.h -- the tracker contract: which heap pages were written since the
+ * last collection?
+ *
+ * Conventions shared by every tracker:
+ *   - The tracked range is the heap's working copy [base, base + len), page
+ *     aligned, mapped read/write for the application (MAP_PRIVATE of the
+ *     home image).
+ *   - A page "written" is one the application (or the kernel on its behalf)
+ *     stored into since the previous collect(). Reporting extra pages is
+ *     allowed (they are logged needlessly); missing one is a lost write.
+ *   - collect() runs only at a quiescent point: no thread inside a FAS and
+ *     the commit gate closed, so no FAS write can race with it. Writes
+ *     outside FASes may race; a page written during collect() is reported
+ *     now or at the next collect(), never lost.
+ *   - Page numbers are indices from base, reported in increasing order.
+ *
+ * A new tracker is one new file with one `struct vp_tracker_ops` and one
+ * line in the table of track.c.
+ */
+#ifndef VP_TRACK_H
+#define VP_TRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* struct vp_pageset -- a growable array of page numbers. */
+struct vp_pageset {
+	uint64_t *pg;
+	size_t n, cap;
+};
+int vp__pageset_push(struct vp_pageset *s, uint64_t pg);
+int vp__pageset_reserve(struct vp_pageset *s, size_t cap);
+void vp__pageset_free(struct vp_pageset *s);
+/* vp__pageset_sort_unique -- sort and drop duplicates. */
+void vp__pageset_sort_unique(struct vp_pageset *s);
+
+struct vp_tracker {
+	const struct vp_tracker_ops *ops;
+	uint8_t *base;
+	size_t len;
+	size_t npages;
+	void *priv;               /* the tracker's own state */
+};
+
+struct vp_tracker_ops {
+	const char *name;
+	/* probe -- 0 if usable on this kernel, else a code with the reason in
+	 * vp_errormsg(). Must not change any state. */
+	int (*probe)(void);
+	/* attach -- start tracking [base, base+len): every page clean.
+	 * pre: t->base/len/npages set; the range is mapped RW. */
+	int (*attach)(struct vp_tracker *t);
+	/* collect -- append the written pages to out (increasing order) and
+	 * re-arm them, atomically per page. pre: quiescent point (see above). */
+	int (*collect)(struct vp_tracker *t, struct vp_pageset *out);
+	/* detach -- stop tracking; leave the range mapped RW. */
+	void (*detach)(struct vp_tracker *t);
+	/* before_kernel_write -- the kernel is about to write [addr, addr+n)
+	 * (a read() into the heap): make it writable and count it as written.
+	 * NULL when kernel writes are tracked anyway. pre: range inside heap. */
+	int (*before_kernel_write)(struct vp_tracker *t, void *addr, size_t n);
+	/* faults -- faults taken so far (0 if the tracker takes none). */
+	uint64_t (*faults)(struct vp_tracker *t);
+};
+
+extern const struct vp_tracker_ops vp__track_uffd;
+extern const struct vp_tracker_ops vp__track_mprotect;
+extern const struct vp_tracker_ops vp__track_full;
+
+/* vp__track_choose -- the tracker named (NULL or "" = best available).
+ * Fails with VP_E_TRACKER and a message listing the known names, or naming
+ * the missing kernel feature. */
+int vp__track_choose(const char *name, const struct vp_tracker_ops **out);
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.h -- small shared helpers: error reporting (the thread-local
+ * vp_errormsg buffer), logging to stderr, time, checksums, page arithmetic.
+ * Every other module includes this one.
+ */
+#ifndef VP_UTIL_H
+#define VP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "volipmem.h"
+
+#define VP_PAGE        4096u
+#define VP_PAGE_SHIFT  12
+#define VP_LINE        64u
+
+#define vp_likely(x)   __builtin_expect(!!(x), 1)
+#define vp_unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline uint64_t vp_align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* vp__err -- record a detailed message for vp_errormsg() and return code. */
+int vp__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* vp__misuse -- like vp__err, and also print the message on stderr: used
+ * for API misuse, which must never pass silently. */
+int vp__misuse(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* vp__log -- print "volipmem: ..." on stderr when verbosity >= level. */
+void vp__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vp__clear_err(void);
+
+static inline uint64_t vp__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* vp__csum -- the checksum used by every on-media structure (XXH3-64). */
+uint64_t vp__csum(const void *p, size_t n);
+
+#endif
