@@ -16,12 +16,14 @@ if [ -z "$VP" ] && [ -z "$PMDK" ]; then
 fi
 fails=0
 runs=0
+K=$KEYS
+MB=32
 run() { # run NAME BINARY ARGS...
 	name=$1; bin=$2; shift 2
 	pool="$DIR/hm-smoke-$$-$name.pool"
 	rm -f "$pool"
-	out=$("$bin" --pool "$pool" --keys "$KEYS" --buckets 16 --value-size 0 \
-		--pool-mb 32 "$@" 2>&1)
+	out=$("$bin" --pool "$pool" --keys "$K" --buckets 16 --value-size 0 \
+		--pool-mb "$MB" "$@" 2>&1)
 	rc=$?
 	rm -f "$pool"
 	runs=$((runs + 1))
@@ -57,9 +59,14 @@ if [ -n "$VP" ]; then
 	mix_cfg volatile "$VP" --config volatile
 	expect_fail volatile-lost "$VP" --config volatile
 	export VOLIPMEM_FORCE_PMEM=1
-	for t in uffd mprotect full; do
+	for t in uffd mprotect; do
 		mix_cfg "vp-$t-sync" "$VP" --config vp --tracker $t --interval-ms 0
 	done
+	# the full tracker logs the whole heap at every commit: fewer keys,
+	# smallest heap
+	K=$((KEYS / 10)) MB=16
+	mix_cfg vp-full-sync "$VP" --config vp --tracker full --interval-ms 0
+	K=$KEYS MB=32
 	for t in uffd mprotect; do
 		mix_cfg "vp-$t-relaxed" "$VP" --config vp --tracker $t --interval-ms 1
 	done
