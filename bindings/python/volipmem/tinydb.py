@@ -5,8 +5,9 @@ persistent heap.
 Two ways in:
 
 * ``TinyDB(path, storage=VolipMemStorage)``: a plain TinyDB storage. read()
-  hands out the live persistent dict ``{table: {doc_id: document}}`` and
-  write() commits. Stock TinyDB still copies a whole table on every
+  hands out ``{table: {doc_id: document}}`` whose documents are the live
+  persistent ones, and write() stores the tables that changed in one FAS
+  (one commit). Stock TinyDB still copies a whole table on every
   operation (its StorageProxy rebuilds the table dict), so this path stays
   O(N) per operation; what it replaces is freed.
 * ``volipmem.tinydb.open(path)``: TinyDB with ``VolipMemTable``, a table
@@ -60,6 +61,7 @@ class VolipMemStorage(Storage):
         self._pool = pool
         self._key = root_key
         self._db_cache = None
+        self._handed = {}
         root = pool.root
         if root_key not in root:
             root[root_key] = {}
@@ -76,21 +78,41 @@ class VolipMemStorage(Storage):
         return db
 
     def read(self):
+        """A plain dict {table name: {doc_id: document}} whose documents
+        are the live persistent ones (stock TinyDB iterates tables with
+        dict.items, so the two outer levels must be real dicts)."""
         db = self._db()
-        return db if len(db) else None
+        data = {}
+        self._handed = {}
+        for name in db:
+            table = db[name].copy()          # shallow: live documents
+            data[name] = table
+            self._handed[name] = (table, list(table.items()))
+        return data
+
+    def _unchanged(self, name, table):
+        """Whether `table` is the dict read() handed out, with the same
+        live documents: then there is nothing to write for it."""
+        handed = self._handed.get(name)
+        if handed is None or handed[0] is not table:
+            return False
+        items = handed[1]
+        return len(items) == len(table) and all(
+            table.get(k, None) is v for k, v in items)
 
     def write(self, data):
+        """Store `data` ({table name: {doc_id: document}}) in one FAS:
+        tables that did not change since read() are kept as they are, the
+        others are converted and what they replace is freed."""
         db = self._db()
-        if isinstance(data, volipmem.PDict) and data._ident() == db._ident():
-            return      # changed in place: every change was its own FAS
         with volipmem.fas():
             for name in [n for n in db if n not in data]:
                 del db[name]
             for name, table in data.items():
-                if (isinstance(table, volipmem.PDict) and name in db and
-                        db[name]._ident() == table._ident()):
+                if name in db and self._unchanged(name, table):
                     continue
                 db[name] = table
+        self._handed = {}
 
     def close(self):
         self._db_cache = None

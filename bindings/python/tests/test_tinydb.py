@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: MIT
+"""TinyDB on VolipMem behaves as stock TinyDB: the same random operations
+run against a MemoryStorage database (the oracle) and against both the
+plain VolipMemStorage and the persistent table class, and every result is
+compared; data survives reopening."""
+
+import random
+
+import pytest
+
+tinydb = pytest.importorskip("tinydb")
+from tinydb import Query, TinyDB, where  # noqa: E402
+from tinydb.storages import MemoryStorage  # noqa: E402
+
+import volipmem  # noqa: E402
+import volipmem.tinydb as vtdb  # noqa: E402
+
+
+def open_subject(kind, path):
+    if kind == "table":
+        return vtdb.open(path, 64 << 20)
+    return TinyDB(path, size=64 << 20, storage=vtdb.VolipMemStorage)
+
+
+def norm(r):
+    """Results made comparable: documents with their ids."""
+    if isinstance(r, tinydb.database.Document):
+        return ("doc", r.doc_id, dict(r))
+    if isinstance(r, list):
+        return [norm(x) for x in r]
+    return r
+
+
+def call(fn, *a, **kw):
+    try:
+        return ("ok", norm(fn(*a, **kw)))
+    except Exception as e:
+        return ("exc", type(e))
+
+
+def rand_doc(rng):
+    d = {"i": rng.randint(0, 20), "s": str(rng.randint(0, 20))}
+    if rng.random() < 0.5:
+        d["v"] = [rng.randint(0, 5) for _ in range(rng.randint(0, 3))]
+    if rng.random() < 0.3:
+        d["nested"] = {"x": rng.randint(0, 2), "f": rng.random()}
+    if rng.random() < 0.2:
+        d["tag"] = None
+    return d
+
+
+def rand_query(rng):
+    q = Query()
+    k = rng.randint(0, 20)
+    return rng.choice([
+        q.i == k, q.i > k, q.i <= k, q.s == str(k), q.s.matches("1.*"),
+        q.s.search("5"), q.v.any([k % 5]), q.v.all([1]), q.tag.exists(),
+        (q.i < k) | (q.s == "3"), ~(q.i == k), q.nested.x == k % 3,
+        where("i").test(lambda v: v % 3 == 0), q.v.exists() & (q.i > k),
+        q.missing == 1,
+    ])
+
+
+def step(rng, dbs, tables):
+    """One random operation applied to every db; returns the results."""
+    name = rng.choice(tables)
+    op = rng.randint(0, 16)
+    k = rng.randint(1, 30)
+    cond = rand_query(rng)
+    doc = rand_doc(rng)
+    docs = [rand_doc(rng) for _ in range(rng.randint(0, 4))]
+    fields = {"u": rng.randint(0, 9)}
+    purge = rng.random() < 0.05
+    out = []
+    for db in dbs:
+        t = db.table(name)
+        if op <= 3:
+            out.append(call(t.insert, dict(doc)))
+        elif op == 4:
+            out.append(call(t.insert_multiple, [dict(d) for d in docs]))
+        elif op == 5:
+            out.append(call(t.search, cond))
+        elif op == 6:
+            out.append((call(t.get, cond), call(t.get, doc_id=k)))
+        elif op == 7:
+            out.append((call(t.contains, cond), call(t.contains, doc_ids=[k, k + 1]),
+                        call(t.count, cond)))
+        elif op == 8:
+            out.append(call(t.update, dict(fields), cond))
+        elif op == 9:
+            out.append(call(t.update, dict(fields), doc_ids=[k]))
+        elif op == 10:
+            def bump(d):
+                d["i"] = d.get("i", 0) + 100
+            out.append(call(t.update, bump, cond))
+        elif op == 11:
+            out.append(call(t.remove, cond))
+        elif op == 12:
+            out.append(call(t.remove, doc_ids=[k]))
+        elif op == 13:
+            out.append(call(t.upsert, dict(doc), cond))
+        elif op == 14:
+            got = t.get(doc_id=k)
+            if got is not None:
+                got["w"] = 1
+                out.append(call(t.write_back, [got]))
+            else:
+                out.append(None)
+        elif op == 15:
+            out.append((len(t), call(t.all), sorted(db.tables())))
+        else:
+            if purge:
+                out.append(call(t.purge))
+            else:
+                out.append(call(lambda: [norm(d) for d in t]))
+    return op, out
+
+
+@pytest.mark.parametrize("kind", ["table", "storage"])
+@pytest.mark.parametrize("seed", range(3))
+def test_random_ops_match_memory_storage(path, kind, seed):
+    rng = random.Random(seed)
+    oracle = TinyDB(storage=MemoryStorage)
+    subject = open_subject(kind, path)
+    tables = ["_default", "other"]
+    for i in range(300 if kind == "table" else 150):
+        op, (want, got) = step(rng, [oracle, subject], tables)
+        assert got == want, (i, op)
+    for name in tables:
+        assert norm(subject.table(name).all()) == norm(oracle.table(name).all())
+    subject.close()
+    # reopen: same documents, same ids, and (as stock TinyDB does when it
+    # opens a database) new ids go on from the largest id present
+    again = open_subject(kind, path)
+    for name in tables:
+        assert norm(again.table(name).all()) == norm(oracle.table(name).all())
+        top = max([d.doc_id for d in oracle.table(name).all()], default=0)
+        assert again.table(name).insert({"z": 1}) == top + 1
+    again.close()
+
+
+@pytest.mark.parametrize("kind", ["table", "storage"])
+def test_tables_and_purge(path, kind):
+    db = open_subject(kind, path)
+    db.insert({"a": 1})
+    db.table("t1").insert({"b": 2})
+    db.table("t2").insert_multiple([{"c": 3}, {"c": 4}])
+    assert db.tables() == {"_default", "t1", "t2"}
+    db.purge_table("t1")
+    assert db.tables() == {"_default", "t2"}
+    assert db.table("t2").count(Query().c > 3) == 1
+    db.table("t2").purge()
+    assert len(db.table("t2")) == 0
+    assert db.table("t2").insert({"c": 5}) == 1
+    db.purge_tables()
+    assert db.tables() == set() or db.tables() == {"_default"}
+    assert len(db) == 0
+    db.close()
+
+
+def test_query_cache_behaves_as_stock(path):
+    db = vtdb.open(path, 32 << 20)
+    q = Query().i == 1
+    db.insert({"i": 1})
+    first = db.search(q)
+    assert db._table._query_cache.get(q) is not None
+    assert db.search(q) == first and db.search(q) is not first
+    db.insert({"i": 1})                  # a write clears the cache
+    assert len(db._table._query_cache) == 0
+    assert [d.doc_id for d in db.search(q)] == [1, 2]
+    db.close()
+
+
+def test_stock_storage_frees_what_it_replaces(path):
+    db = TinyDB(path, size=64 << 20, storage=vtdb.VolipMemStorage)
+    db.insert_multiple({"i": i, "s": "x" * 50} for i in range(200))
+    db.update({"s": "y" * 50}, doc_ids=[1])
+    used = volipmem.stats()["heap_used"]
+    for i in range(30):
+        db.update({"s": "y" * 50}, doc_ids=[i + 1])
+    assert volipmem.stats()["heap_used"] <= used
+    db.close()
+
+
+def test_table_ops_are_one_commit_each(path):
+    db = vtdb.open(path, 32 << 20)
+    db.insert_multiple({"i": i} for i in range(100))
+    fas0 = volipmem.stats()["fas"]
+    db.insert({"i": 1000})
+    db.update({"u": 1}, doc_ids=[5])
+    db.remove(doc_ids=[6])
+    assert volipmem.stats()["fas"] - fas0 == 3
+    db.close()
