@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c -- vmcached: a memcached-compatible server whose whole cache lives
+ * in a VolipMem persistent heap, so its contents survive kill -9, power
+ * loss (on a persistent medium) and restarts.
+ *
+ * Options follow memcached where they mean the same (-p -l -t -m -c -I -v,
+ * -u accepted and ignored); --pool names the pool file and
+ * --commit-interval chooses durability: 0 = each request is durable before
+ * it is acknowledged, N > 0 = relaxed, a commit every N ms.
+ */
+#include "vmcached.h"
+#include "cache.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <volipmem.h>
+
+struct vmc_settings vmc_settings = {
+	.port = 11211,
+	.listen = "127.0.0.1",
+	.threads = 0,
+	.maxbytes = 64ull << 20,
+	.maxconns = 1024,
+	.pool = NULL,
+	.commit_interval_ms = 0,
+	.item_max = 1024 * 1024,
+};
+time_t vmc_started;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: vmcached [options]\n"
+"  -p, --port=PORT           TCP port (11211)\n"
+"  -l, --listen=ADDR         address to listen on (127.0.0.1)\n"
+"  -t, --threads=N           worker threads (one per core)\n"
+"  -m, --memory-limit=MB     item memory in MiB (64)\n"
+"  -c, --conn-limit=N        max simultaneous connections (1024)\n"
+"  -I, --max-item-size=SIZE  largest item, e.g. 1m, 512k (1m)\n"
+"  -v                        verbose\n"
+"      --pool=PATH           pool file (vmcached-PORT.pool)\n"
+"      --commit-interval=MS  0 = every request durable before its reply\n"
+"                            (default); MS > 0 = commit every MS ms\n"
+"                            (fractions allowed, e.g. 0.1)\n"
+"      --check               check the pool's cache and exit (0 = whole)\n"
+"  -h, --help                this text\n"
+"  -V, --version             print the version\n");
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	vmc_stop = 1;
+}
+
+/* parse_size -- "1048576", "1m", "512k". */
+static int parse_size(const char *s, size_t *out)
+{
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno || e == s)
+		return -1;
+	if (*e == 'k' || *e == 'K')
+		v <<= 10, e++;
+	else if (*e == 'm' || *e == 'M')
+		v <<= 20, e++;
+	if (*e)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+static int open_listener(void)
+{
+	char port[16];
+	snprintf(port, sizeof port, "%d", vmc_settings.port);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE }, *res;
+	int rc = getaddrinfo(vmc_settings.listen, port, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "vmcached: %s: %s\n", vmc_settings.listen,
+			gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		fprintf(stderr, "vmcached: cannot listen on %s:%d: %s\n",
+			vmc_settings.listen, vmc_settings.port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* ticker -- commit intervals below 1 ms or not whole ms: the library takes
+ * whole milliseconds, so a thread of ours calls pcommit() on time. */
+static void *ticker(void *arg)
+{
+	double ms = *(double *)arg;
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000),
+			       .tv_nsec = (long)(fmod(ms, 1000.0) * 1e6) };
+	while (!vmc_stop) {
+		nanosleep(&ts, NULL);
+		pcommit();
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_POOL = 1000, OPT_INTERVAL, OPT_CHECK };
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "memory-limit", required_argument, NULL, 'm' },
+		{ "conn-limit", required_argument, NULL, 'c' },
+		{ "max-item-size", required_argument, NULL, 'I' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "pool", required_argument, NULL, OPT_POOL },
+		{ "commit-interval", required_argument, NULL, OPT_INTERVAL },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool check_only = false;
+	int o;
+	char *e;
+	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:vhV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'p': vmc_settings.port = atoi(optarg); break;
+		case 'l': vmc_settings.listen = optarg; break;
+		case 't': vmc_settings.threads = atoi(optarg); break;
+		case 'm':
+			vmc_settings.maxbytes = strtoull(optarg, &e, 10) << 20;
+			if (*e || vmc_settings.maxbytes == 0) {
+				fprintf(stderr, "vmcached: bad -m %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c': vmc_settings.maxconns = atoi(optarg); break;
+		case 'I':
+			if (parse_size(optarg, &vmc_settings.item_max) != 0 ||
+			    vmc_settings.item_max < 1024 ||
+			    vmc_settings.item_max > (1u << 30)) {
+				fprintf(stderr, "vmcached: bad -I %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'u': break; /* memcached compatibility; we do not switch user */
+		case 'v': vmc_settings.verbose++; break;
+		case OPT_POOL: vmc_settings.pool = optarg; break;
+		case OPT_INTERVAL:
+			vmc_settings.commit_interval_ms = strtod(optarg, &e);
+			if (*e || vmc_settings.commit_interval_ms < 0) {
+				fprintf(stderr, "vmcached: bad --commit-interval %s\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_CHECK: check_only = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("vmcached %s\n", VMC_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (vmc_settings.threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		vmc_settings.threads = n > 0 ? (int)n : 1;
+	}
+	if (vmc_settings.maxconns <= 0 || vmc_settings.port <= 0 ||
+	    vmc_settings.port > 65535 || vmc_settings.threads > 256) {
+		fprintf(stderr, "vmcached: bad -c, -p or -t\n");
+		return 2;
+	}
+	static char defpool[64];
+	if (!vmc_settings.pool) {
+		snprintf(defpool, sizeof defpool, "vmcached-%d.pool", vmc_settings.port);
+		vmc_settings.pool = defpool;
+	}
+	vmc_item_max = vmc_settings.item_max;
+	vmc_limit = vmc_settings.maxbytes;
+	vmc_started = time(NULL);
+
+	double ms = vmc_settings.commit_interval_ms;
+	bool whole = ms >= 1 && ms == floor(ms) && ms < 1e6;
+	int rc = ms == 0 ? vp_set_durability(VP_SYNC, 1)
+			 : vp_set_durability(VP_RELAXED, whole ? (unsigned)ms
+						       : (unsigned)ceil(ms));
+	if (rc != 0) {
+		fprintf(stderr, "vmcached: vp_set_durability: %s\n", vp_strerror(rc));
+		return 1;
+	}
+	if (vmc_open(vmc_settings.pool, vmc_limit, check_only,
+		     vmc_settings.verbose == 0 && false) != 0)
+		return 1;
+	if (check_only)
+		return punmap() == 0 ? 0 : 1;
+
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rlim_t want = (rlim_t)vmc_settings.maxconns + 64;
+		if (rl.rlim_cur < want) {
+			rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int lfd = open_listener();
+	if (lfd < 0) {
+		punmap();
+		return 1;
+	}
+	pthread_t tick;
+	bool ticking = ms > 0 && !whole;
+	if (ticking && pthread_create(&tick, NULL, ticker, &ms) != 0)
+		ticking = false;
+	fprintf(stderr, "vmcached: listening on %s:%d, %d threads, -m %llu MiB, "
+		"%s%g ms\n", vmc_settings.listen, vmc_settings.port,
+		vmc_settings.threads,
+		(unsigned long long)(vmc_settings.maxbytes >> 20),
+		ms == 0 ? "synchronous commits, " : "relaxed commits every ", ms);
+	rc = net_run(lfd);
+	vmc_stop = 1;
+	if (ticking)
+		pthread_join(tick, NULL);
+	close(lfd);
+	int urc = punmap();
+	if (urc != 0)
+		fprintf(stderr, "vmcached: final commit failed: %s\n", vp_strerror(urc));
+	return rc == 0 && urc == 0 ? 0 : 1;
+}

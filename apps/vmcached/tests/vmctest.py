@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: MIT
+"""vmctest -- shared helpers of the vmcached tests.
+
+Starts vmcached and Debian's memcached on free 127.0.0.1 ports, always
+kills them at exit (atexit + SIGTERM/SIGINT handlers, the Python form of a
+shell trap), and offers a raw-socket request helper so that both servers
+can be asked the same bytes and their answers compared.
+"""
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SKIP = 77
+_procs = []
+_files = []
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    for f in _files:
+        try:
+            os.unlink(f)
+        except OSError:
+            pass
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(sig, frame):
+    _cleanup()
+    sys.exit(128 + sig)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def skip(why):
+    print("SKIP: " + why)
+    sys.exit(SKIP)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pool_path(tag):
+    path = "/dev/shm/vmcached-test-%s-%d.pool" % (tag, os.getpid())
+    _files.append(path)
+    return path
+
+
+def remove_pool(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def wait_port(port, proc, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early with %d" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not listen on port %d" % port)
+
+
+class Server:
+    """A running server: .port, .proc; stop() or kill() it."""
+
+    def __init__(self, argv, port, env=None):
+        self.port = port
+        self.argv = argv
+        self.errpath = "/tmp/vmctest-%d-%d.err" % (os.getpid(), port)
+        _files.append(self.errpath)
+        self.err = open(self.errpath, "wb")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=self.err, env=env)
+        _procs.append(self.proc)
+        wait_port(port, self.proc)
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.errpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self):
+        """SIGTERM and wait: a clean shutdown must exit 0."""
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=30)
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def vmcached_bin():
+    b = os.environ.get("VMCACHED")
+    if not b or not os.access(b, os.X_OK):
+        skip("VMCACHED does not name the vmcached binary")
+    return b
+
+
+def start_vmcached(pool, port=None, args=(), env=None):
+    port = port or free_port()
+    argv = [vmcached_bin(), "-p", str(port), "-l", "127.0.0.1", "--pool", pool,
+            "-m", "64", "-t", "2"] + list(args)
+    return Server(argv, port, env=env)
+
+
+def start_memcached(args=()):
+    mc = shutil.which("memcached") or "/usr/bin/memcached"
+    if not os.access(mc, os.X_OK):
+        skip("Debian's memcached is not installed (apt install memcached)")
+    port = free_port()
+    argv = [mc, "-u", "root", "-p", str(port), "-l", "127.0.0.1", "-U", "0",
+            "-m", "64", "-t", "2"] + list(args)
+    return Server(argv, port)
+
+
+def request(port, data, wait=0.3, expect_close=False):
+    """Send raw bytes, return everything the server answers until it has
+    been quiet for `wait` seconds (or closed: '<EOF>' is appended)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.settimeout(wait)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                out += b"<EOF>"
+                break
+            out += d
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        out += b"<EOF>"
+    s.close()
+    return out
+
+
+def request_both(port_a, port_b, data, wait=0.3):
+    """request() to two servers at once (halves the quiet-time waits)."""
+    import threading
+    res = {}
+
+    def one(p):
+        res[p] = request(p, data, wait)
+    t = threading.Thread(target=one, args=(port_a,))
+    t.start()
+    one(port_b)
+    t.join()
+    return res[port_a], res[port_b]
+
+
+_cas_re = re.compile(rb"^(VALUE \S+ \d+ \d+) \d+\r$", re.M)
+
+
+def normalize(resp):
+    """Answers that may differ legitimately: CAS values and version."""
+    resp = _cas_re.sub(rb"\1 <cas>\r", resp)
+    resp = re.sub(rb"VERSION [^\r]*", b"VERSION <v>", resp)
+    return resp
+
+
+class Checker:
+    """Collects failures so a test reports all of them, then exits 1."""
+
+    def __init__(self):
+        self.failures = 0
+        self.checks = 0
+
+    def eq(self, what, got, want):
+        self.checks += 1
+        if got != want:
+            self.failures += 1
+            print("FAIL %s:\n   got  %r\n   want %r" % (what, got, want))
+
+    def true(self, what, cond, detail=""):
+        self.checks += 1
+        if not cond:
+            self.failures += 1
+            print("FAIL %s %s" % (what, detail))
+
+    def done(self):
+        print("%d checks, %d failures" % (self.checks, self.failures))
+        sys.exit(1 if self.failures else 0)
