@@ -97,6 +97,8 @@ static void atfork_child(void)
 		return;
 	rt->detached = true;
 	rt->committer_on = false;
+	if (rt->trk.ops && rt->trk.ops->forked)
+		rt->trk.ops->forked(&rt->trk);
 	rt->active = 0;
 	rt->gate_closed = rt->commit_req = rt->committing = false;
 	if (rt->pool)

@@ -62,6 +62,10 @@ struct vp_tracker_ops {
 	 * (a read() into the heap): make it writable and count it as written.
 	 * NULL when kernel writes are tracked anyway. pre: range inside heap. */
 	int (*before_kernel_write)(struct vp_tracker *t, void *addr, size_t n);
+	/* forked -- in a forked child (detached from the pool): drop what the
+	 * child shares with the parent without touching the parent's state
+	 * (a userfaultfd acts on the mm that created it). NULL if nothing. */
+	void (*forked)(struct vp_tracker *t);
 	/* faults -- faults taken so far (0 if the tracker takes none). */
 	uint64_t (*faults)(struct vp_tracker *t);
 };

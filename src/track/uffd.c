@@ -194,6 +194,18 @@ static void uf_detach(struct vp_tracker *t)
 	t->priv = NULL;
 }
 
+/* uf_forked -- the inherited userfaultfd still names the parent's mm:
+ * unregistering through it would stop the parent's tracking. Just close. */
+static void uf_forked(struct vp_tracker *t)
+{
+	struct uf *u = t->priv;
+	if (!u)
+		return;
+	uf_fini(u);
+	free(u);
+	t->priv = NULL;
+}
+
 static uint64_t uf_faults(struct vp_tracker *t)
 {
 	(void)t;
@@ -207,5 +219,6 @@ const struct vp_tracker_ops vp__track_uffd = {
 	.collect = uf_collect,
 	.detach = uf_detach,
 	.before_kernel_write = NULL,
+	.forked = uf_forked,
 	.faults = uf_faults,
 };

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_pool.c -- pool files: create, reopen, and every bad input pmap must
+ * refuse with a precise error and without writing a byte: corrupt or
+ * truncated superblocks, wrong version, address taken, pool locked,
+ * damaged log. Also an I/O error injected before and after the commit
+ * point.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "../common.h"
+#include "persist/persist.h"
+#include "pool/format.h"
+#include "util/util.h"
+
+#define MiB (1u << 20)
+
+struct blob { long a, b; char pad[8192]; long c; };
+
+static void make_pool(const char *path, long v)
+{
+	assert_int_equal(pmap(path, 8 * MiB, 0), 0);
+	bool created;
+	struct blob *b = proot("blob", sizeof *b, &created);
+	assert_non_null(b);
+	pstart();
+	b->a = v;
+	b->b = -v;
+	b->c = v * 2;
+	assert_int_equal(pend(), 0);
+	assert_int_equal(punmap(), 0);
+}
+
+static long read_pool(const char *path)
+{
+	assert_int_equal(pmap(path, 8 * MiB, 0), 0);
+	bool created;
+	struct blob *b = proot("blob", sizeof *b, &created);
+	assert_non_null(b);
+	assert_false(created);
+	assert_int_equal(b->a, -b->b);
+	assert_int_equal(b->c, 2 * b->a);
+	long v = b->a;
+	assert_int_equal(punmap(), 0);
+	return v;
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat st;
+	fstat(fd, &st);
+	char *buf = malloc((size_t)st.st_size);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*n = (size_t)st.st_size;
+	return buf;
+}
+
+static void poke(const char *path, off_t off, const void *bytes, size_t n)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, n, off), (ssize_t)n);
+	close(fd);
+}
+
+static void flip(const char *path, off_t off)
+{
+	unsigned char c;
+	int fd = open(path, O_RDWR);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0x10;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+/* expect_refused -- pmap fails with want, names the problem, and leaves
+ * the file byte for byte as it was. */
+static void expect_refused(const char *path, int want, const char *word)
+{
+	size_t n0, n1;
+	char *before = slurp(path, &n0);
+	int rc = pmap(path, 8 * MiB, 0);
+	assert_int_equal(rc, want);
+	assert_non_null(strstr(vp_errormsg(), word));
+	assert_non_null(vp_strerror(rc));
+	char *after = slurp(path, &n1);
+	assert_int_equal(n0, n1);
+	assert_memory_equal(before, after, n0);
+	free(before);
+	free(after);
+	assert_null(vp_heap_base());
+}
+
+static void test_create_reopen(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("reopen");
+	make_pool(p, 42);
+	assert_int_equal(read_pool(p), 42);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* pmap after punmap in one process, many times */
+	for (int i = 0; i < 5; i++)
+		make_pool(p, i);
+	assert_int_equal(read_pool(p), 4);
+}
+
+static void test_misuse(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("misuse");
+	assert_int_equal(pmap(NULL, MiB, 0), VP_E_INVAL);
+	assert_int_equal(pmap(p, 1000, 0), VP_E_TOOSMALL);
+	assert_int_equal(access(p, F_OK), -1); /* nothing left behind */
+	assert_int_equal(pmap(p, 8 * MiB, VP_OPEN_ONLY), -ENOENT);
+	assert_int_equal(pmap(p, 8 * MiB, VP_OPEN_ONLY | VP_CREATE_ONLY), VP_E_INVAL);
+	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
+	assert_int_equal(pmap(p, 8 * MiB, 0), VP_E_MAPPED);
+	assert_int_equal(punmap(), 0);
+	assert_int_equal(punmap(), VP_E_NOTMAPPED);
+	assert_int_equal(pmap(p, 8 * MiB, VP_CREATE_ONLY), -EEXIST);
+}
+
+static void test_superblock_damage(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("sb");
+	make_pool(p, 7);
+	/* One copy damaged: the other is used. */
+	flip(p, VP_SB_OFF_A + 40);
+	assert_int_equal(read_pool(p), 7);
+	flip(p, VP_SB_OFF_A + 40);
+	flip(p, VP_SB_OFF_B + 100);
+	assert_int_equal(read_pool(p), 7);
+	/* Both damaged: refused, naming the checksum. */
+	flip(p, VP_SB_OFF_A + 40);
+	expect_refused(p, VP_E_CHECKSUM, "checksum");
+	/* Bad magic. */
+	poke(p, VP_SB_OFF_A, "NOTAPOOL", 8);
+	poke(p, VP_SB_OFF_B, "NOTAPOOL", 8);
+	expect_refused(p, VP_E_BADMAGIC, "magic");
+}
+
+static void test_wrong_version(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("ver");
+	make_pool(p, 1);
+	for (off_t off = VP_SB_OFF_A; off <= VP_SB_OFF_B; off += VP_SB_OFF_B) {
+		struct vp_superblock sb;
+		int fd = open(p, O_RDWR);
+		assert_int_equal(pread(fd, &sb, sizeof sb, off), (ssize_t)sizeof sb);
+		sb.version = 99;
+		sb.checksum = vp__csum(&sb, offsetof(struct vp_superblock, checksum));
+		assert_int_equal(pwrite(fd, &sb, sizeof sb, off), (ssize_t)sizeof sb);
+		close(fd);
+	}
+	expect_refused(p, VP_E_VERSION, "version 99");
+}
+
+static void test_truncated(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("trunc");
+	make_pool(p, 3);
+	struct stat st;
+	stat(p, &st);
+	assert_int_equal(truncate(p, st.st_size - 4096), 0);
+	expect_refused(p, VP_E_TRUNCATED, "needs");
+	assert_int_equal(truncate(p, 100), 0);
+	expect_refused(p, VP_E_TRUNCATED, "short");
+	assert_int_equal(truncate(p, 0), 0);
+	expect_refused(p, VP_E_TRUNCATED, "short");
+}
+
+static void test_layout_hostile(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("hostile");
+	make_pool(p, 3);
+	/* A heap address in the middle of our own text, resealed so only the
+	 * range check can catch it. */
+	for (off_t off = VP_SB_OFF_A; off <= VP_SB_OFF_B; off += VP_SB_OFF_B) {
+		struct vp_superblock sb;
+		int fd = open(p, O_RDWR);
+		assert_int_equal(pread(fd, &sb, sizeof sb, off), (ssize_t)sizeof sb);
+		sb.heap_base = 0x7ffffff00000ull;
+		sb.checksum = vp__csum(&sb, offsetof(struct vp_superblock, checksum));
+		assert_int_equal(pwrite(fd, &sb, sizeof sb, off), (ssize_t)sizeof sb);
+		close(fd);
+	}
+	expect_refused(p, VP_E_LAYOUT, "valid user range");
+}
+
+static void test_address_taken(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("addr");
+	make_pool(p, 5);
+	/* Somebody else's mapping inside the heap's reserved range. */
+	char *q = mmap((void *)(0x566000000000ull + (256ull << 20)), 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	assert_ptr_equal(q, (void *)(0x566000000000ull + (256ull << 20)));
+	strcpy(q, "precious");
+	expect_refused(p, VP_E_ADDRINUSE, "already mapped");
+	assert_string_equal(q, "precious"); /* never clobbered */
+	munmap(q, 4096);
+	assert_int_equal(read_pool(p), 5);
+}
+
+static void lock_child(void *arg)
+{
+	/* The forked child inherits a detached heap; release it first. */
+	if (punmap() != 0)
+		_exit(2);
+	int rc = pmap(arg, 8 * MiB, 0);
+	_exit(rc == VP_E_LOCKED && strstr(vp_errormsg(), "another process") ? 0 : 1);
+}
+
+static void test_locked(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("lock");
+	make_pool(p, 9);
+	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
+	int st = vpt_in_child(lock_child, (void *)p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(punmap(), 0);
+}
+
+/* ---- injected I/O errors around the commit point ---- */
+
+static const char *fail_at;
+static int fail_code;
+static void h_store(void *c, const void *d, size_t n) { (void)c, (void)d, (void)n; }
+static void h_flush(void *c, const void *d, size_t n) { (void)c, (void)d, (void)n; }
+static int h_fence(void *c, const char *point)
+{
+	(void)c;
+	return fail_at && strstr(point, fail_at) ? fail_code : 0;
+}
+static struct vp_persist_hooks hooks = {h_store, h_flush, h_fence, NULL};
+
+static void test_commit_fails_before_commit_point(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("eio1");
+	make_pool(p, 10);
+	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
+	struct blob *b = proot("blob", sizeof *b, NULL);
+	vp__persist_hooks = &hooks;
+	fail_at = "log:slots-and-descriptors";
+	fail_code = -EIO;
+	pstart();
+	b->a = 11;
+	b->b = -11;
+	b->c = 22;
+	assert_int_equal(pend(), -EIO);
+	/* The working copy keeps the writes; the next commit retries them. */
+	assert_int_equal(b->a, 11);
+	fail_at = NULL;
+	assert_int_equal(pcommit(), 0);
+	vp__persist_hooks = NULL;
+	assert_int_equal(punmap(), 0);
+	assert_int_equal(read_pool(p), 11);
+}
+
+static void test_commit_fails_after_commit_point(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("eio2");
+	make_pool(p, 20);
+	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
+	struct blob *b = proot("blob", sizeof *b, NULL);
+	vp__persist_hooks = &hooks;
+	fail_at = "home:pages-updated";
+	fail_code = -EIO;
+	pstart();
+	b->a = 21;
+	b->b = -21;
+	b->c = 42;
+	assert_int_equal(pend(), 0); /* durable: the log holds it */
+	pstart();
+	b->a = 99;
+	assert_int_equal(pend(), VP_E_BROKEN);
+	fail_at = NULL;
+	vp__persist_hooks = NULL;
+	assert_int_equal(punmap(), VP_E_BROKEN);
+
+	/* The log holds a committed group. A flipped bit in a slot: refused,
+	 * nothing written. */
+	struct vp_superblock sb;
+	int fd = open(p, O_RDONLY);
+	assert_int_equal(pread(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+	close(fd);
+	flip(p, (off_t)sb.logdata_off + 100);
+	expect_refused(p, VP_E_LOGCORRUPT, "checksum");
+	flip(p, (off_t)sb.logdata_off + 100);
+	/* One damaged commit record copy is survivable... */
+	flip(p, VP_LOGREC_OFF + 20);
+	assert_int_equal(read_pool(p), 21); /* replayed */
+	/* ...and once replayed the log is retired: damage there is harmless. */
+	flip(p, (off_t)sb.logdata_off + 100);
+	assert_int_equal(read_pool(p), 21);
+}
+
+static void test_both_records_damaged(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("recs");
+	make_pool(p, 30);
+	flip(p, VP_LOGREC_OFF + 8);
+	flip(p, VP_LOGREC_OFF + VP_LOGREC_B + 8);
+	expect_refused(p, VP_E_LOGCORRUPT, "commit records");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_reopen),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_superblock_damage),
+		cmocka_unit_test(test_wrong_version),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_layout_hostile),
+		cmocka_unit_test(test_address_taken),
+		cmocka_unit_test(test_locked),
+		cmocka_unit_test(test_commit_fails_before_commit_point),
+		cmocka_unit_test(test_commit_fails_after_commit_point),
+		cmocka_unit_test(test_both_records_damaged),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
