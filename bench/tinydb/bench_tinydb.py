@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""bench_tinydb.py -- TinyDB (Debian python3-tinydb 3.15) on VolipMem against
+TinyDB's own JSONStorage and MemoryStorage.
+
+For each database size N the database is prefilled with insert_multiple
+(inserting 100,000 documents one by one into JSONStorage would take hours),
+then k single operations of each kind are timed: insert, search
+(Query().i == x, a different x each time so the query cache never answers),
+get by id, update by id, and a reopen (close, open, count). Per-operation
+costs and speedups over JSONStorage are printed side by side.
+
+Backends:
+  json        TinyDB(path, storage=JSONStorage)      file in --dir
+  memory      TinyDB(storage=MemoryStorage)          not durable
+  vm-storage  TinyDB(pool, storage=VolipMemStorage)   stock tables, O(N)/op
+  vm-table    volipmem.tinydb.open(pool)              persistent tables
+  vm-relaxed  the same in relaxed mode (commit every --interval-ms ms)
+
+Usage:
+  bench_tinydb.py                       quick: N = 100, 1,000, 10,000
+  bench_tinydb.py --full                adds N = 100,000 (VPY_BENCH_FULL=1 too)
+  bench_tinydb.py --sizes 1000 -k 20 --backends json,vm-table
+Run with Debian's /usr/bin/python3 and PYTHONPATH=<build>/bindings/python.
+"""
+
+import argparse
+import gc
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+
+from tinydb import Query, TinyDB, __version__ as tinydb_version
+from tinydb.storages import JSONStorage, MemoryStorage
+
+import volipmem
+import volipmem.tinydb as vtdb
+
+ALL = ["json", "memory", "vm-storage", "vm-table", "vm-relaxed"]
+OPS = ["insert", "search", "get", "update", "reopen"]
+
+
+def doc(i):
+    return {"i": i, "s": str(i), "v": [i, 2 * i]}
+
+
+class Backend:
+    """Open/close one kind of database."""
+
+    def __init__(self, name, workdir, size_mb, interval_ms):
+        self.name = name
+        self.dir = workdir
+        self.size = size_mb << 20
+        self.interval = interval_ms
+        self.path = os.path.join(workdir, "bench-%d-%s.%s" % (
+            os.getpid(), name, "json" if name == "json" else "pool"))
+        self.mem = None
+
+    def open(self):
+        if self.name == "json":
+            return TinyDB(self.path, storage=JSONStorage)
+        if self.name == "memory":
+            if self.mem is not None:      # "reopen": same data, new TinyDB
+                return TinyDB(storage=_Preloaded, data=self.mem)
+            return TinyDB(storage=MemoryStorage)
+        if self.name == "vm-storage":
+            return TinyDB(self.path, size=self.size,
+                          storage=vtdb.VolipMemStorage)
+        if self.name == "vm-table":
+            return vtdb.open(self.path, self.size)
+        if self.name == "vm-relaxed":
+            return vtdb.open(self.path, self.size,
+                             durability=volipmem.RELAXED,
+                             interval_ms=self.interval)
+        raise ValueError(self.name)
+
+    def close(self, db):
+        if self.name == "memory":
+            self.mem = db.storage.memory
+        if self.name == "vm-relaxed":
+            volipmem.psync()
+        db.close()
+
+    def remove(self):
+        self.mem = None
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        if self.name == "vm-relaxed":
+            volipmem.set_durability(volipmem.SYNC, 1)
+
+
+class _Preloaded(MemoryStorage):
+    """MemoryStorage that starts with existing data (its "reopen")."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.memory = data
+
+
+def run_one(backend, n, k, seed):
+    """Prefill n documents, time k operations of each kind; returns
+    ({op: seconds per op}, prefill seconds, fingerprint)."""
+    rng = random.Random(seed)
+    db = backend.open()
+    t = time.perf_counter()
+    db.insert_multiple(doc(i) for i in range(n))
+    prefill = time.perf_counter() - t
+    res = {}
+    q = Query()
+
+    def timed(op, fn):
+        gc.collect()
+        t0 = time.perf_counter()
+        for j in range(k):
+            fn(j)
+        res[op] = (time.perf_counter() - t0) / k
+
+    timed("insert", lambda j: db.insert(doc(n + j)))
+    targets = [rng.randint(0, n - 1) for _ in range(k)]
+    found = []
+    timed("search", lambda j: found.append(len(db.search(q.i == targets[j]))))
+    timed("get", lambda j: found.append(db.get(doc_id=targets[j] + 1)["i"]))
+    timed("update", lambda j: db.update({"u": j}, doc_ids=[targets[j] + 1]))
+    state = [db]
+
+    def reopen(j):
+        backend.close(state[0])
+        state[0] = backend.open()
+        found.append(len(state[0]))
+
+    timed("reopen", reopen)
+    db = state[0]
+    fingerprint = (found, len(db), db.count(q.u.exists()))
+    backend.close(db)
+    backend.remove()
+    return res, prefill, fingerprint
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s >= 1:
+        return "%.2f s" % s
+    if s >= 1e-3:
+        return "%.2f ms" % (s * 1e3)
+    return "%.1f us" % (s * 1e6)
+
+
+def fmt_ratio(r):
+    return "%.0fx" % r if r >= 10 else "%.1fx" % r
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d CPUs, Linux %s, Python %s, TinyDB %s" % (
+        cpu, os.cpu_count() or 0, platform.release(),
+        platform.python_version(), tinydb_version)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--full", action="store_true",
+                    default=os.environ.get("VPY_BENCH_FULL") == "1",
+                    help="add N = 100,000")
+    ap.add_argument("-k", type=int, default=5,
+                    help="timed operations of each kind per size")
+    ap.add_argument("--backends", default=",".join(ALL))
+    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm")
+                    else tempfile.gettempdir())
+    ap.add_argument("--pool-mb", type=int, default=0,
+                    help="heap size (default: scaled to N)")
+    ap.add_argument("--interval-ms", type=int, default=10,
+                    help="commit period of vm-relaxed")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every backend saw the same results")
+    args = ap.parse_args()
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.full and 100000 not in sizes:
+        sizes.append(100000)
+    backends = [b for b in args.backends.split(",") if b]
+    for b in backends:
+        if b not in ALL:
+            ap.error("unknown backend %s (choose from %s)" % (b, ", ".join(ALL)))
+    if os.environ.get("VOLIPMEM_COMMIT_INTERVAL_MS", "0") not in ("", "0"):
+        print("note: VOLIPMEM_COMMIT_INTERVAL_MS is set: every vm-* backend "
+              "runs in relaxed mode", file=sys.stderr)
+
+    print("# TinyDB benchmark: %s" % machine())
+    print("# dir %s, k = %d, %s" % (args.dir, args.k, " ".join(sys.argv[1:])))
+    ok = True
+    for n in sizes:
+        size_mb = args.pool_mb or max(64, n * 2 // 1000 * 2 + 64)
+        results, fps, prefill = {}, {}, {}
+        for b in backends:
+            be = Backend(b, args.dir, size_mb, args.interval_ms)
+            results[b], prefill[b], fps[b] = run_one(be, n, args.k, args.seed)
+        base = fps[backends[0]]
+        same = all(fp == base for fp in fps.values())
+        ok = ok and same
+        print("\n## N = %d documents%s" % (n, "" if same else
+                                           "  (RESULTS DIFFER: %r)" % fps))
+        w = 12
+        others = [b for b in backends if b != "json"] if "json" in backends \
+            else []
+        print("%-8s" % "op" + "".join("%*s" % (w, b) for b in backends) +
+              "   speedup vs json: " * bool(others) +
+              " ".join("%*s" % (w - 1, b) for b in others))
+        print("%-8s" % "prefill" + "".join("%*s" % (w, fmt_time(prefill[b]))
+                                           for b in backends))
+        for op in OPS:
+            row = "%-8s" % op + "".join("%*s" % (w, fmt_time(results[b][op]))
+                                        for b in backends)
+            if others:
+                row += " " * 19 + " ".join(
+                    "%*s" % (w - 1, fmt_ratio(results["json"][op] /
+                                              results[b][op]))
+                    for b in others)
+            print(row)
+    return 0 if (ok or not args.check) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
