@@ -471,9 +471,11 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 	if (!S.present || (S.wl == WL_DELETE && !S.live))
 		return fail("oom", -ENOMEM);
 
+	double t_open = now_s();
 	int rc = open_table(false);
 	if (rc < 0)
 		return fail("open", rc);
+	t_open = now_s() - t_open;
 	double tpre = now_s();
 	if (S.h.count == 0 && o.preload) {
 		for (uint64_t end = 0; end < o.preload;) {
@@ -502,9 +504,12 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 		return rc < 0;
 	}
 	/* warm-up and check of the preloaded keys (untimed) */
+	double t_warm = now_s();
 	for (uint64_t id = 0; id < S.next_id; id++)
 		if (!val_ok(hm_get(&S.h, key_of(id)), key_of(id), false))
 			return fail("preload-check", -EBADMSG);
+
+	t_warm = now_s() - t_warm;
 
 	/* ---- measured phase ---- */
 	struct worker *w = calloc(o.threads, sizeof *w);
@@ -584,6 +589,7 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 
 	/* close, reopen, check everything */
 	uint64_t count = 0;
+	double t_verify = now_s();
 	if (be->can_reopen) {
 		if ((rc = be->close()) < 0)
 			return fail("close", rc);
@@ -594,20 +600,22 @@ int hm_bench_main(int argc, char **argv, const struct hm_backend *be)
 		return fail("verify", rc);
 	if ((rc = be->close()) < 0)
 		return fail("final-close", rc);
+	t_verify = now_s() - t_verify;
 
 	printf("{\"config\":\"%s\",\"tracker\":\"%s\",\"interval_ms\":%d,"
 	       "\"workload\":\"%s\",\"threads\":%u,\"batch\":%u,\"keys\":%llu,"
 	       "\"preload\":%llu,\"ops\":%llu,\"secs\":%.6f,\"ops_per_s\":%.1f,"
 	       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"lat_samples\":%zu,"
 	       "\"lookups\":%llu,\"lookups_per_s\":%.1f,\"final_count\":%llu,"
-	       "\"value_size\":%u%s,\"verified\":1}\n",
+	       "\"value_size\":%u,\"t_open\":%.3f,\"t_preload\":%.3f,"
+	       "\"t_warm\":%.3f,\"t_verify\":%.3f%s,\"verified\":1}\n",
 	       o.config, o.tracker ? o.tracker : "", o.interval_ms, o.workload,
 	       o.threads, o.batch, (unsigned long long)o.keys,
 	       (unsigned long long)o.preload, (unsigned long long)done, secs,
 	       secs > 0 ? (double)done / secs : 0.0, (unsigned long long)p50,
 	       (unsigned long long)p99, nlat, (unsigned long long)nlook,
 	       tl > 0 ? (double)nlook / tl : 0.0, (unsigned long long)count,
-	       o.value_size, stats);
+	       o.value_size, t_open, tpre, t_warm, t_verify, stats);
 	for (unsigned i = 0; i < o.threads; i++)
 		free(w[i].lat);
 	free(w);
