@@ -234,6 +234,12 @@ int pkey_canon_pv(const struct pv *v, struct pkey *k)
 		k->n = b->len;
 		break;
 	}
+	case PV_SSTR:
+	case PV_SBYTES:
+		k->cls = v->tag == PV_SSTR ? K_STR : K_BYTES;
+		k->p = (const unsigned char *)&v->u;
+		k->n = v->pad;
+		break;
 	default:
 		PyErr_SetString(vpy_Error, "corrupt persistent dict key");
 		return -1;
@@ -291,8 +297,19 @@ static struct pblob *blob_new(const void *p, size_t n)
 	return b;
 }
 
+/* set_blob -- a str/bytes/bigint/pickle value; str and bytes of at most 8
+ * bytes are stored inline in the slot (no allocation: short dict keys and
+ * values are the common case). */
 static int set_blob(struct pv *out, uint32_t tag, const void *p, size_t n)
 {
+	if ((tag == PV_STR || tag == PV_BYTES) && n <= sizeof out->u) {
+		out->tag = tag == PV_STR ? PV_SSTR : PV_SBYTES;
+		out->pad = (uint32_t)n;
+		out->u = 0;
+		if (n)
+			memcpy(&out->u, p, n);
+		return 0;
+	}
 	struct pblob *b = blob_new(p, n);
 	if (!b)
 		return -1;
@@ -610,6 +627,12 @@ static PyObject *scalar_to_py(const struct pv *v)
 	case PV_BYTES:
 		return PyBytes_FromStringAndSize((const char *)b->data,
 						 (Py_ssize_t)b->len);
+	case PV_SSTR:
+		return PyUnicode_DecodeUTF8((const char *)&v->u,
+					    (Py_ssize_t)v->pad, "surrogatepass");
+	case PV_SBYTES:
+		return PyBytes_FromStringAndSize((const char *)&v->u,
+						 (Py_ssize_t)v->pad);
 	case PV_BIGINT:
 		return _PyLong_FromByteArray(b->data, b->len, 1, 1);
 	case PV_PICKLE: {

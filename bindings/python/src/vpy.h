@@ -36,12 +36,14 @@ enum pv_tag {
 	PV_DICT = 7,   /* u = struct pdict *                                 */
 	PV_LIST = 8,   /* u = struct plist *                                 */
 	PV_PICKLE = 9, /* u = struct pblob * (pickle protocol 4), opt-in     */
+	PV_SSTR = 10,  /* str of <= 8 UTF-8 bytes in u, length in pad        */
+	PV_SBYTES = 11, /* bytes of <= 8 bytes in u, length in pad           */
 	PV_DELETED = 15, /* dict entry whose key was deleted                 */
 };
 
 struct pv {
 	uint32_t tag;
-	uint32_t pad;      /* zero */
+	uint32_t pad;      /* length for PV_SSTR/PV_SBYTES, else zero */
 	uint64_t u;
 };
 
