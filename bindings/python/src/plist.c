@@ -195,8 +195,9 @@ static int splice(struct plist *l, uint64_t lo, uint64_t hi, struct pv *vals,
 		return -1;
 	for (uint64_t i = lo; i < hi; i++)
 		pv_free(&l->items[i]);
-	memmove(&l->items[lo + n], &l->items[hi],
-		(l->len - hi) * sizeof *l->items);
+	if (l->len > hi)
+		memmove(&l->items[lo + n], &l->items[hi],
+			(l->len - hi) * sizeof *l->items);
 	if (n)
 		memcpy(&l->items[lo], vals, n * sizeof *vals);
 	l->len = newlen;
