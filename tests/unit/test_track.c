@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_track.c -- write-set tracking, run under each tracker (ctest sets
+ * VOLIPMEM_TRACKER): exactly the written pages are logged, kernel writes
+ * (read/fread into the heap) are captured and survive a crash, 50,000
+ * scattered pages in one FAS (past vm.max_map_count for mprotect), an
+ * application's own SIGSEGV handler, real segmentation faults, fork.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../common.h"
+
+#define MiB (1u << 20)
+#define PG 4096
+
+static bool tracker_is(const char *n)
+{
+	const char *t = getenv("VOLIPMEM_TRACKER");
+	return t && strcmp(t, n) == 0;
+}
+
+static void test_exact_pages(void **state)
+{
+	(void)state;
+	assert_int_equal(pmap(vpt_pool_path("exact"), 16 * MiB, 0), 0);
+	uint8_t *r = proot("region", 64 * PG, NULL);
+	r[0] = 1;
+	assert_int_equal(pcommit(), 0);
+	vp_stats_reset();
+	pstart();
+	r[5] = 1;
+	r[7 * PG + 9] = 2;
+	r[7 * PG + 10] = 3;
+	r[40 * PG] = 4;
+	assert_int_equal(pend(), 0);
+	struct vp_stats st;
+	vp_stats(&st);
+	if (tracker_is("full"))
+		assert_int_equal(st.pages_logged, vp_heap_size() / PG);
+	else
+		assert_int_equal(st.pages_logged, 3);
+	vp_stats_reset();
+	assert_int_equal(pcommit(), 0); /* nothing written since */
+	vp_stats(&st);
+	if (!tracker_is("full"))
+		assert_int_equal(st.pages_logged, 0);
+	assert_int_equal(punmap(), 0);
+}
+
+static char tmpfile_path[128];
+
+static void make_file(size_t n)
+{
+	snprintf(tmpfile_path, sizeof tmpfile_path, "/dev/shm/vpt-data-%d", (int)getpid());
+	int fd = open(tmpfile_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)(i * 7 + 3);
+		assert_int_equal(write(fd, &c, 1), 1);
+	}
+	close(fd);
+}
+
+static void read_child(void *arg)
+{
+	if (pmap(arg, 16 * MiB, 0))
+		_exit(3);
+	uint8_t *buf = proot("buf", 5 * PG, NULL);
+	int fd = open(tmpfile_path, O_RDONLY);
+	pstart();
+	ssize_t n = read(fd, buf + 100, 3 * PG);  /* kernel writes into the heap */
+	if (n != 3 * PG)
+		_exit(4);
+	FILE *f = fopen(tmpfile_path, "r");
+	if (!f || fread(buf + 4 * PG, 1, 1000, f) != 1000)
+		_exit(5);
+	fclose(f);
+	if (pend() != 0)
+		_exit(6);
+	_exit(0); /* crash right after: no punmap */
+}
+
+static void test_kernel_writes(void **state)
+{
+	(void)state;
+	const char *path = vpt_pool_path("kread");
+	make_file(3 * PG);
+	int st = vpt_in_child(read_child, (void *)path);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	uint8_t *buf = proot("buf", 5 * PG, NULL);
+	for (size_t i = 0; i < 3 * PG; i++)
+		assert_int_equal(buf[100 + i], (uint8_t)(i * 7 + 3));
+	for (size_t i = 0; i < 1000; i++)
+		assert_int_equal(buf[4 * PG + i], (uint8_t)(i * 7 + 3));
+	assert_int_equal(punmap(), 0);
+	unlink(tmpfile_path);
+}
+
+static void test_scattered_50k(void **state)
+{
+	(void)state;
+	const char *path = vpt_pool_path("scatter");
+	/* full copies the whole heap per commit: a tenth of the pages. */
+	const size_t npg = tracker_is("full") ? 5000 : 50000;
+	const size_t heap = tracker_is("full") ? 64 * MiB : 512 * MiB;
+	assert_int_equal(pmap(path, heap, 0), 0);
+	uint8_t *r = pmalloc(2 * npg * PG);
+	assert_non_null(r);
+	assert_int_equal(pcommit(), 0);
+	pstart();
+	for (size_t i = 0; i < npg; i++)
+		r[2 * i * PG + (i % 4000)] = (uint8_t)(i | 1);  /* every other page */
+	assert_int_equal(pend(), 0);
+	struct vp_stats st;
+	vp_stats(&st);
+	assert_true(st.pages_logged >= npg);
+	/* Tracking still works after the map-count fallback. */
+	pstart();
+	r[PG] = 0x5a;
+	assert_int_equal(pend(), 0);
+	proot("where", sizeof(void *), NULL);
+	*(uint8_t **)proot("where", sizeof(void *), NULL) = r;
+	assert_int_equal(pcommit(), 0);
+	assert_int_equal(punmap(), 0);
+	assert_int_equal(pmap(path, heap, 0), 0);
+	r = *(uint8_t **)proot("where", sizeof(void *), NULL);
+	for (size_t i = 0; i < npg; i++)
+		assert_int_equal(r[2 * i * PG + (i % 4000)], (uint8_t)(i | 1));
+	assert_int_equal(r[PG], 0x5a);
+	assert_int_equal(punmap(), 0);
+}
+
+static sigjmp_buf jb;
+static volatile int app_handler_calls;
+static void app_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	app_handler_calls++;
+	siglongjmp(jb, 1);
+}
+
+static void test_app_segv_handler(void **state)
+{
+	(void)state;
+	assert_int_equal(pmap(vpt_pool_path("segv"), 16 * MiB, 0), 0);
+	long *x = proot("x", 8 * PG, NULL);
+	assert_int_equal(pcommit(), 0);
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = app_handler;
+	sa.sa_flags = SA_SIGINFO;
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old), 0);
+	pstart();
+	for (int i = 0; i < 8; i++)
+		x[i * 512] = i;           /* tracker faults: not the app's */
+	assert_int_equal(pend(), 0);
+	assert_int_equal(app_handler_calls, 0);
+	/* A real fault: just beyond the heap, in the reserved range. */
+	volatile char *beyond = (char *)vp_heap_base() + vp_heap_size() + 100;
+	if (sigsetjmp(jb, 1) == 0)
+		*beyond = 1;
+	assert_int_equal(app_handler_calls, 1);
+	struct sigaction cur;
+	assert_int_equal(sigaction(SIGSEGV, NULL, &cur), 0);
+	assert_ptr_equal(cur.sa_sigaction, app_handler);
+	sigaction(SIGSEGV, &old, NULL);
+	assert_int_equal(punmap(), 0);
+}
+
+static void segv_child(void *arg)
+{
+	signal(SIGSEGV, SIG_DFL); /* the test harness's own handler */
+	if (pmap(arg, 16 * MiB, 0))
+		_exit(3);
+	volatile uintptr_t addr = 16;
+	*(volatile int *)addr = 1;
+	_exit(0);
+}
+
+static void test_real_segfault_kills(void **state)
+{
+	(void)state;
+	int st = vpt_in_child(segv_child, (void *)vpt_pool_path("realsegv"));
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSEGV);
+}
+
+static void test_fork_detach(void **state)
+{
+	(void)state;
+	const char *path = vpt_pool_path("fork");
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	long *x = proot("x", 2 * PG, NULL);
+	pstart();
+	x[0] = 1;
+	assert_int_equal(pend(), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		pstart();
+		x[0] = 666;
+		x[600] = 666;
+		int rc = pend();
+		_exit(rc == VP_E_DETACHED && pcommit() == VP_E_DETACHED && x[0] == 666 ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(x[0], 1);
+	pstart();
+	x[1] = 2;
+	assert_int_equal(pend(), 0);
+	assert_int_equal(punmap(), 0);
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	x = proot("x", 2 * PG, NULL);
+	assert_int_equal(x[0], 1);
+	assert_int_equal(x[1], 2);
+	assert_int_equal(x[600], 0);
+	assert_int_equal(punmap(), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_exact_pages),
+		cmocka_unit_test(test_kernel_writes),
+		cmocka_unit_test(test_scattered_50k),
+		cmocka_unit_test(test_app_segv_handler),
+		cmocka_unit_test(test_real_segfault_kills),
+		cmocka_unit_test(test_fork_detach),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
