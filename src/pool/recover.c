@@ -77,6 +77,32 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 	return 0;
 }
 
+/* retire -- mark the replayed group APPLIED in both record copies without
+ * ever overwriting the only valid copy. A crash during the commit may have
+ * left copy B torn (invalid) beside a valid COMMITTED copy A; writing A
+ * first would open a window where a torn A leaves no valid record at all
+ * and the pool could not be opened. So a damaged B is rewritten first. */
+static int retire(struct vp_rt *rt, uint64_t seq)
+{
+	struct vp_logrec b;
+	memcpy(&b, rt->pool + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
+	if (!rec_valid(&rt->sb, &b)) {
+		memset(&b, 0, sizeof b);
+		b.magic = VP_LOGREC_MAGIC;
+		b.seq = seq;
+		b.state = VP_LOG_APPLIED;
+		memcpy(b.uuid, rt->sb.uuid, sizeof b.uuid);
+		b.checksum = vp__csum(&b, offsetof(struct vp_logrec, checksum));
+		uint8_t *dst = rt->pool + VP_LOGREC_OFF + VP_LOGREC_B;
+		vp__pstore(&rt->ps, dst, &b, sizeof b);
+		vp__pflush(&rt->ps, dst, sizeof b);
+		int rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
+		if (rc)
+			return rc;
+	}
+	return vp__logrec_retire(rt, seq);
+}
+
 /* vp__recover -- bring the home image up to date. write=false only checks
  * (and says what would be replayed). */
 int vp__recover(struct vp_rt *rt, bool write)
@@ -103,5 +129,5 @@ int vp__recover(struct vp_rt *rt, bool write)
 	 * runs again at the next pmap. */
 	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("recover:home-replayed"))))
 		return rc;
-	return vp__logrec_retire(rt, rec.seq);
+	return retire(rt, rec.seq);
 }
