@@ -679,6 +679,88 @@ static PyObject *PD_ident(PContainer *self, PyObject *unused)
 	return PyLong_FromVoidPtr(d);
 }
 
+/* PD_documents -- _documents(doc_type, cond=None, first=False): for each
+ * entry, a new doc_type (a dict subclass such as TinyDB's Document) holding
+ * a plain copy of the value, with attribute doc_id = the key; only those
+ * for which cond(doc) is true when cond is given; stop at the first match
+ * when first is true. One pass in C: the table class's search and scans. */
+static PyObject *PD_documents(PContainer *self, PyObject *args)
+{
+	PyTypeObject *type;
+	PyObject *cond = Py_None;
+	int first = 0;
+	if (!PyArg_ParseTuple(args, "O!|Op", &PyType_Type, &type, &cond, &first))
+		return NULL;
+	if (!PyType_IsSubtype(type, &PyDict_Type)) {
+		PyErr_SetString(PyExc_TypeError, "doc_type must subclass dict");
+		return NULL;
+	}
+	SELF_DICT(NULL);
+	static PyObject *attr;
+	if (!attr && !(attr = PyUnicode_InternFromString("doc_id")))
+		return NULL;
+	PyObject *out = PyList_New(0), *empty = PyTuple_New(0);
+	if (!out || !empty)
+		goto fail;
+	for (uint64_t j = 0; j < d->nent; j++) {
+		const struct pentry *e = &d->ent[j];
+		if (e->key.tag == PV_DELETED)
+			continue;
+		if (e->val.tag != PV_DICT) {
+			PyErr_SetString(PyExc_TypeError, "a document is not a dict");
+			goto fail;
+		}
+		const struct pdict *v = (const struct pdict *)(uintptr_t)e->val.u;
+		PyObject *doc = type->tp_new(type, empty, NULL);
+		if (!doc)
+			goto fail;
+		PyObject *key = pv_to_plain(&e->key);
+		int rc = key ? PyObject_SetAttr(doc, attr, key) : -1;
+		Py_XDECREF(key);
+		for (uint64_t i = 0; rc == 0 && i < v->nent; i++) {
+			const struct pentry *f = &v->ent[i];
+			if (f->key.tag == PV_DELETED)
+				continue;
+			PyObject *fk = pv_to_plain(&f->key);
+			PyObject *fv = fk ? pv_to_plain(&f->val) : NULL;
+			rc = fv ? PyDict_SetItem(doc, fk, fv) : -1;
+			Py_XDECREF(fk);
+			Py_XDECREF(fv);
+		}
+		if (rc == 0 && cond != Py_None) {
+			uint64_t nent = d->nent;
+			PyObject *r = PyObject_CallOneArg(cond, doc);
+			rc = r ? PyObject_IsTrue(r) : -1;
+			Py_XDECREF(r);
+			d = pdict_unwrap((PyObject *)self);   /* cond ran Python */
+			if (rc >= 0 && (!d || d->nent != nent)) {
+				if (d)
+					PyErr_SetString(PyExc_RuntimeError, "table "
+							"changed during the scan");
+				rc = -1;
+			}
+			if (rc == 0) {          /* no match */
+				Py_DECREF(doc);
+				continue;
+			}
+			rc = rc > 0 ? 0 : -1;
+		}
+		if (rc == 0)
+			rc = PyList_Append(out, doc);
+		Py_DECREF(doc);
+		if (rc < 0)
+			goto fail;
+		if (first)
+			break;
+	}
+	Py_DECREF(empty);
+	return out;
+fail:
+	Py_XDECREF(out);
+	Py_XDECREF(empty);
+	return NULL;
+}
+
 static PyObject *PD_repr(PContainer *self)
 {
 	SELF_DICT(NULL);
@@ -804,6 +886,9 @@ static PyMethodDef PD_methods[] = {
 	{"to_python", (PyCFunction)PD_to_python, METH_NOARGS,
 	 "a deep copy made of plain dicts and lists"},
 	{"_max_int_key", (PyCFunction)PD_max_int_key, METH_NOARGS, NULL},
+	{"_documents", (PyCFunction)PD_documents, METH_VARARGS,
+	 "_documents(doc_type, cond=None, first=False): values as doc_type "
+	 "objects with .doc_id = key, filtered by cond"},
 	{"_valid", (PyCFunction)PD_valid, METH_NOARGS,
 	 "whether this object is still alive in the open pool"},
 	{"_ident", (PyCFunction)PD_ident, METH_NOARGS,

@@ -170,7 +170,7 @@ class VolipMemTable(Table):
         return len(self._docs())
 
     def all(self):
-        return [_document(v, k) for k, v in self._docs().to_python().items()]
+        return self._docs()._documents(Document)
 
     def __iter__(self):
         for doc in self.all():
@@ -219,8 +219,7 @@ class VolipMemTable(Table):
                     raise KeyError(doc_id)
             return doc_ids, doc_ids
         if cond is not None:
-            ids = [k for k, v in docs.to_python().items()
-                   if cond(_document(v, k))]
+            ids = [d.doc_id for d in docs._documents(Document, cond)]
             return ids, ids
         ids = list(docs)
         return ids, ids
@@ -286,15 +285,21 @@ class VolipMemTable(Table):
         self._docs().clear()
         self._last_id = 0
 
+    def search(self, cond):
+        if cond in self._query_cache:
+            return self._query_cache.get(cond, [])[:]
+        docs = self._docs()._documents(Document, cond)
+        self._query_cache[cond] = docs
+        return docs[:]
+
     def get(self, cond=None, doc_id=None, eid=None):
         doc_id = _get_doc_id(doc_id, eid)
         if doc_id is not None:
             doc = self._docs().get(doc_id)
             return None if doc is None else _document(doc.to_python(),
                                                       int(doc_id))
-        for doc in self.all():
-            if cond(doc):
-                return doc
+        found = self._docs()._documents(Document, cond, True)
+        return found[0] if found else None
 
 
 def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
