@@ -239,6 +239,8 @@ static void *small_alloc(unsigned c)
 	} else {
 		b = bump++;
 		e->n = (fh << 16) | bump;
+		/* A recycled run may hold an old free tag here. */
+		memset(run + (uint64_t)b * sz, 0, 16);
 	}
 	if (--e->nfree == 0)
 		run_list_remove(c, r);

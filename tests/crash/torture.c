@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * torture.c -- kill -9 torture. A child process runs random transfers
+ * between accounts spread one per page over thousands of pages, on several
+ * threads, each transfer one FAS that also allocates and frees a block. The
+ * parent kills it at a random moment, runs `volipmem check`, restarts a
+ * checker child, and verifies:
+ *   - the sum of all balances never changes (no FAS seen in part);
+ *   - every FAS the child acknowledged as durable (reported on a pipe after
+ *     pend() returned 0, or after psync() in relaxed mode) is there;
+ *   - every live block still carries the pattern written with it.
+ *
+ *   torture [KILLS]            (default VP_TORTURE_KILLS or 200)
+ * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4),
+ * VOLIPMEM_COMMIT_INTERVAL_MS (relaxed mode), VOLIPMEM_TRACKER,
+ * VP_CLI (path of the volipmem tool for the check step).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <volipmem.h>
+
+#define NACC 4096          /* one account per page: 16 MiB of accounts */
+#define MAXT 8
+#define RING 64
+#define TOTAL (NACC * 1000L)
+
+struct block { uint64_t tag; uint64_t seq; uint64_t fill[6]; };
+
+struct state {
+	uint64_t magic;
+	long *acct;                     /* NACC accounts, PAGE apart          */
+	uint64_t seq[MAXT];             /* FASes done by each thread          */
+	struct block *ring[MAXT][RING]; /* live blocks per thread             */
+};
+
+static struct state *S;
+static int ack_fd = -1;
+static bool relaxed;
+
+#define STRIDE (4096 / sizeof(long))
+
+static void *runner(void *arg)
+{
+	long t = (long)arg;
+	unsigned seed = (unsigned)(t * 7919 + getpid());
+	for (;;) {
+		pstart();
+		int n = 2 + (int)(rand_r(&seed) % 7);
+		long moved = 0;
+		for (int i = 0; i < n - 1; i++) {
+			long a = rand_r(&seed) % NACC, amt = rand_r(&seed) % 100;
+			S->acct[a * STRIDE] -= amt;
+			moved += amt;
+		}
+		S->acct[(rand_r(&seed) % NACC) * STRIDE] += moved;
+		uint64_t s = ++S->seq[t];
+		int k = (int)(s % RING);
+		if (S->ring[t][k])
+			pfree(S->ring[t][k]);
+		struct block *b = pmalloc(sizeof *b + (rand_r(&seed) % 3000));
+		if (b) {
+			b->tag = 0xb10cull ^ (uint64_t)t;
+			b->seq = s;
+			for (int i = 0; i < 6; i++)
+				b->fill[i] = s * 31 + (uint64_t)i;
+		}
+		S->ring[t][k] = b;
+		int rc = pend();
+		if (rc) {
+			fprintf(stderr, "torture: pend: %s\n", vp_strerror(rc));
+			_exit(5);
+		}
+		if (relaxed && s % 16 == 0 && psync() != 0)
+			_exit(6);
+		if (!relaxed || s % 16 == 0) {
+			uint64_t msg[2] = {(uint64_t)t, s};
+			if (write(ack_fd, msg, sizeof msg) != sizeof msg)
+				_exit(7);
+		}
+	}
+	return NULL;
+}
+
+static int open_state(const char *path)
+{
+	int rc = pmap(path, 64 << 20, 0);
+	if (rc) {
+		fprintf(stderr, "torture: pmap: %s: %s\n", vp_strerror(rc), vp_errormsg());
+		return rc;
+	}
+	bool created;
+	S = proot("torture", sizeof *S, &created);
+	if (!S)
+		return -1;
+	if (created) {
+		pstart();
+		S->magic = 0x70127;
+		S->acct = pcalloc(NACC * STRIDE, sizeof(long));
+		for (int i = 0; i < NACC; i++)
+			S->acct[i * STRIDE] = 1000;
+		if (pend())
+			return -1;
+	}
+	return 0;
+}
+
+static int run_child(const char *path, int nthreads)
+{
+	if (open_state(path))
+		return 3;
+	pthread_t th[MAXT];
+	for (long t = 0; t < nthreads; t++)
+		pthread_create(&th[t], NULL, runner, (void *)t);
+	for (;;)
+		pause();
+}
+
+static int check_child(const char *path, int nthreads, const uint64_t *acked)
+{
+	if (open_state(path))
+		return 3;
+	long sum = 0;
+	for (int i = 0; i < NACC; i++)
+		sum += S->acct[i * STRIDE];
+	if (sum != TOTAL) {
+		fprintf(stderr, "torture: sum of balances %ld, expected %ld (a FAS was torn)\n", sum, TOTAL);
+		return 10;
+	}
+	for (int t = 0; t < nthreads; t++) {
+		if (S->seq[t] < acked[t]) {
+			fprintf(stderr, "torture: thread %d: %llu FASes durable, %llu acknowledged (lost)\n", t,
+				(unsigned long long)S->seq[t], (unsigned long long)acked[t]);
+			return 11;
+		}
+		for (int k = 0; k < RING; k++) {
+			struct block *b = S->ring[t][k];
+			if (!b)
+				continue;
+			if (!vp_in_heap(b) || b->tag != (0xb10cull ^ (uint64_t)t) || b->seq % RING != (uint64_t)k ||
+			    b->seq > S->seq[t]) {
+				fprintf(stderr, "torture: thread %d slot %d: block damaged\n", t, k);
+				return 12;
+			}
+			for (int i = 0; i < 6; i++)
+				if (b->fill[i] != b->seq * 31 + (uint64_t)i)
+					return 13;
+		}
+	}
+	return punmap() ? 14 : 0;
+}
+
+static int run_cli_check(const char *cli, const char *path)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s check %s > /dev/null", cli, path);
+	return system(cmd);
+}
+
+int main(int argc, char **argv)
+{
+	int kills = argc > 1 ? atoi(argv[1]) : getenv("VP_TORTURE_KILLS") ? atoi(getenv("VP_TORTURE_KILLS")) : 200;
+	int nthreads = getenv("VP_TORTURE_THREADS") ? atoi(getenv("VP_TORTURE_THREADS")) : 4;
+	const char *cli = getenv("VP_CLI");
+	relaxed = getenv("VOLIPMEM_COMMIT_INTERVAL_MS") && atoi(getenv("VOLIPMEM_COMMIT_INTERVAL_MS")) > 0;
+	if (nthreads < 1 || nthreads > MAXT)
+		nthreads = 4;
+	char path[256];
+	snprintf(path, sizeof path, "/dev/shm/vpt-torture-%d.pool", (int)getpid());
+	unlink(path);
+	uint64_t acked[MAXT] = {0};
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	if (getenv("VP_TORTURE_SEED"))
+		seed = (unsigned)atoi(getenv("VP_TORTURE_SEED"));
+	printf("torture: %d kills, %d threads, %s mode, tracker %s, seed %u\n", kills, nthreads,
+	       relaxed ? "relaxed" : "synchronous", getenv("VOLIPMEM_TRACKER") ? getenv("VOLIPMEM_TRACKER") : "auto",
+	       seed);
+	uint64_t total_fas = 0;
+	/* Create and initialise the pool once, untouched by kills. */
+	pid_t ip = fork();
+	if (ip == 0)
+		_exit(open_state(path) == 0 && punmap() == 0 ? 0 : 3);
+	int ist;
+	waitpid(ip, &ist, 0);
+	if (!WIFEXITED(ist) || WEXITSTATUS(ist) != 0) {
+		fprintf(stderr, "torture: cannot create the pool %s\n", path);
+		return 1;
+	}
+	for (int k = 0; k < kills; k++) {
+		int pfd[2];
+		if (pipe(pfd))
+			return 2;
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(pfd[0]);
+			ack_fd = pfd[1];
+			_exit(run_child(path, nthreads));
+		}
+		close(pfd[1]);
+		usleep(5000 + rand_r(&seed) % 60000);
+		kill(pid, SIGKILL);
+		int st;
+		waitpid(pid, &st, 0);
+		if (!WIFSIGNALED(st)) {
+			fprintf(stderr, "torture: kill %d: the child exited by itself (status %d)\n", k, WEXITSTATUS(st));
+			return 1;
+		}
+		uint64_t msg[2];
+		while (read(pfd[0], msg, sizeof msg) == sizeof msg)
+			if (msg[0] < MAXT && msg[1] > acked[msg[0]]) {
+				total_fas += msg[1] - acked[msg[0]];
+				acked[msg[0]] = msg[1];
+			}
+		close(pfd[0]);
+		if (cli && run_cli_check(cli, path) != 0) {
+			fprintf(stderr, "torture: kill %d: volipmem check failed on the pool\n", k);
+			return 1;
+		}
+		pid = fork();
+		if (pid == 0)
+			_exit(check_child(path, nthreads, acked));
+		waitpid(pid, &st, 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "torture: kill %d: recovery check failed (status %#x); pool kept at %s\n", k, st,
+				path);
+			return 1;
+		}
+	}
+	unlink(path);
+	printf("torture: survived %d kills; %llu FASes acknowledged durable and found\n", kills,
+	       (unsigned long long)total_fas);
+	printf("1 passed, 0 failed\n");
+	return 0;
+}
