@@ -268,6 +268,7 @@ PyObject *pdict_to_plain(const struct pdict *d)
 	PyObject *r = PyDict_New();
 	if (!r)
 		return NULL;
+	VPY_GC_PAUSE();
 	for (uint64_t j = 0; j < d->nent; j++) {
 		const struct pentry *e = &d->ent[j];
 		if (e->key.tag == PV_DELETED)
@@ -278,10 +279,11 @@ PyObject *pdict_to_plain(const struct pdict *d)
 		Py_XDECREF(k);
 		Py_XDECREF(v);
 		if (rc < 0) {
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			break;
 		}
 	}
+	VPY_GC_RESUME();
 	return r;
 }
 
@@ -440,12 +442,11 @@ static PyObject *PD_pop(PContainer *self, PyObject *const *args,
 			PyErr_SetObject(PyExc_KeyError, args[0]);
 		}
 	} else if (ix >= 0) {
+		/* detach first: converting may run Python code (the GC) */
 		struct pv v;
-		r = pv_to_plain(&d->ent[ix].val);
-		if (r) {
-			remove_at(d, ix, slot, &v);
-			pv_free(&v);
-		}
+		remove_at(d, ix, slot, &v);
+		r = pv_to_plain(&v);
+		pv_free(&v);
 	}
 	if (!vpy_fas_exit(r != NULL))
 		Py_CLEAR(r);
@@ -470,17 +471,28 @@ static PyObject *PD_popitem(PContainer *self, PyObject *unused)
 			uint64_t slot;
 			int64_t found = lookup(d, &k, &slot);
 			pkey_release(&k);
-			PyObject *key = found == ix ? pv_to_plain(&d->ent[ix].key) : NULL;
-			PyObject *val = key ? pv_to_plain(&d->ent[ix].val) : NULL;
-			if (val) {
-				r = PyTuple_Pack(2, key, val);
-				if (r)
-					remove_at(d, ix, slot, NULL);
-			} else if (!PyErr_Occurred()) {
-				PyErr_SetString(vpy_Error, "corrupt persistent dict");
+			if (found != ix) {
+				if (!PyErr_Occurred())
+					PyErr_SetString(vpy_Error,
+							"corrupt persistent dict");
+			} else {
+				/* detach key and value first: converting them
+				 * may run Python code (the GC) */
+				struct pentry e = d->ent[ix];
+				d->index[slot] = IX_DUMMY;
+				d->ent[ix].key.tag = PV_DELETED;
+				memset(&d->ent[ix].val, 0, sizeof e.val);
+				if (--d->used == 0)
+					pdict_clear(d);
+				PyObject *key = pv_to_plain(&e.key);
+				PyObject *val = key ? pv_to_plain(&e.val) : NULL;
+				if (val)
+					r = PyTuple_Pack(2, key, val);
+				Py_XDECREF(key);
+				Py_XDECREF(val);
+				pv_free(&e.key);
+				pv_free(&e.val);
 			}
-			Py_XDECREF(key);
-			Py_XDECREF(val);
 		}
 	}
 	if (!vpy_fas_exit(r != NULL))
@@ -620,6 +632,7 @@ static PyObject *PD_copy(PContainer *self, PyObject *unused)
 	PyObject *r = PyDict_New();
 	if (!r)
 		return NULL;
+	VPY_GC_PAUSE();
 	for (uint64_t j = 0; j < d->nent; j++) {
 		const struct pentry *e = &d->ent[j];
 		if (e->key.tag == PV_DELETED)
@@ -630,10 +643,11 @@ static PyObject *PD_copy(PContainer *self, PyObject *unused)
 		Py_XDECREF(k);
 		Py_XDECREF(v);
 		if (rc < 0) {
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			break;
 		}
 	}
+	VPY_GC_RESUME();
 	return r;
 }
 
@@ -711,10 +725,9 @@ static PyObject *PD_documents(PContainer *self, PyObject *args)
 			goto fail;
 		}
 		const struct pdict *v = (const struct pdict *)(uintptr_t)e->val.u;
+		VPY_GC_PAUSE();
 		PyObject *doc = type->tp_new(type, empty, NULL);
-		if (!doc)
-			goto fail;
-		PyObject *key = pv_to_plain(&e->key);
+		PyObject *key = doc ? pv_to_plain(&e->key) : NULL;
 		int rc = key ? PyObject_SetAttr(doc, attr, key) : -1;
 		Py_XDECREF(key);
 		for (uint64_t i = 0; rc == 0 && i < v->nent; i++) {
@@ -727,6 +740,9 @@ static PyObject *PD_documents(PContainer *self, PyObject *args)
 			Py_XDECREF(fk);
 			Py_XDECREF(fv);
 		}
+		VPY_GC_RESUME();
+		if (!doc)
+			goto fail;
 		if (rc == 0 && cond != Py_None) {
 			uint64_t nent = d->nent;
 			PyObject *r = PyObject_CallOneArg(cond, doc);

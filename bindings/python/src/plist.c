@@ -102,14 +102,16 @@ PyObject *plist_to_plain(const struct plist *l)
 	PyObject *r = PyList_New((Py_ssize_t)l->len);
 	if (!r)
 		return NULL;
+	VPY_GC_PAUSE();
 	for (uint64_t i = 0; i < l->len; i++) {
 		PyObject *v = pv_to_plain(&l->items[i]);
 		if (!v) {
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			break;
 		}
 		PyList_SET_ITEM(r, (Py_ssize_t)i, v);
 	}
+	VPY_GC_RESUME();
 	return r;
 }
 
@@ -245,14 +247,16 @@ static PyObject *PL_subscript(PContainer *self, PyObject *key)
 	PyObject *r = PyList_New(n);
 	if (!r)
 		return NULL;
+	VPY_GC_PAUSE();
 	for (Py_ssize_t i = 0, j = start; i < n; i++, j += step) {
 		PyObject *v = pv_to_py(&l->items[j]);
 		if (!v) {
-			Py_DECREF(r);
-			return NULL;
+			Py_CLEAR(r);
+			break;
 		}
 		PyList_SET_ITEM(r, i, v);
 	}
+	VPY_GC_RESUME();
 	return r;
 }
 
@@ -461,8 +465,14 @@ static PyObject *PL_pop(PContainer *self, PyObject *const *args, Py_ssize_t n)
 			if (i < 0 || (uint64_t)i >= l->len)
 				PyErr_SetString(PyExc_IndexError,
 						"pop index out of range");
-			else if ((r = pv_to_plain(&l->items[i])) != NULL)
+			else {
+				/* detach first: converting may run the GC */
+				struct pv v = l->items[i];
+				memset(&l->items[i], 0, sizeof v);
 				splice(l, (uint64_t)i, (uint64_t)i + 1, NULL, 0);
+				r = pv_to_plain(&v);
+				pv_free(&v);
+			}
 		}
 	}
 	if (!vpy_fas_exit(r != NULL))

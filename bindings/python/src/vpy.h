@@ -110,6 +110,13 @@ typedef struct {
 	uint64_t gen;
 } PContainer;
 
+/* Loops that read the heap while creating Python objects run with the
+ * cyclic GC paused: a collection can run finalizers, i.e. Python code that
+ * may switch threads, and another thread could then resize the container
+ * under the loop. (Unpickling an opt-in pickled value still runs Python.) */
+#define VPY_GC_PAUSE() int vpy_gc_was_on_ = PyGC_Disable()
+#define VPY_GC_RESUME() do { if (vpy_gc_was_on_) PyGC_Enable(); } while (0)
+
 /* ---- FAS helpers (module.c) ---- */
 int vpy_fas_enter(void);          /* -1 with exception */
 int vpy_fas_exit(int ok);         /* ok=0: an exception is already set */
