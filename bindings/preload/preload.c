@@ -175,21 +175,37 @@ static void *heap_alloc(size_t n, size_t align, int zero)
 	return p;
 }
 
+/* aligned_header -- the header of an over-aligned block at p, or NULL.
+ * vp_usable_size() cannot tell an interior pointer from a block start in
+ * every case, so the header is recognised by its own magic (bound to p)
+ * and a plausible block start below p. */
+static uint64_t *aligned_header(void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	if ((a & (HEAP_ALIGN - 1)) != 0 || a - 2 * sizeof(uint64_t) < heap_lo)
+		return NULL;
+	uint64_t *hdr = (uint64_t *)p - 2;
+	uintptr_t raw = (uintptr_t)hdr[1];
+	if (hdr[0] != (ALIGN_MAGIC ^ a) || raw >= a || a - raw > ((uintptr_t)1 << 30) || raw < heap_lo)
+		return NULL;
+	return hdr;
+}
+
 /* heap_block -- the pmalloc block that p (a pointer we handed out) lives
  * in, and the bytes usable from p. NULL if p is not one of ours. */
 static void *heap_block(void *p, size_t *usable)
 {
 	ENTER_RUNTIME();
-	size_t u = vp_usable_size(p);
 	void *blk = p;
-	if (u == 0 && ((uintptr_t)p & (HEAP_ALIGN - 1)) == 0) {
-		const uint64_t *hdr = (const uint64_t *)p - 2;
-		blk = NULL;
-		if (hdr[0] == (ALIGN_MAGIC ^ (uintptr_t)p)) {
-			blk = (void *)(uintptr_t)hdr[1];
-			size_t bu = vp_usable_size(blk);
-			u = bu - (size_t)((char *)p - (char *)blk);
-		}
+	size_t u;
+	uint64_t *hdr = aligned_header(p);
+	if (hdr != NULL) {
+		blk = (void *)(uintptr_t)hdr[1];
+		size_t bu = vp_usable_size(blk);
+		size_t skip = (size_t)((char *)p - (char *)blk);
+		u = bu > skip ? bu - skip : 0;
+	} else {
+		u = vp_usable_size(p);
 	}
 	LEAVE_RUNTIME();
 	if (usable)
@@ -206,6 +222,13 @@ static void heap_free(void *p)
 	if (blk == NULL) {
 		fprintf(stderr, "volipmem_preload: free(%p): not a heap block\n", p);
 		return;
+	}
+	if (blk != p) {
+		/* clear the header (it lies inside blk) so that a block allocated
+		 * at p later cannot be mistaken for an over-aligned one; the
+		 * store is committed no later than pfree's own commit */
+		uint64_t *hdr = (uint64_t *)p - 2;
+		hdr[0] = 0;
 	}
 	ENTER_RUNTIME();
 	pfree(blk);

@@ -28,7 +28,7 @@
 
 namespace {
 
-const std::size_t heap_size = 64u << 20;
+const std::size_t heap_size = 16u << 20;
 std::string pool_path;
 std::uint64_t nops = 10000;
 const std::uint64_t seed = 20240523;
@@ -218,6 +218,9 @@ int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "/dev/shm";
 	pool_path = std::string(dir) + "/vp-cpp-" + std::to_string(getpid()) + ".pool";
+	if (const char *t = std::getenv("VOLIPMEM_TRACKER"))
+		if (std::strcmp(t, "full") == 0)
+			nops = 300; // the oracle tracker commits the whole heap each time
 	if (const char *e = std::getenv("VP_BINDINGS_OPS"))
 		nops = std::strtoull(e, nullptr, 10);
 	if (nops < 4)

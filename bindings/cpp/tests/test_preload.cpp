@@ -52,13 +52,13 @@ using state = vptest::containers<std::allocator>;
 
 /* in_heap -- vp_in_heap() on an address (the pointee may be uninitialised,
  * and gcc would warn about passing it as const void *). */
-bool in_heap_addr(std::uintptr_t a)
+__attribute__((noinline)) bool in_heap_addr(std::uintptr_t a)
 {
 	return vp_in_heap(reinterpret_cast<const void *>(a));
 }
 #define in_heap(p) in_heap_addr(reinterpret_cast<std::uintptr_t>(p))
 
-int check_allocations()
+int check_allocations_inner()
 {
 	void *m = std::malloc(100);
 	CHECK(in_heap(m));
@@ -110,6 +110,22 @@ int check_allocations()
 	t.join();
 	CHECK(in_heap(from_thread) && *from_thread == 7);
 	delete from_thread;
+	return 0;
+}
+
+/* check_allocations -- the checks above; every heap block they made must
+ * have been given back (the over-aligned ones through their header). */
+int check_allocations()
+{
+	struct vp_stats before, after;
+	CHECK(vp_stats(&before) == 0);
+	if (check_allocations_inner() != 0)
+		return 1;
+	CHECK(vp_stats(&after) == 0);
+	if (before.heap_used != after.heap_used)
+		std::fprintf(stderr, "heap_used %llu -> %llu\n", (unsigned long long)before.heap_used,
+			     (unsigned long long)after.heap_used);
+	CHECK(before.heap_used == after.heap_used);
 	return 0;
 }
 
@@ -245,7 +261,7 @@ bool spawn(const phase &ph, const char *self, const char *preload)
 			setenv("VOLIPMEM_POOL", pool_path.c_str(), 1);
 		else
 			unsetenv("VOLIPMEM_POOL");
-		setenv("VOLIPMEM_POOL_SIZE", "64M", 1);
+		setenv("VOLIPMEM_POOL_SIZE", "16M", 1);
 		execl(self, self, "--phase", ph.name, pool_path.c_str(), (char *)nullptr);
 		std::_Exit(127);
 	}
@@ -265,6 +281,9 @@ bool spawn(const phase &ph, const char *self, const char *preload)
 
 int main(int argc, char **argv)
 {
+	if (const char *t = std::getenv("VOLIPMEM_TRACKER"))
+		if (std::strcmp(t, "full") == 0)
+			nops = 300; // the oracle tracker commits the whole heap each time
 	if (const char *e = std::getenv("VP_BINDINGS_OPS"))
 		nops = std::strtoull(e, nullptr, 10);
 	if (nops < 4)

@@ -34,7 +34,7 @@ extern "C" {
     fn raise(sig: c_int) -> c_int;
 }
 const SIGKILL: c_int = 9;
-const HEAP: usize = 64 << 20;
+const HEAP: usize = 16 << 20;
 const SEED: u64 = 0x5eed;
 
 macro_rules! check {
