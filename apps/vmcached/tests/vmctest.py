@@ -141,7 +141,7 @@ def start_memcached(args=()):
 def request(port, data, wait=0.3, expect_close=False):
     """Send raw bytes, return everything the server answers until it has
     been quiet for `wait` seconds (or closed: '<EOF>' is appended)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
     s.settimeout(wait)
     s.sendall(data)
     out = b""
