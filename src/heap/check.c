@@ -203,7 +203,7 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
 				rc = check_run(&c, p, rep);
 				rep->runs++;
 				c.mark[p] = 2;
-				if (e->nfree)
+				if (!rc && e->nfree) /* rc: cls may be out of range */
 					runs_free[e->cls]++;
 			} else {
 				rep->large_blocks++;
@@ -220,7 +220,9 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
 	uint64_t listed = 0;
 	for (unsigned b = 0; b < VP_NBINS && !rc; b++) {
 		uint32_t prev = 0;
-		for (uint32_t s = h->bin_head[b]; s && !rc; prev = s, s = pm[s].next) {
+		/* Stop at the first bad entry: its next link must not be
+		 * followed (it may point anywhere). */
+		for (uint32_t s = h->bin_head[b]; s && !rc; prev = s, s = rc ? 0 : pm[s].next) {
 			if (s >= c.top || c.mark[s] != 1)
 				rc = fail(&c, "bin %u lists page %u, which is not a free span (or lists it twice)", b, s);
 			else if (vp__bin_of(pm[s].n) != b || pm[s].prev != prev)
@@ -237,7 +239,7 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
 	for (unsigned k = 0; k < VP_NCLASS && !rc; k++) {
 		uint32_t prev = 0;
 		uint64_t cnt = 0;
-		for (uint32_t r = h->class_head[k]; r && !rc; prev = r, r = pm[r].next) {
+		for (uint32_t r = h->class_head[k]; r && !rc; prev = r, r = rc ? 0 : pm[r].next) {
 			if (r >= c.top || c.mark[r] != 2 || pm[r].cls != k || pm[r].nfree == 0 || pm[r].prev != prev)
 				rc = fail(&c, "class %u list: page %u is not a run of that class with free blocks", k, r);
 			else {

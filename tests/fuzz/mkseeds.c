@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mkseeds.c -- write the fuzzer's seed corpus: real pools in the states
+ * recovery must handle, captured from a running pool through the persist
+ * hooks, in the compact fuzz input format (fuzz_image.h):
+ *   clean            log applied, heap with runs, large blocks and roots
+ *   committed        a group committed, home image not yet updated
+ *   committed-tornB  the same with commit record copy B torn
+ *   torn             commit record A torn before the commit point
+ *   sbA-damaged      superblock copy A corrupt, copy B valid
+ * each also with the reseal flag set. Usage: mkseeds OUTDIR
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fuzz_image.h"
+#include "persist/persist.h"
+#include "runtime.h"
+
+static const char *want;
+static uint8_t *snap;
+static int got;
+
+static void h_store(void *c, const void *d, size_t n) { (void)c; (void)d; (void)n; }
+static void h_flush(void *c, const void *d, size_t n) { (void)c; (void)d; (void)n; }
+static int h_fence(void *c, const char *point)
+{
+	(void)c;
+	if (want && !got && strstr(point, want)) {
+		memcpy(snap, vp__rt.pool, vp__rt.pool_len);
+		got = 1;
+	}
+	return 0;
+}
+
+static const char *outdir;
+static size_t plen;
+
+static void emit(const char *name, const uint8_t *img)
+{
+	uint8_t *enc = malloc(2 + plen + 6 * (plen / 64));
+	for (int r = 0; r < 2; r++) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/seed-%s%s", outdir, name, r ? "-reseal" : "");
+		size_t n = fuzz_encode(img, plen, enc, r ? FUZZ_RESEAL : 0);
+		FILE *f = fopen(path, "wb");
+		if (!f || fwrite(enc, 1, n, f) != n) {
+			fprintf(stderr, "mkseeds: cannot write %s\n", path);
+			exit(1);
+		}
+		fclose(f);
+	}
+	free(enc);
+}
+
+static void capture(const char *point, uint64_t *word)
+{
+	want = point;
+	got = 0;
+	pstart();
+	word[0]++;
+	word[1024]++;
+	if (pend() != 0 || !got) {
+		fprintf(stderr, "mkseeds: no drain named %s\n", point);
+		exit(1);
+	}
+	want = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: mkseeds OUTDIR\n");
+		return 2;
+	}
+	outdir = argv[1];
+	mkdir(outdir, 0755);
+	char path[256];
+	snprintf(path, sizeof path, "/dev/shm/vpfuzz-seed-%d.pool", (int)getpid());
+	unlink(path);
+	setenv("VOLIPMEM_FORCE_PMEM", "1", 1);
+	if (pmap(path, 1 << 20, VP_CREATE_ONLY) != 0) {
+		fprintf(stderr, "mkseeds: pmap: %s\n", vp_errormsg());
+		return 1;
+	}
+	plen = vp__rt.pool_len;
+	snap = malloc(plen);
+	uint64_t *a = proot("a", 3 * 4096, NULL);
+	char *s = proot("small", 100, NULL);
+	void *big = pmalloc(20000);
+	void *x = pmalloc(48), *y = pmalloc(48);
+	pfree(x);
+	(void)y;
+	(void)big;
+	strcpy(s, "hello");
+	static struct vp_persist_hooks hk = {h_store, h_flush, h_fence, NULL};
+	vp__persist_hooks = &hk;
+
+	capture("record-B-committed", a);
+	emit("committed", snap);
+	snap[VP_LOGREC_OFF + VP_LOGREC_B + 40] ^= 0x5a;
+	emit("committed-tornB", snap);
+	capture("record-A-committed", a);
+	snap[VP_LOGREC_OFF + 40] ^= 0x5a;
+	emit("torn", snap);
+	vp__persist_hooks = NULL;
+	if (punmap() != 0)
+		return 1;
+	FILE *f = fopen(path, "rb");
+	if (!f || fread(snap, 1, plen, f) != plen)
+		return 1;
+	fclose(f);
+	unlink(path);
+	emit("clean", snap);
+	snap[VP_SB_OFF_A + 20] ^= 1;
+	emit("sbA-damaged", snap);
+	printf("mkseeds: 10 seeds in %s\n", outdir);
+	return 0;
+}
