@@ -2,7 +2,8 @@
 /*
  * preload.c -- libvolipmem_preload.so: the persistent process heap.
  *
- * Loaded with LD_PRELOAD (or linked before libc), this library replaces
+ * Loaded with LD_PRELOAD="libvolipmem.so libvolipmem_preload.so" (the
+ * runtime first: see runtime_first), this library replaces
  * malloc, free, calloc, realloc, reallocarray, posix_memalign,
  * aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, strdup and
  * strndup. C++ operator new/delete reach it through libstdc++, which
@@ -422,6 +423,26 @@ static size_t parse_size(const char *s)
 	return *end == '\0' ? (size_t)v : 0;
 }
 
+/* runtime_first -- whether libvolipmem's interposers (sigaction, read,
+ * ...) come before libc's in the global symbol scope. A preloaded library's
+ * own dependencies are loaded after the program's, so when the program
+ * does not link libvolipmem itself, libc would come first: the mprotect
+ * tracker would then lose its SIGSEGV handler and kernel-write wrappers.
+ * Preloading "libvolipmem.so libvolipmem_preload.so" puts it first. */
+static int runtime_first(void)
+{
+	Dl_info di;
+	if (!dladdr((void *)&pmalloc, &di) || di.dli_fname == NULL)
+		return 1;
+	void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	if (h == NULL)
+		return 1;
+	void *ours = dlsym(h, "sigaction");
+	void *seen = dlsym(RTLD_DEFAULT, "sigaction");
+	dlclose(h);
+	return ours == NULL || ours == seen;
+}
+
 /* preload_init -- find the system objects' code, then map VOLIPMEM_POOL.
  * Runs after libc's and libvolipmem's constructors (they are our
  * dependencies) and before the program's. */
@@ -434,6 +455,13 @@ __attribute__((constructor)) static void preload_init(void)
 	real_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
 
 	const char *path = getenv("VOLIPMEM_POOL");
+	if (path != NULL && *path != '\0' && !runtime_first()) {
+		fprintf(stderr, "volipmem_preload: libvolipmem is loaded after libc, so its "
+			"signal and read() wrappers are bypassed; preload it first: "
+			"LD_PRELOAD=\"libvolipmem.so libvolipmem_preload.so\". The process "
+			"heap stays volatile.\n");
+		path = NULL;
+	}
 	if (path != NULL && *path != '\0') {
 		const char *sz = getenv("VOLIPMEM_POOL_SIZE");
 		size_t size = sz ? parse_size(sz) : (size_t)64 << 20;

@@ -15,7 +15,11 @@
  *               std::allocator: N random operations (VP_BINDINGS_OPS,
  *               default 10,000), each a FAS, kill -9 inside a FAS half way,
  *               then resume and check against a volatile replay.
- * Usage: test_preload PRELOAD_SO [pool-dir]
+ *   unmodified  a program that does not link libvolipmem (tests/unmodified.c)
+ *               run twice with LD_PRELOAD="libvolipmem.so <the library>",
+ *               relaxed mode, default and mprotect trackers: its never
+ *               freed nodes are in the pool afterwards.
+ * Usage: test_preload PRELOAD_SO LIBVOLIPMEM_SO UNMODIFIED_PROG [pool-dir]
  */
 #include <volipmem.hpp>
 
@@ -26,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
+#include <fcntl.h>
 #include <list>
 #include <malloc.h>
 #include <pthread.h>
@@ -234,11 +239,69 @@ int phase_stl_final()
 	return check_model(st, nops);
 }
 
+/* Relaxed mode (VOLIPMEM_COMMIT_INTERVAL_MS), as recommended for
+ * unmodified programs: a kill -9 loses the last interval but never part of
+ * a FAS, and a normal exit is made durable by the library's psync(). */
+/* commits_so_far -- commits made by the committer thread, logged or not. */
+std::uint64_t commits_so_far()
+{
+	struct vp_stats s;
+	return vp_stats(&s) == 0 ? s.commits + s.empty_commits : 0;
+}
+
+int phase_relaxed_crash()
+{
+	state &st = pmem_api::provide_pobject<state>("relaxed");
+	if (run_ops(st, 0, nops / 4, ~0ull) != 0)
+		return 1;
+	// wait for the committer (it commits only when a FAS ended since its
+	// last commit): one commit, then one more unless nothing was left.
+	// The first quarter is then durable.
+	std::uint64_t c0 = commits_so_far();
+	for (int i = 0; i < 5000 && commits_so_far() < c0 + 1; i++)
+		usleep(1000);
+	CHECK(commits_so_far() >= c0 + 1);
+	std::uint64_t c1 = commits_so_far();
+	for (int i = 0; i < 200 && commits_so_far() < c1 + 1; i++)
+		usleep(1000);
+	return run_ops(st, nops / 4, nops, nops / 2);
+}
+
+int phase_relaxed_resume()
+{
+	state &st = pmem_api::provide_pobject<state>("relaxed");
+	CHECK(st.done >= nops / 4 && st.done <= nops / 2);
+	std::printf("  relaxed: %llu of %llu operations were durable at the crash\n",
+		    (unsigned long long)st.done, (unsigned long long)(nops / 2));
+	if (check_model(st, st.done) != 0)
+		return 1;
+	return run_ops(st, st.done, nops, ~0ull); // exit: psync in the library
+}
+
+int phase_relaxed_final()
+{
+	state &st = pmem_api::provide_pobject<state>("relaxed");
+	return check_model(st, nops);
+}
+
+/* phase_unmodified_check -- the two runs of tests/unmodified.c (1000
+ * nodes of 120 bytes each, never freed) left their blocks in the heap. */
+int phase_unmodified_check()
+{
+	struct vp_stats st;
+	CHECK(vp_stats(&st) == 0);
+	std::printf("  heap in use after two unmodified runs: %llu bytes\n",
+		    (unsigned long long)st.heap_used);
+	CHECK(st.heap_used >= 2 * 1000 * 120);
+	return 0;
+}
+
 struct phase {
 	const char *name;
 	int (*fn)();
 	bool with_pool;
 	int sig; // expected fatal signal, 0 = exit 0
+	bool relaxed = false;
 };
 const phase phases[] = {
 	{ "placement", phase_placement, true, 0 },
@@ -248,7 +311,39 @@ const phase phases[] = {
 	{ "stl-crash", phase_stl_crash, true, SIGKILL },
 	{ "stl-resume", phase_stl_resume, true, 0 },
 	{ "stl-final", phase_stl_final, true, 0 },
+	{ "relaxed-crash", phase_relaxed_crash, true, SIGKILL, true },
+	{ "relaxed-resume", phase_relaxed_resume, true, 0, true },
+	{ "relaxed-final", phase_relaxed_final, true, 0 },
+	{ "unmodified-check", phase_unmodified_check, true, 0 },
 };
+
+/* spawn_unmodified -- run tests/unmodified.c under both libraries (the
+ * runtime preloaded first), relaxed mode, with the given tracker. */
+bool spawn_unmodified(const char *prog, const char *runtime, const char *preload,
+		      const char *tracker)
+{
+	std::fflush(nullptr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		std::string both = std::string(runtime) + " " + preload;
+		setenv("LD_PRELOAD", both.c_str(), 1);
+		setenv("VOLIPMEM_POOL", pool_path.c_str(), 1);
+		setenv("VOLIPMEM_POOL_SIZE", "16M", 1);
+		setenv("VOLIPMEM_COMMIT_INTERVAL_MS", "10", 1);
+		if (tracker)
+			setenv("VOLIPMEM_TRACKER", tracker, 1);
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 1);
+		execl(prog, prog, (char *)nullptr);
+		std::_Exit(127);
+	}
+	int st = 0;
+	bool ok = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	std::printf("%-12s %s (tracker %s)\n", "unmodified", ok ? "ok" : "FAILED",
+		    tracker ? tracker : "default");
+	return ok;
+}
 
 /* spawn -- run one phase as a new process under the preload library. */
 bool spawn(const phase &ph, const char *self, const char *preload)
@@ -262,6 +357,10 @@ bool spawn(const phase &ph, const char *self, const char *preload)
 		else
 			unsetenv("VOLIPMEM_POOL");
 		setenv("VOLIPMEM_POOL_SIZE", "16M", 1);
+		if (ph.relaxed)
+			setenv("VOLIPMEM_COMMIT_INTERVAL_MS", "5", 1);
+		else
+			unsetenv("VOLIPMEM_COMMIT_INTERVAL_MS");
 		execl(self, self, "--phase", ph.name, pool_path.c_str(), (char *)nullptr);
 		std::_Exit(127);
 	}
@@ -305,11 +404,11 @@ int main(int argc, char **argv)
 	std::printf("skipped: %s\n", VP_PRELOAD_SKIP);
 	return 77;
 #endif
-	if (argc < 2) {
-		std::fprintf(stderr, "usage: %s PRELOAD_SO [pool-dir]\n", argv[0]);
+	if (argc < 4) {
+		std::fprintf(stderr, "usage: %s PRELOAD_SO LIBVOLIPMEM_SO UNMODIFIED_PROG [pool-dir]\n", argv[0]);
 		return 2;
 	}
-	const char *dir = argc > 2 ? argv[2] : "/dev/shm";
+	const char *dir = argc > 4 ? argv[4] : "/dev/shm";
 	pool_path = std::string(dir) + "/vp-preload-" + std::to_string(getpid()) + ".pool";
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -318,9 +417,13 @@ int main(int argc, char **argv)
 	self[n] = '\0';
 	bool ok = true;
 	for (const phase &ph : phases) {
-		if (std::strcmp(ph.name, "list-build") == 0)
-			unlink(pool_path.c_str()); // a fresh pool for the data phases
-		if (!(ok = spawn(ph, self, argv[1])))
+		if (std::strcmp(ph.name, "list-build") == 0 ||
+		    std::strcmp(ph.name, "unmodified-check") == 0)
+			unlink(pool_path.c_str()); // a fresh pool
+		if (std::strcmp(ph.name, "unmodified-check") == 0)
+			ok = spawn_unmodified(argv[3], argv[2], argv[1], nullptr) &&
+			     spawn_unmodified(argv[3], argv[2], argv[1], "mprotect");
+		if (!ok || !(ok = spawn(ph, self, argv[1])))
 			break;
 	}
 	unlink(pool_path.c_str());
