@@ -1,0 +1,130 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# run_sanitizers.sh -- the sanitizer part of CI, each in its own build dir:
+#   asan      ASan + UBSan build, ctest on the labels in VP_SAN_ASAN_LABELS
+#   tsan      TSan build (clang), ctest on VP_SAN_TSAN_LABELS: the
+#             concurrent commit path must be race-free
+#   valgrind  memcheck on the single-threaded-capable unit tests and a
+#             simulator workload, with the mprotect and full trackers
+#             (Valgrind 3.19 does not know the userfaultfd ioctls)
+# Each part has a time budget (seconds) it is killed at, printed with the
+# time it used. Total stays under ~20 minutes on 2 cores.
+#
+#   VP_SAN_PARTS="asan tsan valgrind"   which parts to run
+#   VP_SAN_DIR=/tmp/vp-san              where the build dirs go
+#   VP_SAN_JOBS=2                       build and test parallelism
+# Exit 0 if every part passed, else 1.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+dir=${VP_SAN_DIR:-/tmp/vp-san}
+jobs=${VP_SAN_JOBS:-2}
+parts=${VP_SAN_PARTS:-asan tsan valgrind}
+asan_labels=${VP_SAN_ASAN_LABELS:-unit|crash|sim|fuzz}
+tsan_labels=${VP_SAN_TSAN_LABELS:-unit|sim}
+mkdir -p "$dir"
+status=0
+summary=""
+
+# part NAME BUDGET CMD... -- run CMD under a time budget and record it.
+part() {
+	name=$1
+	budget=$2
+	shift 2
+	echo "=== sanitizers: $name (budget ${budget} s)"
+	t0=$(date +%s)
+	timeout --foreground -k 10 "$budget" "$@"
+	rc=$?
+	used=$(($(date +%s) - t0))
+	if [ $rc -eq 0 ]; then res=PASS; elif [ $rc -eq 124 ]; then res="FAIL (over budget)"; else res="FAIL ($rc)"; fi
+	[ $rc -eq 0 ] || status=1
+	summary="$summary
+  $name: budget ${budget} s, used ${used} s: $res"
+	echo "=== sanitizers: $name: used ${used} s of ${budget} s: $res"
+}
+
+build() { # build DIR CMAKE-ARGS...
+	b=$1
+	shift
+	cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$b.configure.log" 2>&1 ||
+		{ tail -30 "$b.configure.log"; return 1; }
+	cmake --build "$b" -j "$jobs" >"$b.build.log" 2>&1 || { grep -E "error|Error" "$b.build.log" | head -30; return 1; }
+}
+
+asan() {
+	build "$dir/asan" -DVP_SANITIZE=address,undefined &&
+	cd "$dir/asan" &&
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest -j "$jobs" -L "$asan_labels" -LE noasan --output-on-failure --timeout 600
+}
+
+tsan() {
+	cc=gcc
+	command -v clang >/dev/null 2>&1 && cc=clang
+	build "$dir/tsan" -DVP_SANITIZE=thread -DCMAKE_C_COMPILER=$cc \
+		-DCMAKE_CXX_COMPILER=$([ $cc = clang ] && echo clang++ || echo g++) &&
+	cd "$dir/tsan" &&
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest -j "$jobs" -L "$tsan_labels" -LE notsan --output-on-failure --timeout 600
+}
+
+# valgrind: every unit test registered for the mprotect or full tracker,
+# and the simulator's single-threaded workloads, under memcheck.
+valgrind_part() {
+	command -v valgrind >/dev/null 2>&1 || { echo "valgrind not installed: SKIP"; return 0; }
+	build "$dir/valgrind" || return 1
+	cd "$dir/valgrind" || return 1
+	ctest -N --show-only=json-v1 >tests.json || return 1
+	/usr/bin/python3 - "$dir/valgrind" <<'PY'
+import json, os, subprocess, sys
+d = json.load(open("tests.json"))
+vg = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=no", "--track-origins=no"]
+runs = []
+for t in d["tests"]:
+    props = {p["name"]: p["value"] for p in t.get("properties", [])}
+    labels = props.get("LABELS", [])
+    if "unit" not in labels or not ("mprotect" in labels or "full" in labels):
+        continue
+    env = dict(os.environ)
+    for kv in props.get("ENVIRONMENT", []):
+        k, v = kv.split("=", 1)
+        env[k] = v
+    runs.append((t["name"], t["command"], env, props.get("WORKING_DIRECTORY", ".")))
+sim = os.path.join(sys.argv[1], "tests/sim/vp_sim")
+for trk in ("mprotect", "full"):
+    env = dict(os.environ, VOLIPMEM_TRACKER=trk, VP_SIM_ONLY="single")
+    runs.append(("sim-single." + trk, [sim], env, "."))
+bad = 0
+for name, cmd, env, cwd in runs:
+    r = subprocess.run(vg + cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ok = r.returncode in (0, 77)
+    print("valgrind %-28s %s" % (name, "ok" if r.returncode == 0 else "skipped (77)" if r.returncode == 77 else "FAILED (%d)" % r.returncode), flush=True)
+    if not ok:
+        bad += 1
+        print(r.stdout[-4000:])
+sys.exit(1 if bad else 0)
+PY
+}
+
+# Inner call: run one part (the outer call wraps it in `timeout`).
+if [ "${1:-}" = "--part" ]; then
+	case $2 in
+	asan) asan ;;
+	tsan) tsan ;;
+	valgrind) valgrind_part ;;
+	*) echo "unknown part $2"; exit 2 ;;
+	esac
+	exit $?
+fi
+
+t_all=$(date +%s)
+for p in $parts; do
+	case $p in
+	asan) part asan "${VP_SAN_ASAN_BUDGET:-600}" "$0" --part asan ;;
+	tsan) part tsan "${VP_SAN_TSAN_BUDGET:-360}" "$0" --part tsan ;;
+	valgrind) part valgrind "${VP_SAN_VALGRIND_BUDGET:-240}" "$0" --part valgrind ;;
+	*) echo "unknown part $p"; status=1 ;;
+	esac
+done
+echo "=== sanitizers: summary (total $(($(date +%s) - t_all)) s, budget 1200 s):$summary"
+exit $status
