@@ -533,7 +533,9 @@ int pv_from_py(PyObject *o, struct pv *out)
 			out->tag = PV_LIST;
 			out->u = (uint64_t)(uintptr_t)c;
 		}
-	} else if (PyDict_Check(o)) {
+	} else if (PyDict_Check(o) && Py_TYPE(o)->tp_iter == PyDict_Type.tp_iter) {
+		/* a dict, or a subclass that keeps dict's order (OrderedDict
+		 * does not: it goes through items() below) */
 		rc = from_pydict(o, out);
 	} else if (PyList_Check(o)) {
 		rc = from_pylist(o, out);

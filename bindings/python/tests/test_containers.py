@@ -89,6 +89,14 @@ def test_types_and_protocols(pool):
     assert (d | {"b": 2}) == {"a": 1, "b": 2}
 
 
+def test_ordered_dict_keeps_its_order(pool):
+    from collections import OrderedDict
+    od = OrderedDict([("a", 1), ("b", 2), ("c", 3)])
+    od.move_to_end("a")
+    pool.root["od"] = od
+    assert list(pool.root["od"]) == ["b", "c", "a"]
+
+
 def test_live_objects_write_through(pool):
     root = pool.root
     root["a"] = {"l": [1, {"x": []}]}
