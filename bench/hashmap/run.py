@@ -354,6 +354,8 @@ def main():
                                                   "..", "..", "docs"))
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--from-jsonl", help="only report and plot an earlier run's results")
+    ap.add_argument("--tag", default="hashmap",
+                    help="base name of the output files (data/TAG.jsonl, img/TAG.png, ...)")
     a = ap.parse_args()
     a.configs = a.configs.split(",")
     a.workloads = a.workloads.split(",")
@@ -370,7 +372,7 @@ def main():
         results = [json.loads(l) for l in open(a.from_jsonl) if l.strip()]
         med = median_table(results)
         report(a, med, sys.stdout)
-        plot(a, med, os.path.join(a.out, "img", "hashmap.png"))
+        plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
         return 0
 
     R = Runner(a)
@@ -382,7 +384,7 @@ def main():
              for c in a.configs]
     print("%d cells x %d runs = %d runs; measured phase capped at %s s each" %
           (len(cells), a.runs, len(cells) * a.runs, a.max_seconds or "no"), flush=True)
-    jsonl_path = os.path.join(a.out, "data", "hashmap.jsonl")
+    jsonl_path = os.path.join(a.out, "data", a.tag + ".jsonl")
     R.jsonl = open(jsonl_path, "w")
     t0 = time.time()
     try:
@@ -394,18 +396,18 @@ def main():
         R.cleanup()
         R.jsonl.close()
     med = median_table(R.results)
-    with open(os.path.join(a.out, "data", "hashmap-medians.tsv"), "w") as f:
+    with open(os.path.join(a.out, "data", a.tag + "-medians.tsv"), "w") as f:
         f.write("config\tworkload\tthreads\tbatch\truns\tops_per_s\tp50_ns\tp99_ns\tlookups_per_s\n")
         for k in sorted(med):
             m = med[k]
             f.write("%s\t%s\t%d\t%d\t%d\t%.1f\t%d\t%d\t%.1f\n" %
                     (k[0], k[1], k[2], k[3], m["n"], m["ops_per_s"], m["p50_ns"],
                      m["p99_ns"], m["lookups_per_s"]))
-    with open(os.path.join(a.out, "data", "hashmap-summary.txt"), "w") as f:
+    with open(os.path.join(a.out, "data", a.tag + "-summary.txt"), "w") as f:
         report(a, med, f)
         f.write("\ntotal time %.0f s; command: %s\n" % (time.time() - t0, " ".join(sys.argv)))
     report(a, med, sys.stdout)
-    plot(a, med, os.path.join(a.out, "img", "hashmap.png"))
+    plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
     print("total %.0f s" % (time.time() - t0))
     if R.failures:
         print("%d runs FAILED verification or crashed:" % len(R.failures))
