@@ -40,7 +40,7 @@ def path():
 
 @pytest.fixture
 def pool(path):
-    p = volipmem.open(path, 64 << 20)
+    p = volipmem.open(path, 32 << 20)
     yield p
     p.close()
 
