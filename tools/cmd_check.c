@@ -1,33 +1,147 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cmd_check.c -- `volipmem check [--force] PATH`: verify everything the
- * format promises and say what was checked. Exit 0: consistent; 1: a
- * problem (printed precisely); 2: usage, or the pool is open in another
- * process (its file may be mid-commit; --force checks anyway). Read-only.
+ * cmd_check.c -- `volipmem check [--force] [--repair] PATH`: verify
+ * everything the format promises and say what was checked. Exit 0:
+ * consistent; 1: a problem (printed precisely); 2: usage, or the pool is
+ * open in another process (its file may be mid-commit; --force checks
+ * anyway). Read-only unless --repair.
+ *
+ * --repair fixes what can be fixed without guessing, each step crash-safe:
+ *   - a damaged superblock copy is rewritten from the valid one;
+ *   - a committed log group is replayed (what pmap() would do);
+ *   - inconsistent allocator metadata is rebuilt from the heap's block
+ *     tiling (heap_repair.c) and written through the redo log, so a crash
+ *     during repair leaves the old or the repaired heap, never a mix.
+ * It refuses, writing nothing, when the damage hides what the program
+ * owns: no valid superblock, a corrupt committed log group, a damaged heap
+ * header, broken block tiling, or damaged roots.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "commit/log.h"
 #include "heap/heap.h"
 #include "runtime.h"
+#include "util/options.h"
+#include "util/util.h"
+
+/* commit_pages -- write the changed pages of img (the repaired heap) to
+ * the pool through the redo log, exactly like a commit. */
+static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset *ws)
+{
+	int rc;
+	if (!ws->n)
+		return 0;
+	if ((rc = vp__log_prepare(rt, ws->n)))
+		return rc;
+	rt->heap = img;
+	vp__log_copy(rt, ws);
+	uint64_t seq = rt->seq + 1;
+	if ((rc = vp__log_commit(rt, seq, ws->n)))
+		return rc;
+	rt->seq = seq;
+	return vp__log_apply(rt, seq, ws->n);
+}
+
+/* repair -- the write part of --repair; see the file comment. */
+static int repair(const char *path, bool fix_sb, bool fix_heap)
+{
+	struct vp_rt *rt = calloc(1, sizeof *rt);
+	uint8_t *img = NULL;
+	struct vp_pageset ws = {0};
+	int rc;
+	if (!rt)
+		return -1;
+	rt->fd = -1;
+	if ((rc = vp__options_load()) || (rc = vp__pool_open(rt, path, 0))) {
+		fprintf(stderr, "volipmem check --repair: %s: %s\n", path, vp_errormsg());
+		free(rt);
+		return rc;
+	}
+	if (fix_sb) {
+		for (int i = 0; i < 2; i++) {
+			struct vp_superblock c;
+			char why[200];
+			off_t off = i ? VP_SB_OFF_B : VP_SB_OFF_A;
+			if (pread(rt->fd, &c, sizeof c, off) == (ssize_t)sizeof c &&
+			    vp__sb_validate(&c, rt->sb.file_size, why, sizeof why) == 0)
+				continue;
+			if (pwrite(rt->fd, &rt->sb, sizeof rt->sb, off) != (ssize_t)sizeof rt->sb || fsync(rt->fd) != 0) {
+				perror("volipmem check --repair: rewriting a superblock copy");
+				rc = -1;
+				goto out;
+			}
+			printf("repaired:     superblock copy %c rewritten from copy %c\n", 'A' + i, 'B' - i);
+		}
+	}
+	if ((rc = vp__recover(rt, true))) {
+		fprintf(stderr, "volipmem check --repair: %s: recovery failed: %s\n", path, vp_errormsg());
+		goto out;
+	}
+	if (fix_heap) {
+		struct cli_repair rep;
+		char why[400];
+		img = malloc(rt->sb.heap_size);
+		if (!img) {
+			rc = -1;
+			goto out;
+		}
+		const uint8_t *home = rt->pool + rt->sb.home_off;
+		memcpy(img, home, rt->sb.heap_size);
+		if ((rc = cli_heap_repair(img, rt->sb.heap_size, &rep, why, sizeof why))) {
+			fprintf(stderr, "volipmem check --repair: %s: REFUSED, nothing written: %s\n", path, why);
+			goto out;
+		}
+		for (uint64_t pg = 0; pg < rt->sb.heap_size / VP_PAGE; pg++)
+			if (memcmp(img + pg * VP_PAGE, home + pg * VP_PAGE, VP_PAGE) != 0 &&
+			    vp__pageset_push(&ws, pg) != 0) {
+				rc = -1;
+				goto out;
+			}
+		if ((rc = commit_pages(rt, img, &ws))) {
+			fprintf(stderr, "volipmem check --repair: %s: writing the repaired heap failed: %s\n", path,
+				vp_errormsg());
+			goto out;
+		}
+		printf("repaired:     allocator metadata rebuilt from the block tiling: %llu free spans relinked "
+		       "(%llu merged), %llu runs and %llu free-list links fixed, %llu pages returned above top, "
+		       "used bytes %s; %zu pages written through the redo log\n",
+		       (unsigned long long)rep.spans, (unsigned long long)rep.spans_merged,
+		       (unsigned long long)rep.runs_fixed, (unsigned long long)rep.links_fixed,
+		       (unsigned long long)rep.top_lowered, rep.used_fixed ? "recomputed" : "were right", ws.n);
+	}
+out:
+	vp__pageset_free(&ws);
+	free(img);
+	free(rt->desc);
+	munmap(rt->pool, rt->pool_len);
+	close(rt->fd);
+	free(rt);
+	return rc;
+}
 
 int cmd_check(int argc, char **argv)
 {
-	bool force = false;
+	bool force = false, fix = false;
 	const char *path = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--force") == 0)
 			force = true;
+		else if (strcmp(argv[i], "--repair") == 0)
+			fix = true;
 		else if (!path && argv[i][0] != '-')
 			path = argv[i];
 		else {
-			fprintf(stderr, "usage: volipmem check [--force] PATH\n");
+			fprintf(stderr, "usage: volipmem check [--force] [--repair] PATH\n");
 			return 2;
 		}
 	}
-	if (!path) {
-		fprintf(stderr, "usage: volipmem check [--force] PATH\n");
+	if (!path || (fix && force)) {
+		fprintf(stderr, "usage: volipmem check [--force] [--repair] PATH   (--repair needs the pool closed)\n");
 		return 2;
 	}
 	struct cli_pool p;
@@ -40,6 +154,10 @@ int cmd_check(int argc, char **argv)
 	}
 	if (rc) {
 		fprintf(stderr, "volipmem check: %s: FAILED: %s\n", path, vp_strerror(rc));
+		if (fix)
+			fprintf(stderr, "volipmem check --repair: %s: REFUSED, nothing written: %s\n", path,
+				p.log_rc ? "the redo log is damaged (commit records or the committed group), so whether the last group committed is unknown"
+				: "no valid superblock copy: the pool's layout is unknown");
 		cli_close(&p);
 		return 1;
 	}
@@ -55,6 +173,17 @@ int cmd_check(int argc, char **argv)
 	struct vp_heap_report rep;
 	char err[400];
 	rc = vp__heap_check(cli_heap(&p), p.sb.heap_size, &rep, err, sizeof err);
+	bool sb_bad = p.sb_rc[0] || p.sb_rc[1];
+	if (fix && (rc || sb_bad || p.replayed)) {
+		if (rc)
+			fprintf(stderr, "volipmem check: %s: heap metadata: %s\n", path, err);
+		cli_close(&p);
+		if (repair(path, sb_bad, rc != 0))
+			return 1;
+		printf("re-checking %s after repair:\n", path);
+		char *args[] = {"check", (char *)path, NULL};
+		return cmd_check(2, args);
+	}
 	if (rc) {
 		fprintf(stderr, "volipmem check: %s: FAILED: heap metadata: %s\n", path, err);
 		cli_close(&p);

@@ -14,7 +14,7 @@ static const struct {
 } cmds[] = {
 	{"create", cmd_create, "create [--sparse] PATH SIZE   make a new pool with SIZE bytes of heap"},
 	{"info", cmd_info, "info PATH                     layout, log state, heap usage, roots"},
-	{"check", cmd_check, "check [--force] PATH          verify checksums, log and allocator metadata"},
+	{"check", cmd_check, "check [--force|--repair] PATH verify checksums, log and allocator metadata; --repair fixes what is recoverable"},
 };
 
 int main(int argc, char **argv)
