@@ -127,7 +127,8 @@ bool same(const X &a, const Y &b)
 	if (a.map.size() != b.map.size())
 		fail("map size");
 	else
-		for (auto ia = a.map.begin(), ib = b.map.begin(); ia != a.map.end(); ++ia, ++ib)
+		for (auto [ia, ib] = std::make_pair(a.map.begin(), b.map.begin());
+		     ia != a.map.end(); ++ia, ++ib)
 			if (ia->first != ib->first ||
 			    !std::equal(ia->second.begin(), ia->second.end(),
 					ib->second.begin(), ib->second.end())) {
