@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -97,12 +98,19 @@ struct vmc_item *vmc_find(const char *key, size_t nkey, uint64_t hv,
 	return m == VMC_HIT ? it : NULL;
 }
 
-/* Like memcached, move an item to the LRU head at most once a minute: an
- * LRU move is a write to the heap (a FAS), so hot gets stay read-only. */
-#define VMC_BUMP_MS 60000
-bool vmc_needs_bump(const struct vmc_item *it, const struct vmc_clock *now)
+static uint8_t *refmap;      /* CLOCK marks, volatile: see cache.h */
+static uintptr_t refbase;
+
+static uint8_t *ref_of(const struct vmc_item *it)
 {
-	return now->now_ms > it->time_ms + VMC_BUMP_MS;
+	return &refmap[((uintptr_t)it - refbase) >> 6];
+}
+
+void vmc_referenced(struct vmc_item *it)
+{
+	uint8_t *r = ref_of(it);
+	if (!*r)
+		*r = 1;
 }
 
 static void lru_unlink(struct vmc_item *it)
@@ -149,6 +157,7 @@ static void item_link(struct vmc_item *it, uint64_t hv, struct vmc_item *old)
 {
 	if (old)
 		item_unlink(old);
+	*ref_of(it) = 0;
 	struct vmc_item **b = bucket(hv);
 	it->h_next = *b;
 	*b = it;
@@ -158,20 +167,31 @@ static void item_link(struct vmc_item *it, uint64_t hv, struct vmc_item *old)
 	vmc_root->bytes += vmc_item_size(it->nkey, it->nbytes);
 }
 
-/* evict_one -- free the LRU tail (but not `keep`); false if nothing left. */
+/* evict_one -- free one item from the LRU tail (but not `keep`), giving
+ * marked items a second chance; false if nothing is left to free. */
 static bool evict_one(struct vmc_item *keep, const struct vmc_clock *now)
 {
-	struct vmc_item *victim = vmc_root->lru_tail;
-	if (victim == keep)
-		victim = keep->prev;
-	if (!victim)
-		return false;
-	if (item_dead(victim, now) != VMC_HIT)
-		vmc_root->reclaimed++;
-	else
-		vmc_root->evictions++;
-	item_unlink(victim);
-	return true;
+	for (int spins = 0;; spins++) {
+		struct vmc_item *victim = vmc_root->lru_tail;
+		if (victim == keep)
+			victim = keep->prev;
+		if (!victim)
+			return false;
+		bool dead = item_dead(victim, now) != VMC_HIT;
+		uint8_t *ref = ref_of(victim);
+		if (!dead && *ref && spins < 64 && victim != vmc_root->lru_head) {
+			*ref = 0;
+			lru_unlink(victim);
+			lru_push(victim);
+			continue;
+		}
+		if (dead)
+			vmc_root->reclaimed++;
+		else
+			vmc_root->evictions++;
+		item_unlink(victim);
+		return true;
+	}
 }
 
 /* reclaim_tail -- free up to a few dead items at the LRU tail, so expired
@@ -271,6 +291,23 @@ enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 	size_t size = vmc_item_size(nkey, vlen);
 	if (size > vmc_item_max)
 		return VMC_TOO_LARGE;
+	if (old && !cat && size <= vp_usable_size(old)) {
+		/* Overwrite in place. The FAS makes it atomic all the same, and
+		 * it writes one page instead of five: a new item would also
+		 * write its bucket, the old item's LRU and chain neighbours and
+		 * the allocator's metadata -- each a page the tracker must
+		 * catch and the commit must log. */
+		vmc_root->bytes += size;
+		vmc_root->bytes -= vmc_item_size(old->nkey, old->nbytes);
+		vmc_root->total_items++;
+		old->nbytes = (uint32_t)vlen;
+		old->flags = flags;
+		old->exptime = exptime;
+		memcpy(vmc_item_value(old), data, nbytes);
+		*ref_of(old) = 1;
+		item_finish(old, now);
+		return VMC_STORED;
+	}
 	struct vmc_item *it = item_alloc(size, old, now);
 	if (!it)
 		return VMC_NO_MEMORY;
@@ -316,17 +353,6 @@ bool vmc_delete(const char *key, size_t nkey, uint64_t hv,
 	return true;
 }
 
-void vmc_bump(const char *key, size_t nkey, uint64_t hv,
-	      const struct vmc_clock *now)
-{
-	struct vmc_item *it = find_live(key, nkey, hv, now);
-	if (!it || !vmc_needs_bump(it, now))
-		return;
-	lru_unlink(it);
-	lru_push(it);
-	it->time_ms = now->now_ms;
-}
-
 struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 			   int64_t exptime, const struct vmc_clock *now)
 {
@@ -335,11 +361,7 @@ struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 		return NULL;
 	it->exptime = exptime;
 	it->csum = item_csum(it);
-	if (vmc_needs_bump(it, now)) {
-		lru_unlink(it);
-		lru_push(it);
-		it->time_ms = now->now_ms;
-	}
+	*ref_of(it) = 1;
 	return it;
 }
 
@@ -390,10 +412,7 @@ enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
 		memcpy(v, out, (size_t)res);
 		memset(v + res, ' ', it->nbytes - 2 - (size_t)res);
 		item_finish(it, now);
-		if (vmc_needs_bump(it, now)) {
-			lru_unlink(it);
-			lru_push(it);
-		}
+		*ref_of(it) = 1;
 		return VMC_DELTA_OK;
 	}
 	char val[24];
@@ -534,6 +553,12 @@ int vmc_open(const char *path, uint64_t limit, bool check_only, bool quiet)
 		return -1;
 	}
 	vmc_root = r;
+	refbase = (uintptr_t)vp_heap_base();
+	refmap = calloc(vp_heap_size() / 64 + 1, 1);
+	if (!refmap) {
+		fprintf(stderr, "vmcached: out of memory\n");
+		return -1;
+	}
 	if (r->magic == 0) {
 		if (check_only) {
 			fprintf(stderr, "vmcached: pool %s holds no cache\n", path);

@@ -9,7 +9,17 @@
  * linked chain. The functions below assume the caller holds the cache lock
  * (vmc_lock); the mutating ones also assume the caller is inside a FAS
  * (pstart() BEFORE vmc_lock(), see the deadlock rule in volipmem.h).
- * Lookups used by get/gets run outside any FAS and write nothing.
+ * Lookups used by get/gets run outside any FAS and write nothing to the
+ * heap.
+ *
+ * The LRU is a CLOCK (second-chance) list: new items enter at the head; an
+ * item that is read or overwritten gets a mark instead of being moved (a
+ * move writes three other items' pages, each a write-tracking fault and a
+ * page in the next commit); at the tail a marked item loses its mark and
+ * goes back to the head, an unmarked one is evicted. The marks are hints
+ * kept in volatile memory, one byte per 64 bytes of heap (every item is
+ * larger), so a get writes nothing the tracker sees; a restart forgets
+ * them, which costs nothing but LRU precision.
  */
 #ifndef VMC_CACHE_H
 #define VMC_CACHE_H
@@ -33,7 +43,7 @@ struct vmc_item {
 	struct vmc_item *prev;    /* LRU neighbour towards the head (newer) */
 	struct vmc_item *next;    /* LRU neighbour towards the tail (older) */
 	uint64_t cas;             /* unique per store                      */
-	uint64_t time_ms;         /* last store or LRU bump, ms since epoch */
+	uint64_t time_ms;         /* last store, ms since epoch            */
 	int64_t exptime;          /* absolute unix seconds, 0 = never       */
 	uint64_t csum;            /* checksum of header fields, key, value  */
 	uint32_t flags;           /* client flags                          */
@@ -106,10 +116,9 @@ int vmc_check(char *why, size_t whylen);
 
 struct vmc_item *vmc_find(const char *key, size_t nkey, uint64_t hv,
 			  const struct vmc_clock *now, enum vmc_miss *miss);
-bool vmc_needs_bump(const struct vmc_item *it, const struct vmc_clock *now);
+/* vmc_referenced -- a get marks the item used (in volatile memory). */
+void vmc_referenced(struct vmc_item *it);
 /* mutating operations: caller inside a FAS, holding the lock */
-void vmc_bump(const char *key, size_t nkey, uint64_t hv,
-	      const struct vmc_clock *now);
 enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 			     uint64_t hv, uint32_t flags, int64_t exptime,
 			     const char *data, size_t nbytes, uint64_t cas_in,

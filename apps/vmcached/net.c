@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <volipmem.h>
+
 #define RBUF_INIT 16384
 #define READ_CHUNK 65536
 
@@ -161,36 +163,73 @@ static void set_interest(struct vmc_conn *c, uint32_t ev)
 	c->events = ev;
 }
 
-/* conn_event -- read what is there, run complete requests, write replies;
- * repeat while replies drain and input remains. */
-static void conn_event(struct vmc_conn *c, uint32_t events)
+/* conn_work -- phase 1 of a batch: read what is there and run every
+ * complete request; replies stay queued until the group FAS has ended. */
+static void conn_work(struct vmc_worker *w, struct vmc_conn *c, uint32_t events)
 {
-	if (events & (EPOLLERR | EPOLLHUP)) {
-		if (!(events & EPOLLIN)) {
-			conn_close(c);
-			return;
-		}
+	if (!c->in_touched) {
+		c->in_touched = true;
+		c->next_touched = w->touched;
+		w->touched = c;
+	}
+	if (c->dead)
+		return;
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+		c->dead = true;
+		return;
 	}
 	if ((events & EPOLLIN) && conn_read(c) < 0) {
+		c->dead = true;
+		return;
+	}
+	int r = proto_process(c);
+	if (r < 0)
+		c->dead = true;
+	c->more = r == 1;
+}
+
+/* conn_finish -- phase 2, after the group FAS ended: send the replies,
+ * close what must be closed, choose what to wait for next. */
+static void conn_finish(struct vmc_worker *w, struct vmc_conn *c)
+{
+	c->in_touched = false;
+	c->mutated = false;
+	if (c->dead || conn_flush(c) != 0) {
 		conn_close(c);
 		return;
 	}
-	for (int round = 0; round < 64; round++) {
-		int r = proto_process(c);
-		if (r < 0 || conn_flush(c) != 0) {
-			conn_close(c);
-			return;
-		}
-		if (c->wpos < c->wlen)
-			break; /* socket full: wait for EPOLLOUT */
-		if (c->closing) {
-			conn_close(c);
-			return;
-		}
-		if (r == 0)
-			break; /* everything parsed: wait for input */
+	if (c->wpos < c->wlen) {
+		set_interest(c, EPOLLOUT); /* socket full */
+		return;
 	}
-	set_interest(c, c->wpos < c->wlen ? EPOLLOUT : EPOLLIN);
+	if (c->closing) {
+		conn_close(c);
+		return;
+	}
+	if (c->more && !c->in_again) {
+		c->in_again = true;
+		c->next_again = w->again;
+		w->again = c;
+	}
+	set_interest(c, EPOLLIN);
+}
+
+/* group_end -- end the batch's group FAS. In synchronous mode this waits
+ * until the batch is durable; if the commit failed, the connections that
+ * changed the cache are closed without a reply (nothing was acknowledged). */
+static void group_end(struct vmc_worker *w)
+{
+	if (!w->group_open)
+		return;
+	w->group_open = false;
+	int rc = pend();
+	if (rc == 0)
+		return;
+	TSTAT_INC(w, commit_errors);
+	fprintf(stderr, "vmcached: group commit failed: %s\n", vp_strerror(rc));
+	for (struct vmc_conn *c = w->touched; c; c = c->next_touched)
+		if (c->mutated)
+			c->dead = true;
 }
 
 static void *worker_main(void *arg)
@@ -198,12 +237,28 @@ static void *worker_main(void *arg)
 	struct vmc_worker *w = arg;
 	struct epoll_event evs[64];
 	while (!vmc_stop) {
-		int n = epoll_wait(w->epfd, evs, 64, 200);
+		int n = epoll_wait(w->epfd, evs, 64, w->again ? 0 : 200);
+		struct vmc_conn *a = w->again;
+		w->again = NULL;
+		while (a) {
+			struct vmc_conn *next = a->next_again;
+			a->in_again = false;
+			conn_work(w, a, 0);
+			a = next;
+		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				conn_accept(w);
 			else
-				conn_event(evs[i].data.ptr, evs[i].events);
+				conn_work(w, evs[i].data.ptr, evs[i].events);
+		}
+		group_end(w);
+		struct vmc_conn *c = w->touched;
+		w->touched = NULL;
+		while (c) {
+			struct vmc_conn *next = c->next_touched;
+			conn_finish(w, c);
+			c = next;
 		}
 	}
 	return NULL;

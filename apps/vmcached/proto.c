@@ -13,7 +13,7 @@
  * pstart() must never hold a lock that a thread inside a FAS may wait for).
  * In synchronous mode pend() returns once the change is durable; the reply
  * is queued only after that. Reads (get/gets) take the lock without a FAS
- * and write nothing, except an LRU move at most once a minute per item.
+ * and write nothing but an item's one-byte CLOCK mark (see cache.h).
  *
  * Replies and error strings follow memcached 1.6 (proto_text.c), including
  * its quirks: a storage command with a bad command line does not swallow
@@ -174,7 +174,27 @@ static int64_t abs_exptime(int32_t e, const struct vmc_clock *now)
 	return now->now_s + e;
 }
 
-/* fas_end -- leave the FAS opened with pstart(); vmc_lock(). */
+/* fas_begin -- open this request's FAS, then take the cache lock.
+ *
+ * The request's FAS nests (flatly) in the worker's group FAS, opened here
+ * at the first mutation of an epoll batch and ended by net.c once every
+ * ready connection has been served, before any reply is sent: one commit
+ * then carries the whole batch (in synchronous mode, pend() of the group
+ * returns once all of it is durable). Nothing inside it waits for the
+ * network: requests are complete in volatile buffers before we get here. */
+static void fas_begin(struct vmc_conn *c)
+{
+	struct vmc_worker *w = c->w;
+	if (!w->group_open) {
+		pstart();
+		w->group_open = true;
+	}
+	pstart();
+	c->mutated = true;
+	vmc_lock();
+}
+
+/* fas_end -- unlock, then close the request's (nested) FAS. */
 static int fas_end(struct vmc_conn *c)
 {
 	vmc_unlock();
@@ -185,12 +205,6 @@ static int fas_end(struct vmc_conn *c)
 		fprintf(stderr, "vmcached: commit failed: %s\n", vp_strerror(rc));
 	}
 	return rc;
-}
-
-static void fas_begin(void)
-{
-	pstart();
-	vmc_lock();
 }
 
 #define COMMIT_FAILED "SERVER_ERROR commit failed"
@@ -223,7 +237,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 		if (cmd == VMC_SET) {
 			/* memcached drops the old value: a failed set must not
 			 * leave stale data visible */
-			fas_begin();
+			fas_begin(c);
 			vmc_unlink_key(t[1].p, t[1].n, hv, &now);
 			fas_end(c);
 		}
@@ -239,7 +253,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 		return reply(c, noreply, "CLIENT_ERROR bad data chunk")
 			       ? (long)(linelen + nbytes) : -1;
 	TSTAT_INC(c->w, cmd_set);
-	fas_begin();
+	fas_begin(c);
 	enum vmc_store_res r = vmc_store(cmd, t[1].p, t[1].n, hv, flags,
 					 abs_exptime(exptime, &now), data,
 					 nbytes, cas_in, &now);
@@ -314,10 +328,10 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 	const char *end = line + len;
 	const char *s = touch ? t[1].p + t[1].n : t[1].p;
 	size_t mark = c->wlen;
-	bool bump = false, ok = true, badkey = false;
+	bool ok = true, badkey = false;
 	struct tok k;
 	if (touch)
-		fas_begin();
+		fas_begin(c);
 	else
 		vmc_lock();
 	while (ok && next_key(&s, end, &k)) {
@@ -342,7 +356,7 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 		if (it) {
 			TSTAT_INC(c->w, get_hits);
 			ok = value_out(c, it, with_cas);
-			bump |= !touch && vmc_needs_bump(it, &now);
+			vmc_referenced(it);
 		} else {
 			TSTAT_INC(c->w, get_misses);
 			if (miss == VMC_MISS_EXPIRED)
@@ -356,14 +370,6 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 		rc = fas_end(c);
 	} else {
 		vmc_unlock();
-		if (bump && !badkey) {
-			/* LRU moves: a write, so a FAS of their own */
-			fas_begin();
-			s = t[1].p;
-			while (next_key(&s, end, &k))
-				vmc_bump(k.p, k.n, vmc_hash(k.p, k.n), &now);
-			fas_end(c); /* nothing but LRU order is lost on failure */
-		}
 	}
 	if (!ok)
 		return -1;
@@ -396,7 +402,7 @@ static long do_delete(struct vmc_conn *c, struct tok *t, size_t nt,
 			       ? (long)linelen : -1;
 	struct vmc_clock now;
 	vmc_clock_now(&now);
-	fas_begin();
+	fas_begin(c);
 	bool hit = vmc_delete(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n), &now);
 	int rc = fas_end(c);
 	if (hit)
@@ -424,7 +430,7 @@ static long do_delta(struct vmc_conn *c, struct tok *t, size_t nt, bool incr,
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	char out[32];
-	fas_begin();
+	fas_begin(c);
 	enum vmc_delta_res r = vmc_delta(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n),
 					 incr, delta, out, sizeof out, &now);
 	int rc = fas_end(c);
@@ -470,7 +476,7 @@ static long do_touch(struct vmc_conn *c, struct tok *t, size_t nt,
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	TSTAT_INC(c->w, cmd_touch);
-	fas_begin();
+	fas_begin(c);
 	bool hit = vmc_touch(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n),
 			     abs_exptime(e, &now), &now) != NULL;
 	int rc = fas_end(c);
@@ -500,7 +506,7 @@ static long do_flush(struct vmc_conn *c, struct tok *t, size_t nt,
 	int64_t delay = e;
 	if (e > REALTIME_MAXDELTA)
 		delay = e - now.now_s;
-	fas_begin();
+	fas_begin(c);
 	vmc_flush(delay, &now);
 	int rc = fas_end(c);
 	bool ok = rc ? out_str(c, COMMIT_FAILED) : reply(c, noreply, "OK");
@@ -620,6 +626,10 @@ static bool stats_general(struct vmc_conn *c)
 		statf(c, "vp_empty_commits %" PRIu64, vs.empty_commits) &&
 		statf(c, "vp_pages_logged %" PRIu64, vs.pages_logged) &&
 		statf(c, "vp_bytes_logged %" PRIu64, vs.bytes_logged) &&
+		statf(c, "vp_collect_us %" PRIu64, vs.ns_collect / 1000) &&
+		statf(c, "vp_prepare_us %" PRIu64, vs.ns_prepare / 1000) &&
+		statf(c, "vp_log_us %" PRIu64, vs.ns_log / 1000) &&
+		statf(c, "vp_update_us %" PRIu64, vs.ns_update / 1000) &&
 		statf(c, "vp_stall_us %" PRIu64, vs.ns_stall / 1000) &&
 		statf(c, "vp_heap_size %" PRIu64, vs.heap_size) &&
 		statf(c, "vp_heap_used %" PRIu64, vs.heap_used);

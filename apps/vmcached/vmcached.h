@@ -50,10 +50,14 @@ struct vmc_tstats {
 	__atomic_store_n(&(w)->st.field, (w)->st.field + (v), __ATOMIC_RELAXED)
 #define TSTAT_INC(w, field) TSTAT_ADD(w, field, 1)
 
+struct vmc_conn;
 struct vmc_worker {
 	pthread_t tid;
 	int id;
 	int epfd;
+	bool group_open;          /* the batch's group FAS is open        */
+	struct vmc_conn *touched; /* connections served in this batch     */
+	struct vmc_conn *again;   /* connections with input left to parse */
 	struct vmc_tstats st;
 };
 extern struct vmc_worker *vmc_workers;
@@ -69,6 +73,11 @@ struct vmc_conn {
 	size_t wsize, wlen, wpos;
 	uint64_t swallow;  /* input bytes still to discard                 */
 	bool closing;      /* close once the output is written             */
+	bool dead;         /* close at the end of the batch, unanswered    */
+	bool mutated;      /* changed the cache in this batch              */
+	bool more;         /* input left that the output backlog held back */
+	bool in_touched, in_again;
+	struct vmc_conn *next_touched, *next_again;
 	uint32_t events;   /* epoll interest currently registered          */
 };
 

@@ -114,11 +114,14 @@ def idle_connections(chk, vm):
 
 def conn_limit(chk, pool):
     vm = vmctest.start_vmcached(pool, args=["-c", "20"])
+    time.sleep(0.5)     # let the server see the start-up probe close
     socks = [socket.create_connection(("127.0.0.1", vm.port), timeout=5)
              for _ in range(20)]
+    answers = set()
     for s in socks:     # a round trip each: all 20 are accepted now
         s.sendall(b"version\r\n")
-        s.recv(64)
+        answers.add(s.recv(64)[:7])
+    chk.eq("20 connections within -c 20 served", answers, {b"VERSION"})
     extra = req(vm.port, b"version\r\n", wait=0.5)
     chk.eq("connection past -c refused", extra,
            b"ERROR Too many open connections\r\n<EOF>")
