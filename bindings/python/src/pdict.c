@@ -135,6 +135,29 @@ static int resize(struct pdict *d, uint64_t cap)
 	return 0;
 }
 
+/* compact_in_place -- squeeze out deleted entries and rebuild the index
+ * without allocating (used when the heap has no room to grow). */
+static void compact_in_place(struct pdict *d)
+{
+	uint64_t n = 0;
+	for (uint64_t j = 0; j < d->nent; j++) {
+		if (d->ent[j].key.tag == PV_DELETED)
+			continue;
+		if (n != j)
+			d->ent[n] = d->ent[j];
+		n++;
+	}
+	memset(d->index, 0, (d->mask + 1) * sizeof *d->index);
+	for (uint64_t j = 0; j < n; j++) {
+		uint64_t i = d->ent[j].hash & d->mask;
+		while (d->index[i] != IX_EMPTY)
+			i = (i + 1) & d->mask;
+		d->index[i] = (int64_t)j + 1;
+	}
+	d->nent = n;
+	d->used = n;
+}
+
 /* insert_new -- append an entry for a key known to be absent. Takes val. */
 static int insert_new(struct pdict *d, PyObject *key, const struct pkey *k,
 		      struct pv *val)
@@ -149,8 +172,13 @@ static int insert_new(struct pdict *d, PyObject *key, const struct pkey *k,
 	}
 	if (d->nent == d->ecap) {
 		if (resize(d, d->used * 2) < 0) {
-			pv_free(&kv);
-			return -1;
+			/* out of heap: reclaim the deleted entries in place */
+			if (d->used == d->nent) {
+				pv_free(&kv);
+				return -1;
+			}
+			PyErr_Clear();
+			compact_in_place(d);
 		}
 	}
 	uint64_t slot;

@@ -300,3 +300,31 @@ def test_list_random_ops(pool, seed):
         assert len(p) == len(m)
         if step % 20 == 0:
             assert p == m and list(p) == m and p.to_python() == m
+
+
+def test_full_heap_raises_memory_error_and_stays_usable(path):
+    pool = volipmem.open(path, 8 << 20)
+    root = pool.root
+    big = "x" * 1000
+    with pytest.raises(MemoryError):
+        for batch in range(1000):
+            with pool.fas():
+                for j in range(500):
+                    root[batch * 500 + j] = big
+    n = len(root)
+    assert n > 1000
+    assert list(root) == list(range(n))
+    assert all(root[i] == big for i in range(0, n, 97))
+    with pool.fas():
+        for i in range(2000):
+            del root[i]
+    # a value of the size just freed (the allocator keeps freed runs for
+    # their size class); the dict has no room to grow and reclaims its
+    # deleted entries in place instead
+    root["after"] = big
+    assert root["after"] == big and len(root) == n - 1999
+    assert list(root)[:2] == [2000, 2001] and list(root)[-1] == "after"
+    pool.close()
+    pool = volipmem.open(path)
+    assert len(pool.root) == n - 1999 and pool.root["after"] == big
+    pool.close()
