@@ -61,6 +61,7 @@
 #include <volipmem.h>
 
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <new>
@@ -177,6 +178,30 @@ constexpr void check_storable()
 	static_assert(alignof(T) <= heap_align,
 		      "the persistent heap aligns blocks to 16 bytes");
 }
+
+/* find_root -- the object of root `name` and its size, without creating it
+ * (proot() would create it, and in synchronous mode even an empty FAS
+ * around it costs a commit). */
+inline void *find_root(const char *name, std::size_t *size) noexcept
+{
+	struct want {
+		const char *name;
+		void *obj;
+		std::size_t size;
+	} w{name, nullptr, 0};
+	::vp_root_list(
+		[](const char *n, void *obj, std::size_t sz, void *arg) -> int {
+			want *wp = static_cast<want *>(arg);
+			if (std::strcmp(n, wp->name) != 0)
+				return 0;
+			wp->obj = obj;
+			wp->size = sz;
+			return 1;
+		},
+		&w);
+	*size = w.size;
+	return w.obj;
+}
 } // namespace detail
 
 /* provide_pobject -- the root called `name`, of type T. The first time (no
@@ -190,6 +215,9 @@ template <class T, class... Args>
 T &provide_pobject(const char *name, Args &&...args)
 {
 	detail::check_storable<T>();
+	std::size_t size = 0;
+	if (void *found = detail::find_root(name, &size); found != nullptr && size == sizeof(T))
+		return *static_cast<T *>(found); // the common case: no FAS needed
 	T *obj;
 	{
 		fas section;
