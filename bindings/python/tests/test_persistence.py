@@ -97,7 +97,9 @@ def test_relaxed_mode_psync(path):
 # each committed FAS; the parent kills it with SIGKILL at a random point.
 CRASHER = r"""
 import random, sys, volipmem
-pool = volipmem.open(sys.argv[1], 64 << 20)
+# synchronous even if VOLIPMEM_COMMIT_INTERVAL_MS is set: a reported FAS
+# must be durable
+pool = volipmem.open(sys.argv[1], 64 << 20, durability=volipmem.SYNC)
 root = pool.root
 if "accounts" not in root:
     with pool.fas():

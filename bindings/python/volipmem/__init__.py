@@ -187,9 +187,14 @@ def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
     the same from the environment). pickle=True stores values of other
     types as pickles instead of raising TypeError."""
     global _current
-    if durability is not None:
-        set_durability(durability, interval_ms)
     pool = Pool(path, size, flags=flags, pickle=pickle)
+    if durability is not None:
+        # after pmap(), so that the argument wins over the environment
+        try:
+            set_durability(durability, interval_ms)
+        except BaseException:
+            pool.close()
+            raise
     _current = pool
     return pool
 
