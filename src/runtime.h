@@ -98,7 +98,10 @@ void vp__heap_detach(void);
 
 /* ---- track/ interposition ---- */
 void vp__interpose_set(struct vp_tracker *t);
-int vp__segv_install(void (*fn)(int, siginfo_t *, void *));
+/* vp__segv_install -- route SIGSEGV to fn first (the tracker in use); fn
+ * returns true when the fault was its own and the access may be retried.
+ * fn == NULL: no tracker. Async-signal-safe fn only. */
+int vp__segv_install(bool (*fn)(siginfo_t *));
 /* vp__segv_forward -- hand a fault that is not the tracker's to the
  * application's handler (or the default action). */
 void vp__segv_forward(int sig, siginfo_t *si, void *uc);

@@ -70,14 +70,24 @@ __attribute__((constructor)) static void interpose_init(void)
 
 static atomic_bool segv_owned;
 static struct sigaction app_act;   /* the application's SIGSEGV action */
+static bool (*_Atomic segv_fn)(siginfo_t *);
 
-int vp__segv_install(void (*fn)(int, siginfo_t *, void *))
+static void segv_dispatch(int sig, siginfo_t *si, void *uc)
 {
-	if (atomic_load(&segv_owned))
+	bool (*fn)(siginfo_t *) = atomic_load(&segv_fn);
+	if (fn && fn(si))
+		return;
+	vp__segv_forward(sig, si, uc);
+}
+
+int vp__segv_install(bool (*fn)(siginfo_t *))
+{
+	atomic_store(&segv_fn, fn);
+	if (atomic_load(&segv_owned) || !fn)
 		return 0;
 	struct sigaction sa, old;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_sigaction = fn;
+	sa.sa_sigaction = segv_dispatch;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	if (RESOLVE(sigaction)(SIGSEGV, &sa, &old) != 0)

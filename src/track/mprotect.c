@@ -88,18 +88,16 @@ fail:
 	return -1;
 }
 
-static void on_segv(int sig, siginfo_t *si, void *uc)
+static bool mp_fault(siginfo_t *si)
 {
 	struct vp_tracker *t = atomic_load(&active);
 	uint8_t *a = si->si_addr;
-	if (t && si->si_code == SEGV_ACCERR && a >= t->base && a < t->base + t->len) {
-		int saved = errno;
-		int rc = record_write(t, t->priv, (size_t)(a - t->base) / VP_PAGE);
-		errno = saved;
-		if (rc == 0)
-			return;
-	}
-	vp__segv_forward(sig, si, uc);
+	if (!t || si->si_code != SEGV_ACCERR || a < t->base || a >= t->base + t->len || !t->priv)
+		return false;
+	int saved = errno;
+	int rc = record_write(t, t->priv, (size_t)(a - t->base) / VP_PAGE);
+	errno = saved;
+	return rc == 0;
 }
 
 static int mp_probe(void) { return 0; }
@@ -119,7 +117,7 @@ static int mp_attach(struct vp_tracker *t)
 		return vp__err(-ENOMEM, "mprotect tracker: out of memory for %zu pages", t->npages);
 	}
 	t->priv = m;
-	int rc = vp__segv_install(on_segv);
+	int rc = vp__segv_install(mp_fault);
 	if (rc)
 		goto fail;
 	atomic_store(&active, t);
@@ -189,6 +187,7 @@ static void mp_detach(struct vp_tracker *t)
 {
 	struct mp *m = t->priv;
 	atomic_store(&active, NULL);
+	vp__segv_install(NULL);
 	if (!m)
 		return;
 	mprotect(t->base, t->len, PROT_READ | PROT_WRITE);

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_core.c -- microbenchmarks of the runtime for the tracker named by
+ * VOLIPMEM_TRACKER, printing "metric value" lines that run.sh aggregates
+ * (medians over runs, side by side per tracker):
+ *   empty_fas_ns           pstart+pend with nothing written (synchronous)
+ *   fas_{1,16,256}p_us     synchronous FAS dirtying k pages, 1 GiB heap
+ *   first_write_ns         first store to a page after a commit (re-armed)
+ *   commit_pages_per_s     large FAS (32768 pages): pages / pend() time
+ *   ceiling_pages_per_s    copying the same pages twice with the same store
+ *                          method (log, then home) in this run
+ *   stall_ns / commit_ns   threads paused vs whole commit, large FAS
+ *   collect_{64m,1g,4g}_{1,100,10000}_us   step 1 time per commit
+ *   pmap_{64m,1g,8g}_ms    pmap() of an existing pool
+ * Pools are sparse files in $VP_BENCH_DIR (default /dev/shm).
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <volipmem.h>
+
+#include "persist/persist.h"
+#include "util/util.h"
+
+#define PG 4096
+#define GiB (1ull << 30)
+#define MiB (1ull << 20)
+
+static char path[256];
+
+static void open_pool(uint64_t size)
+{
+	unlink(path);
+	if (pmap(path, size, VP_SPARSE)) {
+		fprintf(stderr, "bench: pmap: %s\n", vp_errormsg());
+		exit(1);
+	}
+}
+
+static void close_pool(void)
+{
+	punmap();
+	unlink(path);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return v[n / 2];
+}
+
+static void bench_empty(void)
+{
+	open_pool(64 * MiB);
+	for (int i = 0; i < 1000; i++) {
+		pstart();
+		pend();
+	}
+	int n = 20000;
+	uint64_t t0 = vp__now_ns();
+	for (int i = 0; i < n; i++) {
+		pstart();
+		pend();
+	}
+	printf("empty_fas_ns %.0f\n", (double)(vp__now_ns() - t0) / n);
+	close_pool();
+}
+
+static void bench_fas_pages(void)
+{
+	open_pool(GiB);
+	const int region = 4096;
+	uint8_t *r = pmalloc((size_t)region * PG);
+	memset(r, 1, (size_t)region * PG); /* make every page private now */
+	pcommit();
+	static const int ks[] = {1, 16, 256};
+	for (int ki = 0; ki < 3; ki++) {
+		int k = ks[ki], iters = k == 256 ? 200 : 2000;
+		double *v = malloc(sizeof(double) * (size_t)iters);
+		int off = 0;
+		for (int i = 0; i < iters; i++) {
+			uint64_t t0 = vp__now_ns();
+			pstart();
+			for (int j = 0; j < k; j++)
+				r[(size_t)((off + j * 7) % region) * PG + (size_t)(i % 64) * 8]++;
+			pend();
+			v[i] = (double)(vp__now_ns() - t0) / 1000.0;
+			off = (off + k * 7 + 1) % region;
+		}
+		printf("fas_%dp_us %.2f\n", k, median(v, iters));
+		free(v);
+	}
+	close_pool();
+}
+
+static void bench_first_write(void)
+{
+	open_pool(256 * MiB);
+	const size_t n = 16384;
+	uint8_t *r = pmalloc(n * PG);
+	memset(r, 1, n * PG);
+	pcommit();
+	pstart();
+	uint64_t t0 = vp__now_ns();
+	for (size_t i = 0; i < n; i++)
+		r[i * PG] = 2;
+	uint64_t t1 = vp__now_ns();
+	pend();
+	printf("first_write_ns %.0f\n", (double)(t1 - t0) / (double)n);
+	close_pool();
+}
+
+/* bench_large -- one big FAS; and the copy ceiling measured right after on
+ * a scratch file of the same medium with the same store method. */
+static void bench_large(void)
+{
+	const size_t n = 32768;
+	open_pool(512 * MiB);
+	uint8_t *r = pmalloc(n * PG);
+	memset(r, 1, n * PG);
+	pcommit();
+	vp_stats_reset();
+	pstart();
+	for (size_t i = 0; i < n; i++)
+		r[i * PG + 8] = 3;
+	uint64_t t0 = vp__now_ns();
+	pend();
+	uint64_t t1 = vp__now_ns();
+	struct vp_stats st;
+	vp_stats(&st);
+	printf("commit_pages_per_s %.0f\n", (double)st.pages_logged / ((double)(t1 - t0) / 1e9));
+	printf("stall_ns %llu\n", (unsigned long long)st.ns_stall);
+	printf("commit_ns %llu\n", (unsigned long long)(st.ns_collect + st.ns_prepare + st.ns_log + st.ns_update));
+
+	/* Ceiling: heap pages -> log area -> home area of a scratch file. */
+	char sp[300];
+	snprintf(sp, sizeof sp, "%s.scratch", path);
+	int fd = open(sp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)(2 * n * PG)) != 0)
+		exit(1);
+	uint8_t *m = mmap(NULL, 2 * n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	memset(m, 0, 2 * n * PG); /* allocate the file pages, as the pool's are */
+	struct vp_persist ps;
+	vp__persist_open(&ps, m, 2 * n * PG, false, strcmp(st.medium, "file") != 0);
+	uint64_t c0 = vp__now_ns();
+	for (size_t i = 0; i < n; i++)
+		vp__pcopy(&ps, m + i * PG, r + i * PG, PG);
+	vp__pdrain(&ps, "ceiling:log");
+	for (size_t i = 0; i < n; i++)
+		vp__pcopy(&ps, m + (n + i) * PG, m + i * PG, PG);
+	vp__pdrain(&ps, "ceiling:home");
+	uint64_t c1 = vp__now_ns();
+	printf("ceiling_pages_per_s %.0f\n", (double)n / ((double)(c1 - c0) / 1e9));
+	munmap(m, 2 * n * PG);
+	close(fd);
+	unlink(sp);
+	close_pool();
+}
+
+static void bench_collect(void)
+{
+	static const uint64_t sizes[] = {64 * MiB, GiB, 4 * GiB};
+	static const char *names[] = {"64m", "1g", "4g"};
+	static const int dirty[] = {1, 100, 10000};
+	for (int s = 0; s < 3; s++) {
+		open_pool(sizes[s]);
+		size_t np = (size_t)(sizes[s] / 2 / PG);
+		if (np > 20000)
+			np = 20000;
+		uint8_t *r = pmalloc(np * PG);
+		memset(r, 1, np * PG);
+		pcommit();
+		for (int d = 0; d < 3; d++) {
+			double v[5];
+			for (int rep = 0; rep < 5; rep++) {
+				vp_stats_reset();
+				pstart();
+				for (int i = 0; i < dirty[d]; i++)
+					r[((size_t)i * 2 % np) * PG] = (uint8_t)rep;
+				pend();
+				struct vp_stats st;
+				vp_stats(&st);
+				v[rep] = (double)st.ns_collect / 1000.0;
+			}
+			printf("collect_%s_%d_us %.1f\n", names[s], dirty[d], median(v, 5));
+		}
+		close_pool();
+	}
+}
+
+static void bench_pmap(void)
+{
+	static const uint64_t sizes[] = {64 * MiB, GiB, 8 * GiB};
+	static const char *names[] = {"64m", "1g", "8g"};
+	for (int s = 0; s < 3; s++) {
+		open_pool(sizes[s]);
+		uint8_t *r = pmalloc(4 * MiB);
+		memset(r, 1, 4 * MiB);
+		punmap();
+		uint64_t t0 = vp__now_ns();
+		if (pmap(path, sizes[s], 0))
+			exit(1);
+		uint64_t t1 = vp__now_ns();
+		printf("pmap_%s_ms %.2f\n", names[s], (double)(t1 - t0) / 1e6);
+		close_pool();
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = getenv("VP_BENCH_DIR") ? getenv("VP_BENCH_DIR") : "/dev/shm";
+	snprintf(path, sizeof path, "%s/vp-bench-%d.pool", dir, (int)getpid());
+	const char *only = argc > 1 ? argv[1] : "all";
+	if (!strcmp(only, "all") || !strcmp(only, "empty"))
+		bench_empty();
+	if (!strcmp(only, "all") || !strcmp(only, "fas"))
+		bench_fas_pages();
+	if (!strcmp(only, "all") || !strcmp(only, "first"))
+		bench_first_write();
+	if (!strcmp(only, "all") || !strcmp(only, "large"))
+		bench_large();
+	if (!strcmp(only, "all") || !strcmp(only, "collect"))
+		bench_collect();
+	if (!strcmp(only, "all") || !strcmp(only, "pmap"))
+		bench_pmap();
+	return 0;
+}
