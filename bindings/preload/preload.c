@@ -140,6 +140,15 @@ static inline int in_heap_range(const void *p)
 	       a < __atomic_load_n(&heap_hi, __ATOMIC_RELAXED);
 }
 
+/* heap_ptr -- whether p is in the heap (mapped now or seen last). Until
+ * the range is known (no allocation since pmap yet) ask the runtime. */
+static inline int heap_ptr(const void *p)
+{
+	if (in_heap_range(p))
+		return 1;
+	return __atomic_load_n(&heap_lo, __ATOMIC_ACQUIRE) == 0 && heap_on() && in_heap_range(p);
+}
+
 /* persistent_for -- whether an allocation by the caller at `ret` goes to
  * the persistent heap. */
 static inline int persistent_for(const void *ret)
@@ -253,7 +262,7 @@ PUBLIC void free(void *p)
 {
 	if (p == NULL)
 		return;
-	if (in_heap_range(p))
+	if (heap_ptr(p))
 		heap_free(p);
 	else
 		__libc_free(p);
@@ -275,7 +284,7 @@ static void *realloc_for(void *p, size_t n, const void *ret)
 {
 	if (p == NULL)
 		return alloc_for(n, ret);
-	if (!in_heap_range(p))
+	if (!heap_ptr(p))
 		return __libc_realloc(p, n);
 	if (n == 0) {
 		heap_free(p);
@@ -375,7 +384,7 @@ PUBLIC size_t malloc_usable_size(void *p)
 {
 	if (p == NULL)
 		return 0;
-	if (in_heap_range(p)) {
+	if (heap_ptr(p)) {
 		size_t u = 0;
 		if (heap_on())
 			(void)heap_block(p, &u);
@@ -466,8 +475,10 @@ __attribute__((constructor)) static void preload_init(void)
 		const char *sz = getenv("VOLIPMEM_POOL_SIZE");
 		size_t size = sz ? parse_size(sz) : (size_t)64 << 20;
 		int rc = size ? pmap(path, size, 0) : VP_E_INVAL;
-		if (rc == 0)
+		if (rc == 0) {
 			mapped_by_us = 1;
+			(void)heap_on(); /* learn the heap's range now */
+		}
 		else
 			fprintf(stderr, "volipmem_preload: pmap(%s): %s (%s); the process "
 				"heap stays volatile\n", path, vp_strerror(rc), vp_errormsg());

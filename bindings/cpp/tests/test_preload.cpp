@@ -146,6 +146,13 @@ int phase_late_pmap()
 	void *before = std::malloc(64);
 	CHECK(before != nullptr && !vp_in_heap(before));
 	CHECK(pmap(pool_path.c_str(), 16u << 20, 0) == 0);
+	// free() of a pmalloc block before any malloc taught the library the
+	// heap's range: it must still go back to the heap, not to glibc
+	struct vp_stats s0, s1;
+	CHECK(vp_stats(&s0) == 0);
+	std::free(pmalloc(64));
+	CHECK(vp_stats(&s1) == 0);
+	CHECK(s0.heap_used == s1.heap_used);
 	if (check_allocations() != 0)
 		return 1;
 	std::free(before); // a volatile block freed while the heap is on
