@@ -8,10 +8,10 @@ noise on this shared machine spreads over all of them, takes the median of
 --runs runs per cell, prints ratios to PMDK and to volatile, checks the
 project's goals, and writes under --out:
 
-  data/hashmap.jsonl        every run's JSON line
-  data/hashmap-medians.tsv  medians per cell
-  data/hashmap-summary.txt  the printed report
-  img/hashmap.png           throughput per configuration and workload
+  data/TAG.jsonl            every run's JSON line (TAG = --tag, default hashmap)
+  data/TAG-medians.tsv      medians per cell
+  data/TAG-summary.txt      the printed report (ratios, goals, commit anatomy)
+  img/TAG.png               throughput per configuration and workload
 
 Preloaded pools are built once per system and copied for every run (a copy
 of a pool is the same pool: same heap address, same UUID), so each run
@@ -170,10 +170,24 @@ def median_table(results):
         med[k] = {f: statistics.median(r[f] for r in rs)
                   for f in ("ops_per_s", "p50_ns", "p99_ns", "lookups_per_s", "ops")}
         med[k]["n"] = len(rs)
-        for f in ("commits", "pages_logged", "faults"):
-            if f in rs[0]:
-                med[k][f] = statistics.median(r.get(f, 0) for r in rs)
+        if "commits" in rs[0]:
+            med[k]["anatomy"] = {f: statistics.median(anatomy(r)[f] for r in rs)
+                                 for f in anatomy(rs[0])}
     return med
+
+
+def anatomy(r):
+    """Where a VolipMem run's commits spent their time (per-run ratios)."""
+    c = max(1, r.get("commits", 0))
+    pages = max(1, r.get("pages_logged", 0))
+    secs = max(1e-9, r["secs"])
+    return {"commits_per_s": r.get("commits", 0) / secs,
+            "fas_per_commit": r.get("fas", 0) / c,
+            "pages_per_commit": r.get("pages_logged", 0) / c,
+            "collect_us": r.get("ns_collect", 0) / c / 1e3,
+            "log_us_per_page": r.get("ns_log", 0) / pages / 1e3,
+            "update_us_per_page": r.get("ns_update", 0) / pages / 1e3,
+            "stall_frac": r.get("ns_stall", 0) / 1e9 / secs}
 
 
 def fmt_rate(x):
@@ -219,6 +233,24 @@ def report(a, med, out):
                        fmt_ns(m["p99_ns"]), fmt_rate(m["lookups_per_s"])))
     p("")
     goals(a, med, p)
+    p("")
+    p("VolipMem commit anatomy, 1 thread (medians of per-run values): commits/s, FASes and")
+    p("pages per commit, collect time per commit, log and home-update time per page, and the")
+    p("fraction of the run that threads spent held in pstart() by a commit")
+    p("%-8s %-17s %-5s %9s %8s %8s %10s %8s %8s %6s" %
+      ("workload", "config", "batch", "commits/s", "FAS/c", "pages/c", "collect", "log/pg",
+       "upd/pg", "stall"))
+    for wl in a.workloads:
+        for c in cfgs:
+            for b in a.batches:
+                m = med.get((c, wl, 1, b))
+                if not m or "anatomy" not in m:
+                    continue
+                x = m["anatomy"]
+                p("%-8s %-17s %-5d %9.0f %8.1f %8.1f %8.0fus %6.1fus %6.1fus %5.0f%%" %
+                  (wl, c, b, x["commits_per_s"], x["fas_per_commit"], x["pages_per_commit"],
+                   x["collect_us"], x["log_us_per_page"], x["update_us_per_page"],
+                   100 * x["stall_frac"]))
 
 
 def ratio(med, x, y, f="ops_per_s"):
