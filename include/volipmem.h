@@ -60,12 +60,14 @@
  *     back locked after a crash, and every lock/unlock would be a tracked
  *     write that makes its page part of the next commit.
  *   - Writes the kernel makes into the heap (read(), recv(), fread() into a
- *     heap buffer) are part of the write set. With the mprotect tracker the
- *     library interposes read, pread, readv, preadv, recv, recvfrom, recvmsg
- *     and fread so that the destination is made writable (and counted as
- *     written) before the call; other system calls that write user memory
- *     (raw syscall(), io_uring, getdents, ...) fail with EFAULT on a page not
- *     yet written in the current commit interval: write to the buffer first.
+ *     heap buffer) are part of the write set. Both trackers keep pages that
+ *     were not written lately read-only (mprotect: per page; uffd: per
+ *     2 MiB region that saw no write for 16 commits), so the library
+ *     interposes read, pread, readv, preadv, recv, recvfrom, recvmsg and
+ *     fread and makes the destination writable (and counted) before the
+ *     call. Other system calls that write user memory (raw syscall(),
+ *     io_uring, getdents, fortified __read_chk, ...) may fail with EFAULT on
+ *     such a page: store into the buffer first (e.g. memset) inside the FAS.
  *   - fork() after pmap(): the child is detached from the pool. It keeps a
  *     private copy of the heap, but commits in the child do nothing and
  *     pend()/pcommit() return VP_E_DETACHED; only the parent writes the pool.
@@ -75,8 +77,9 @@
  *     is called for faults that are not the tracker's.
  *
  * TRACKERS (VOLIPMEM_TRACKER=name)
- *   uffd      userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+);
- *             the default where available.
+ *   uffd      userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+),
+ *             over 2 MiB regions made writable on their first write; the
+ *             default where available.
  *   mprotect  PROT_READ + SIGSEGV; works on any Linux.
  *   full      every page counts as written; a test oracle.
  *   An unknown name makes pmap() fail with VP_E_TRACKER and a message that
