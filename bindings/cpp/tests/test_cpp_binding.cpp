@@ -18,6 +18,7 @@
 
 #include "stl_model.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -189,6 +190,7 @@ int phase_throw_check()
 bool child(const char *name, int (*phase)(), int code, int sig = 0)
 {
 	std::fflush(nullptr);
+	auto t0 = std::chrono::steady_clock::now();
 	pid_t pid = fork();
 	if (pid == 0) {
 		int rc = 1;
@@ -205,7 +207,8 @@ bool child(const char *name, int (*phase)(), int code, int sig = 0)
 		return false;
 	bool ok = sig ? (WIFSIGNALED(st) && WTERMSIG(st) == sig)
 		      : (WIFEXITED(st) && WEXITSTATUS(st) == code);
-	std::printf("%-16s %s\n", name, ok ? "ok" : "FAILED");
+	double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+	std::printf("%-16s %-6s %8.1f ms\n", name, ok ? "ok" : "FAILED", ms);
 	if (!ok)
 		std::printf("  status: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
 			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));

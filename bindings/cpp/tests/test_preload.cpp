@@ -25,6 +25,7 @@
 
 #include "stl_model.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -347,7 +348,7 @@ bool spawn_unmodified(const char *prog, const char *runtime, const char *preload
 	}
 	int st = 0;
 	bool ok = pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	std::printf("%-12s %s (tracker %s)\n", "unmodified", ok ? "ok" : "FAILED",
+	std::printf("%-16s %s (tracker %s)\n", "unmodified", ok ? "ok" : "FAILED",
 		    tracker ? tracker : "default");
 	return ok;
 }
@@ -356,6 +357,7 @@ bool spawn_unmodified(const char *prog, const char *runtime, const char *preload
 bool spawn(const phase &ph, const char *self, const char *preload)
 {
 	std::fflush(nullptr);
+	auto t0 = std::chrono::steady_clock::now();
 	pid_t pid = fork();
 	if (pid == 0) {
 		setenv("LD_PRELOAD", preload, 1);
@@ -376,7 +378,8 @@ bool spawn(const phase &ph, const char *self, const char *preload)
 		return false;
 	bool ok = ph.sig ? (WIFSIGNALED(st) && WTERMSIG(st) == ph.sig)
 			 : (WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	std::printf("%-12s %s\n", ph.name, ok ? "ok" : "FAILED");
+	double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+	std::printf("%-16s %-6s %8.1f ms\n", ph.name, ok ? "ok" : "FAILED", ms);
 	if (!ok)
 		std::printf("  status: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
 			    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
