@@ -31,7 +31,8 @@
  * new pool; without VOLIPMEM_POOL the process heap turns persistent as soon
  * as the program calls pmap() itself. At exit, psync() makes the last
  * writes durable; the heap stays mapped because later destructors may
- * still free heap blocks.
+ * still free heap blocks. Once mapped, VOLIPMEM_POOL is removed from the
+ * environment, so that programs this one starts do not contend for it.
  *
  * Cost: each allocation or free outside a FAS is an implicit FAS, i.e. a
  * commit in synchronous mode. Run unmodified programs in relaxed mode
@@ -478,6 +479,9 @@ __attribute__((constructor)) static void preload_init(void)
 		if (rc == 0) {
 			mapped_by_us = 1;
 			(void)heap_on(); /* learn the heap's range now */
+			/* the pool is this process's: programs it starts must not
+			 * try to map it too (it is locked; they would only fail) */
+			unsetenv("VOLIPMEM_POOL");
 		}
 		else
 			fprintf(stderr, "volipmem_preload: pmap(%s): %s (%s); the process "

@@ -138,6 +138,7 @@ int check_allocations()
 int phase_placement()
 {
 	CHECK(vp_heap_base() != nullptr);
+	CHECK(std::getenv("VOLIPMEM_POOL") == nullptr); // not passed to children
 	return check_allocations();
 }
 
