@@ -149,8 +149,12 @@ extern "C" {
  * not exist (heap_size is rounded up to a page), else open, validate and
  * recover it and map its heap at the address recorded in it. heap_size is
  * ignored for an existing pool unless larger than its heap, in which case
- * the heap grows in place. Returns 0 or a negative code; nothing is written
- * to a pool that fails validation. One pool per process. */
+ * the heap grows in place, crash-safely, at the same address (pointers stay
+ * valid): by at least 1 MiB, up to the address space reserved at creation
+ * (VOLIPMEM_RESERVE, default 64 GiB; beyond it pmap fails with VP_E_INVAL);
+ * `volipmem grow PATH SIZE` does the same from the shell. Returns 0 or a
+ * negative code; nothing is written to a pool that fails validation. One
+ * pool per process. */
 int pmap(const char *path, size_t heap_size, unsigned flags);
 
 /* punmap -- commit what is pending, stop tracking and unmap the heap.

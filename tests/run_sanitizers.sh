@@ -20,7 +20,7 @@ root=$(cd "$here/.." && pwd)
 dir=${VP_SAN_DIR:-/tmp/vp-san}
 jobs=${VP_SAN_JOBS:-2}
 parts=${VP_SAN_PARTS:-asan tsan valgrind}
-asan_labels=${VP_SAN_ASAN_LABELS:-unit|crash|sim|fuzz}
+asan_labels=${VP_SAN_ASAN_LABELS:-unit|sim|fuzz}
 tsan_labels=${VP_SAN_TSAN_LABELS:-unit|sim}
 mkdir -p "$dir"
 status=0
@@ -54,7 +54,7 @@ build() { # build DIR CMAKE-ARGS...
 asan() {
 	build "$dir/asan" -DVP_SANITIZE=address,undefined &&
 	cd "$dir/asan" &&
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	VP_SIM_NESTED=32 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest -j "$jobs" -L "$asan_labels" -LE noasan --output-on-failure --timeout 600
 }
 
@@ -64,7 +64,7 @@ tsan() {
 	build "$dir/tsan" -DVP_SANITIZE=thread -DCMAKE_C_COMPILER=$cc \
 		-DCMAKE_CXX_COMPILER=$([ $cc = clang ] && echo clang++ || echo g++) &&
 	cd "$dir/tsan" &&
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	VP_SIM_NESTED=32 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest -j "$jobs" -L "$tsan_labels" -LE notsan --output-on-failure --timeout 600
 }
 

@@ -55,5 +55,6 @@ int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, ch
 int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_grow(int argc, char **argv);
 
 #endif

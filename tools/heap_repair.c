@@ -96,24 +96,33 @@ static void rebuild_run(uint8_t *img, struct vp_pgent *e, uint64_t r, struct cli
 int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, char *why, size_t whylen)
 {
 	struct vp_heaphdr *h = (void *)img;
-	uint64_t npages = heap_size / VP_PAGE;
 	memset(rep, 0, sizeof *rep);
-	if (h->magic != VP_HEAP_MAGIC || h->version != VP_HEAP_VERSION || h->npages != npages ||
-	    h->meta_pages != vp__meta_pages(npages) || h->pagemap_off != VP_PAGE || h->top < h->meta_pages ||
-	    h->top > npages)
+	uint64_t npages = heap_size / VP_PAGE;
+	uint64_t pm_pg, pm_n;
+	if (vp__heap_geometry(h, npages, &pm_pg, &pm_n) != 0)
 		return refuse(why, whylen, "the heap header itself is damaged (magic, version, geometry or top): "
 				      "the page map cannot be trusted");
-	struct vp_pgent *pm = (void *)(img + VP_PAGE);
+	struct vp_pgent *pm = (void *)(img + h->pagemap_off);
 	uint64_t top = h->top, meta = h->meta_pages;
+	/* A page map moved by a growth sits inside the heap, below top. */
+	uint64_t mlo = pm_pg == 1 ? 0 : pm_pg, mhi = pm_pg == 1 ? 0 : pm_pg + pm_n;
 	for (uint64_t p = 0; p < meta; p++)
 		if (pm[p].kind != VP_PG_META)
 			return refuse(why, whylen, "page map entry %llu (a metadata page) is damaged", (unsigned long long)p);
+	for (uint64_t p = mlo; p < mhi; p++)
+		if (pm[p].kind != VP_PG_META)
+			return refuse(why, whylen, "page map entry %llu (a page of the moved page map) is damaged",
+				      (unsigned long long)p);
 
 	/* Pass 1: the tiling. free[] marks pages of free spans. */
 	uint8_t *isfree = calloc(top + 1, 1);
 	if (!isfree)
 		return refuse(why, whylen, "out of memory");
 	for (uint64_t p = meta; p < top;) {
+		if (p == mlo && mhi) {
+			p = mhi;
+			continue;
+		}
 		uint64_t n = block_len(pm, p, top);
 		if (n) {
 			p += n;
@@ -127,6 +136,11 @@ int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, ch
 				      (unsigned long long)p, pm[p].kind);
 		}
 		n = pm[p].n;
+		if (mhi && p < mhi && p + n > mlo) {
+			free(isfree);
+			return refuse(why, whylen, "the free span at page %llu (%llu pages) covers the page map",
+				      (unsigned long long)p, (unsigned long long)n);
+		}
 		for (uint64_t i = 1; i < n; i++)
 			if (block_len(pm, p + i, top)) {
 				/* A sound block head inside a span: one of them is
@@ -160,6 +174,10 @@ int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, ch
 	if (newtop != top)
 		rep->top_lowered = top - newtop;
 	for (uint64_t p = meta; p < newtop;) {
+		if (p == mlo && mhi) {
+			p = mhi;
+			continue;
+		}
 		if (!isfree[p]) {
 			uint64_t n = block_len(pm, p, newtop);
 			if (pm[p].kind == VP_PG_RUN) {

@@ -15,6 +15,7 @@ static const struct {
 	{"create", cmd_create, "create [--sparse] PATH SIZE   make a new pool with SIZE bytes of heap"},
 	{"info", cmd_info, "info PATH                     layout, log state, heap usage, roots"},
 	{"check", cmd_check, "check [--force|--repair] PATH verify checksums, log and allocator metadata; --repair fixes what is recoverable"},
+	{"grow", cmd_grow, "grow PATH SIZE                grow the heap in place to SIZE bytes (crash-safe)"},
 };
 
 int main(int argc, char **argv)

@@ -60,18 +60,18 @@ int vp__heap_format(uint8_t *img, size_t heap_size)
 int vp__heap_attach(uint8_t *heap, size_t heap_size)
 {
 	struct vp_heaphdr *h = (void *)heap;
-	uint64_t npages = heap_size / VP_PAGE;
-	if (h->magic != VP_HEAP_MAGIC || h->version != VP_HEAP_VERSION || h->npages != npages ||
-	    h->meta_pages != vp__meta_pages(npages) || h->pagemap_off != VP_PAGE || h->top < h->meta_pages ||
-	    h->top > npages)
+	uint64_t npages = heap_size / VP_PAGE, pm_pg, pm_n;
+	/* A header with fewer pages than the image: a growth whose heap side
+	 * has not run yet; the heap is used at its old size until it does. */
+	if (vp__heap_geometry(h, npages, &pm_pg, &pm_n) != 0)
 		return vp__err(VP_E_HEAPCORRUPT,
 			       "heap header at %p is invalid (magic %#llx, version %u, %llu pages, top %llu)",
 			       (void *)heap, (unsigned long long)h->magic, h->version,
 			       (unsigned long long)h->npages, (unsigned long long)h->top);
 	H.base = heap;
 	H.h = h;
-	H.pm = (void *)(heap + VP_PAGE);
-	H.npages = npages;
+	H.pm = (void *)(heap + h->pagemap_off);
+	H.npages = h->npages;
 	H.meta = h->meta_pages;
 	for (unsigned c = 0; c < VP_NCLASS; c++)
 		pthread_mutex_init(&H.cls_mu[c], NULL);

@@ -129,6 +129,24 @@ static int check_roots(struct ck *c, struct vp_heap_report *rep)
 	return 0;
 }
 
+int vp__heap_geometry(const struct vp_heaphdr *h, uint64_t img_pages, uint64_t *pm_pg, uint64_t *pm_n)
+{
+	uint64_t n = h->npages;
+	if (h->magic != VP_HEAP_MAGIC || h->version != VP_HEAP_VERSION || n > img_pages || n < 2 ||
+	    h->pagemap_off % VP_PAGE || h->top > n || h->top < h->meta_pages || h->meta_pages < 2)
+		return -1;
+	uint64_t pg = h->pagemap_off / VP_PAGE, m = (n * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
+	if (pg == 1) {
+		if (h->meta_pages != vp__meta_pages(n))
+			return -1;
+	} else if (pg < h->meta_pages || pg > h->top || m > h->top - pg) {
+		return -1;
+	}
+	*pm_pg = pg;
+	*pm_n = m;
+	return 0;
+}
+
 int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report *rep, char *err, size_t errlen)
 {
 	struct ck c = {.img = img, .h = (const void *)img, .err = err, .errlen = errlen};
@@ -136,17 +154,21 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
 	err[0] = 0;
 	c.npages = heap_size / VP_PAGE;
 	const struct vp_heaphdr *h = c.h;
+	uint64_t pm_pg, pm_n;
 	if (h->magic != VP_HEAP_MAGIC || h->version != VP_HEAP_VERSION)
 		return fail(&c, "heap header: bad magic %#llx or version %u", (unsigned long long)h->magic, h->version);
-	if (h->npages != c.npages || h->meta_pages != vp__meta_pages(c.npages) || h->pagemap_off != VP_PAGE ||
-	    h->top < h->meta_pages || h->top > c.npages)
-		return fail(&c, "heap header: npages %llu, meta %u, top %llu do not fit a %llu-page heap",
-			    (unsigned long long)h->npages, h->meta_pages, (unsigned long long)h->top,
-			    (unsigned long long)c.npages);
+	if (vp__heap_geometry(h, c.npages, &pm_pg, &pm_n) != 0)
+		return fail(&c, "heap header: npages %llu, meta %u, page map at %#llx, top %llu do not fit a %llu-page heap",
+			    (unsigned long long)h->npages, h->meta_pages, (unsigned long long)h->pagemap_off,
+			    (unsigned long long)h->top, (unsigned long long)c.npages);
+	/* npages below the image's: a growth in progress; the pages above are
+	 * not the allocator's yet. */
+	rep->growth_pending = c.npages - h->npages;
+	c.npages = h->npages;
 	for (unsigned i = 0; i < 16; i++)
 		if (h->reserved[i])
 			return fail(&c, "heap header: reserved word %u is not zero", i);
-	c.pm = (const void *)(img + VP_PAGE);
+	c.pm = (const void *)(img + h->pagemap_off);
 	c.top = h->top;
 	rep->npages = c.npages;
 	rep->top = c.top;
@@ -210,6 +232,18 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
 				rep->used_bytes += n * VP_PAGE;
 			}
 			p += n;
+			break;
+		case VP_PG_META:
+			/* The page map, moved into the heap by a growth. */
+			if (p == pm_pg && pm_pg != 1) {
+				for (uint64_t i = 0; i < pm_n && !rc; i++)
+					if (pm[p + i].kind != VP_PG_META)
+						rc = fail(&c, "page %llu of the page map is not marked as metadata",
+							  (unsigned long long)(p + i));
+				p += pm_n;
+				break;
+			}
+			rc = fail(&c, "page %llu: a metadata page outside the header and page map", (unsigned long long)p);
 			break;
 		default:
 			rc = fail(&c, "page %llu: kind %u where a block or free span should start",

@@ -47,6 +47,7 @@ struct vp_heap_report {
 	uint64_t large_blocks, runs, small_blocks;
 	uint64_t roots;
 	uint64_t problems;
+	uint64_t growth_pending;      /* image pages not yet in the heap       */
 };
 
 /* vp__heap_check -- verify allocator metadata and roots of a heap image
@@ -54,6 +55,13 @@ struct vp_heap_report {
  * VP_E_HEAPCORRUPT with the first problem in err. pre: img holds heap_size
  * readable bytes. */
 int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report *rep, char *err, size_t errlen);
+
+/* vp__heap_geometry -- validate a heap header against an image of
+ * img_pages pages (check.c); 0 and the page map's first page and length, or
+ * -1. The map is in the front metadata (page 1) until the heap first grows,
+ * then in a META range inside the heap. h->npages < img_pages means a
+ * growth whose heap-side FAS has not run yet (see docs/FORMAT.md). */
+int vp__heap_geometry(const struct vp_heaphdr *h, uint64_t img_pages, uint64_t *pm_pg, uint64_t *pm_n);
 
 /* Internal allocation without the implicit FAS (the caller is in one). */
 void *vp__alloc(size_t size);

@@ -7,7 +7,8 @@
  * loads pages on first touch, so pmap costs the same whatever the heap
  * size, and a page the application writes becomes a private DRAM copy
  * while the home image changes only through commits. Address space beyond
- * the heap is reserved PROT_NONE so the heap can grow in place.
+ * the heap is reserved PROT_NONE so the heap can grow in place: a size
+ * larger than the pool's grows it (grow.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "heap/heap.h"
+#include "pool/grow.h"
 #include "runtime.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -166,9 +169,10 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 	rt->log_reserved = 0;
 	if ((rc = vp__recover(rt, true)))
 		goto fail;
-	if (heap_size > rt->sb.heap_size)
-		vp__log(1, "pool %s: heap is %llu bytes; the %zu asked for is ignored (grow with `volipmem grow`)",
-			path, (unsigned long long)rt->sb.heap_size, heap_size);
+	/* A larger size grows the pool in place (grow.c): the file side now,
+	 * the heap side below once the heap is mapped and tracked. */
+	if (vp_align_up(heap_size, VP_PAGE) > rt->sb.heap_size && (rc = vp__pool_grow_file(rt, heap_size)))
+		goto fail;
 	if ((rc = map_heap(rt)))
 		goto fail;
 	if ((rc = vp__heap_attach(rt->heap, rt->heap_size)))
@@ -200,6 +204,12 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 	if (!atfork_done) {
 		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 		atfork_done = true;
+	}
+	/* The heap side of a growth (now, or left by a crash after the
+	 * superblocks switched): one implicit FAS. */
+	if (((struct vp_heaphdr *)rt->heap)->npages < rt->heap_pages && (rc = vp__heap_grow(rt))) {
+		punmap();
+		return rc;
 	}
 	vp__log(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
 		(void *)rt->heap, ops->name, vp__medium_name(rt->ps.medium),

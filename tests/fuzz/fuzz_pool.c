@@ -202,6 +202,7 @@ int main(int argc, char **argv)
 			LLVMFuzzerTestOneInput(m, n);
 			free(m);
 		}
+		free(b);
 	}
 	printf("fuzz_pool: %d inputs and %ld mutations each ran clean\n", nfiles, nfiles ? iters / nfiles : 0);
 	return nfiles ? 0 : 77;

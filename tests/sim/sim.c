@@ -27,10 +27,12 @@
  * states of recovery are recovered again and must give the same heap.
  *
  * Environment: VP_SIM_SCALE=N (default 1) multiplies workload lengths and
- * samples; VP_SIM_SEED=S fixes the random seed; VP_SIM_ONLY=name runs one
- * workload; VP_SIM_BREAK=point makes that drain persist nothing (a
- * self-test: the run must then fail). Prints the number of crash states checked; on a failure, the
- * crash point, the subset of lines kept, and a copy of the unrecovered image
+ * samples; VP_SIM_NESTED=N interrupts the recovery of one committed crash
+ * state in N (default 8); VP_SIM_SEED=S fixes the random seed;
+ * VP_SIM_ONLY=name runs one workload; VP_SIM_BREAK=point makes that drain
+ * persist nothing (a self-test: the run must then fail). Prints the number
+ * of crash states checked; on a failure, the crash point, the subset of
+ * lines kept, and a copy of the unrecovered image
  * for `volipmem check`.
  */
 #include <errno.h>
@@ -66,6 +68,7 @@ static uint64_t rnd(void)
 static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
 
 static int scale = 1;
+static uint64_t nested_every = 8;  /* VP_SIM_NESTED */
 static char pool_path[256];
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -489,8 +492,8 @@ static void pool_fence(struct recorder *r, const char *point)
 		vp__persist_hooks = saved;
 		n_states++;
 		note_state(h, work, where);
-		/* Interrupt the recovery of one committed state in eight. */
-		if (committed && rnd_below(8) == 0)
+		/* Interrupt the recovery of one committed state in nested_every. */
+		if (committed && rnd_below(nested_every) == 0)
 			interrupt_recovery(work, h, where);
 	}
 	if (strstr(point, "record-A-committed"))
@@ -800,6 +803,8 @@ int main(void)
 	rng_state = seed ? seed : 1;
 	const char *only = getenv("VP_SIM_ONLY");
 	break_drain = getenv("VP_SIM_BREAK");
+	if ((s = getenv("VP_SIM_NESTED")) && atoi(s) > 0)
+		nested_every = (uint64_t)atoi(s);
 	/* Cache-line flushes instead of msync: the medium the model is about,
 	 * and much faster. */
 	setenv("VOLIPMEM_FORCE_PMEM", "1", 1);
