@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto.c -- the memcached text protocol (and the meta no-op `mn`).
+ * proto.c -- the memcached text protocol, and the common meta commands.
  *
  * A request is handled only once all of it (command line and data block)
  * is in the connection's volatile input buffer. Every request that changes
@@ -39,7 +39,7 @@
 #define LINE_MAX_GET (8u << 20)     /* longest multi-get line we buffer  */
 #define OUT_BACKLOG (4u << 20)      /* stop parsing while this much output waits */
 #define REALTIME_MAXDELTA (60 * 60 * 24 * 30)
-#define NTOK 8
+#define NTOK 24                     /* memcached's MAX_TOKENS */
 
 struct tok {
 	const char *p;
@@ -733,6 +733,358 @@ static long do_stats(struct vmc_conn *c, struct tok *t, size_t nt,
 	return ok && out_str(c, "END") ? (long)linelen : -1;
 }
 
+/* ---- meta commands: mg ms md ma (mn is in dispatch) ----
+ * The subset of memcached 1.6's meta protocol that clients use: flags
+ * v q k c f s t O T (mg), F T C q k c O and modes E A P R S (ms), q k O C
+ * (md), D J N T q k c t v O and modes I + D - (ma). */
+struct meta {
+	bool v, q, has_T, has_N, has_C, has_D, has_J, has_F;
+	int32_t T, N;
+	uint64_t C, D, J;
+	uint32_t F;
+	char mode;
+	const struct tok *flags;   /* the flag tokens, echoed in order */
+	size_t nflags;
+};
+
+/* meta_parse -- read the flags; NULL if fine, else the error to send. */
+static const char *meta_parse(struct tok *t, size_t from, size_t nt,
+			      struct meta *m)
+{
+	static const char invalid[] = "CLIENT_ERROR invalid flag";
+	bool seen[128] = { false };
+	memset(m, 0, sizeof *m);
+	if (nt > NTOK)
+		return invalid;
+	m->flags = &t[from];
+	m->nflags = nt > from ? nt - from : 0;
+	for (size_t i = from; i < nt; i++) {
+		struct tok a = { t[i].p + 1, t[i].n - 1 };
+		unsigned char ch = (unsigned char)t[i].p[0];
+		if (ch >= 128)
+			return invalid;
+		if (seen[ch])
+			return "CLIENT_ERROR duplicate flag";
+		seen[ch] = true;
+		bool ok = true;
+		switch (ch) {
+		case 'v': m->v = true; break;
+		case 'q': m->q = true; break;
+		case 'k': case 'c': case 'f': case 's': case 't': case 'O': break;
+		case 'I': break; /* invalidate: a plain store here */
+		case 'T': ok = m->has_T = parse_i32(&a, &m->T); break;
+		case 'N': ok = m->has_N = parse_i32(&a, &m->N); break;
+		case 'C': ok = m->has_C = parse_u64(&a, &m->C); break;
+		case 'D': ok = m->has_D = parse_u64(&a, &m->D); break;
+		case 'J': ok = m->has_J = parse_u64(&a, &m->J); break;
+		case 'F': ok = m->has_F = parse_u32(&a, &m->F); break;
+		case 'M': ok = a.n == 1; m->mode = a.n ? a.p[0] : 0; break;
+		default: ok = false;
+		}
+		if (!ok)
+			return invalid;
+	}
+	return NULL;
+}
+
+/* meta_ret -- append the return flags the client asked for. */
+static bool meta_ret(struct vmc_conn *c, const struct meta *m,
+		     const struct tok *key, struct vmc_item *it,
+		     const struct vmc_clock *now, const char *allowed)
+{
+	char b[64];
+	for (size_t i = 0; i < m->nflags; i++) {
+		const struct tok *f = &m->flags[i];
+		char ch = f->p[0];
+		int n = -1;
+		if (!strchr(allowed, ch))
+			continue;
+		if (ch == 'k') {
+			if (!out_append(c, " k", 2) || !out_append(c, key->p, key->n))
+				return false;
+			continue;
+		}
+		if (ch == 'O') {
+			if (!out_append(c, " ", 1) || !out_append(c, f->p, f->n))
+				return false;
+			continue;
+		}
+		if (!it)
+			continue;
+		if (ch == 'c')
+			n = snprintf(b, sizeof b, " c%" PRIu64, it->cas);
+		else if (ch == 'f')
+			n = snprintf(b, sizeof b, " f%" PRIu32, it->flags);
+		else if (ch == 's')
+			n = snprintf(b, sizeof b, " s%" PRIu32, it->nbytes - 2);
+		else if (ch == 't')
+			n = snprintf(b, sizeof b, " t%lld", it->exptime == 0 ? -1LL :
+				     (long long)(it->exptime - now->now_s));
+		if (n > 0 && !out_append(c, b, (size_t)n))
+			return false;
+	}
+	return true;
+}
+
+static long meta_err(struct vmc_conn *c, const char *s, size_t used)
+{
+	return out_str(c, s) ? (long)used : -1;
+}
+
+static long do_mg(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
+{
+	struct meta m;
+	if (nt < 2)
+		return meta_err(c, "ERROR", linelen);
+	if (t[1].n > VMC_KEY_MAX)
+		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
+	const char *perr = meta_parse(t, 2, nt, &m);
+	if (perr)
+		return meta_err(c, perr, linelen);
+	TSTAT_INC(c->w, cmd_meta);
+	TSTAT_INC(c->w, cmd_get);
+	struct vmc_clock now;
+	vmc_clock_now(&now);
+	uint64_t hv = vmc_hash(t[1].p, t[1].n);
+	struct vmc_item *it;
+	size_t mark = c->wlen;
+	if (m.has_T) {
+		fas_begin(c);
+		it = vmc_touch(t[1].p, t[1].n, hv, abs_exptime(m.T, &now), &now);
+	} else {
+		vmc_lock();
+		it = vmc_find(t[1].p, t[1].n, hv, &now, NULL);
+	}
+	bool ok = true;
+	if (it) {
+		TSTAT_INC(c->w, get_hits);
+		vmc_referenced(it);
+		char b[32];
+		int n = m.v ? snprintf(b, sizeof b, "VA %" PRIu32, it->nbytes - 2)
+			    : snprintf(b, sizeof b, "HD");
+		ok = out_append(c, b, (size_t)n) &&
+		     meta_ret(c, &m, &t[1], it, &now, "kOcfst") &&
+		     out_append(c, "\r\n", 2) &&
+		     (!m.v || out_append(c, vmc_item_value(it), it->nbytes));
+	} else {
+		TSTAT_INC(c->w, get_misses);
+		if (!m.q)
+			ok = out_append(c, "EN", 2) &&
+			     meta_ret(c, &m, &t[1], NULL, &now, "kO") &&
+			     out_append(c, "\r\n", 2);
+	}
+	int rc = 0;
+	if (m.has_T)
+		rc = fas_end(c);
+	else
+		vmc_unlock();
+	if (!ok)
+		return -1;
+	if (rc != 0) {
+		c->wlen = mark;
+		return meta_err(c, COMMIT_FAILED, linelen);
+	}
+	return (long)linelen;
+}
+
+static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
+{
+	struct meta m;
+	int32_t vlen;
+	if (nt < 2)
+		return meta_err(c, "ERROR", linelen);
+	if (nt < 3 || t[1].n > VMC_KEY_MAX || !parse_i32(&t[2], &vlen) ||
+	    vlen < 0 || vlen > INT_MAX - 2)
+		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
+	size_t nbytes = (size_t)vlen + 2;
+	const char *perr = meta_parse(t, 3, nt, &m);
+	if (perr) {
+		c->swallow = nbytes;
+		return meta_err(c, perr, linelen);
+	}
+	enum vmc_cmd cmd;
+	switch (m.mode) {
+	case 0: case 'S': case 's': cmd = VMC_SET; break;
+	case 'E': case 'e': cmd = VMC_ADD; break;
+	case 'A': case 'a': cmd = VMC_APPEND; break;
+	case 'P': case 'p': cmd = VMC_PREPEND; break;
+	case 'R': case 'r': cmd = VMC_REPLACE; break;
+	default:
+		c->swallow = nbytes;
+		return meta_err(c, "CLIENT_ERROR invalid mode for ms M token", linelen);
+	}
+	if (m.has_C)
+		cmd = VMC_CAS;
+	if (vmc_item_size(t[1].n, nbytes) > vmc_item_max) {
+		TSTAT_INC(c->w, store_too_large);
+		c->swallow = nbytes;
+		return meta_err(c, "SERVER_ERROR object too large for cache", linelen);
+	}
+	if (c->rlen - c->rpos < linelen + nbytes) {
+		c->need = linelen + nbytes;
+		return 0;
+	}
+	const char *data = c->rbuf + c->rpos + linelen;
+	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n')
+		return meta_err(c, "CLIENT_ERROR bad data chunk", linelen + nbytes);
+	struct vmc_clock now;
+	vmc_clock_now(&now);
+	TSTAT_INC(c->w, cmd_meta);
+	TSTAT_INC(c->w, cmd_set);
+	uint64_t hv = vmc_hash(t[1].p, t[1].n);
+	size_t mark = c->wlen;
+	fas_begin(c);
+	enum vmc_store_res r = vmc_store(cmd, t[1].p, t[1].n, hv, m.F,
+					 abs_exptime(m.T, &now), data, nbytes,
+					 m.C, &now);
+	const char *s = "SERVER_ERROR out of memory storing object";
+	switch (r) {
+	case VMC_STORED: s = "HD"; break;
+	case VMC_NOT_STORED: s = "NS"; break;
+	case VMC_EXISTS: s = "EX"; break;
+	case VMC_NOT_FOUND: s = "NF"; break;
+	case VMC_TOO_LARGE: s = "SERVER_ERROR object too large for cache"; break;
+	case VMC_NO_MEMORY: break;
+	}
+	bool ok = true;
+	if (!(m.q && r == VMC_STORED)) {
+		struct vmc_item *it = r == VMC_STORED
+			? vmc_find(t[1].p, t[1].n, hv, &now, NULL) : NULL;
+		ok = out_append(c, s, strlen(s)) &&
+		     (s[0] == 'S' || meta_ret(c, &m, &t[1], it, &now, "kOc")) &&
+		     out_append(c, "\r\n", 2);
+	}
+	int rc = fas_end(c);
+	if (!ok)
+		return -1;
+	if (rc != 0) {
+		c->wlen = mark;
+		return meta_err(c, COMMIT_FAILED, linelen + nbytes);
+	}
+	return (long)(linelen + nbytes);
+}
+
+static long do_md(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
+{
+	struct meta m;
+	if (nt < 2)
+		return meta_err(c, "ERROR", linelen);
+	if (t[1].n > VMC_KEY_MAX)
+		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
+	const char *perr = meta_parse(t, 2, nt, &m);
+	if (perr)
+		return meta_err(c, perr, linelen);
+	struct vmc_clock now;
+	vmc_clock_now(&now);
+	TSTAT_INC(c->w, cmd_meta);
+	uint64_t hv = vmc_hash(t[1].p, t[1].n);
+	size_t mark = c->wlen;
+	fas_begin(c);
+	const char *s = "NF";
+	struct vmc_item *it = vmc_find(t[1].p, t[1].n, hv, &now, NULL);
+	if (it && m.has_C && it->cas != m.C)
+		s = "EX";
+	else if (it && vmc_delete(t[1].p, t[1].n, hv, &now))
+		s = "HD";
+	if (s[0] == 'H')
+		TSTAT_INC(c->w, delete_hits);
+	else
+		TSTAT_INC(c->w, delete_misses);
+	bool ok = true;
+	if (!(m.q && s[0] == 'H'))
+		ok = out_append(c, s, 2) && meta_ret(c, &m, &t[1], NULL, &now, "kO") &&
+		     out_append(c, "\r\n", 2);
+	int rc = fas_end(c);
+	if (!ok)
+		return -1;
+	if (rc != 0) {
+		c->wlen = mark;
+		return meta_err(c, COMMIT_FAILED, linelen);
+	}
+	return (long)linelen;
+}
+
+static long do_ma(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
+{
+	struct meta m;
+	if (nt < 2)
+		return meta_err(c, "ERROR", linelen);
+	if (t[1].n > VMC_KEY_MAX)
+		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
+	const char *perr = meta_parse(t, 2, nt, &m);
+	if (perr)
+		return meta_err(c, perr, linelen);
+	bool incr;
+	switch (m.mode) {
+	case 0: case 'I': case 'i': case '+': incr = true; break;
+	case 'D': case 'd': case '-': incr = false; break;
+	default:
+		return meta_err(c, "CLIENT_ERROR invalid mode for ma M token", linelen);
+	}
+	struct vmc_clock now;
+	vmc_clock_now(&now);
+	TSTAT_INC(c->w, cmd_meta);
+	uint64_t hv = vmc_hash(t[1].p, t[1].n);
+	uint64_t delta = m.has_D ? m.D : 1;
+	char val[32];
+	size_t mark = c->wlen;
+	fas_begin(c);
+	enum vmc_delta_res r = vmc_delta(t[1].p, t[1].n, hv, incr, delta, val,
+					 sizeof val, &now);
+	if (r == VMC_DELTA_NOT_FOUND && m.has_N) {
+		/* autovivify with the initial value J (default 0) */
+		char init[24];
+		int n = snprintf(init, sizeof init, "%" PRIu64 "\r\n", m.J);
+		if (vmc_store(VMC_ADD, t[1].p, t[1].n, hv, 0, abs_exptime(m.N, &now),
+			      init, (size_t)n, 0, &now) == VMC_STORED) {
+			snprintf(val, sizeof val, "%" PRIu64, m.J);
+			r = VMC_DELTA_OK;
+		}
+	}
+	bool ok = true;
+	struct vmc_item *it = NULL;
+	if (r == VMC_DELTA_OK) {
+		if (incr)
+			TSTAT_INC(c->w, incr_hits);
+		else
+			TSTAT_INC(c->w, decr_hits);
+		it = vmc_find(t[1].p, t[1].n, hv, &now, NULL);
+		if (it && m.has_T) {
+			it = vmc_touch(t[1].p, t[1].n, hv, abs_exptime(m.T, &now), &now);
+		}
+		if (m.v) {
+			char b[48];
+			int n = snprintf(b, sizeof b, "VA %zu", strlen(val));
+			ok = out_append(c, b, (size_t)n) &&
+			     meta_ret(c, &m, &t[1], it, &now, "kOct") &&
+			     out_append(c, "\r\n", 2) && out_str(c, val);
+		} else if (!m.q) {
+			ok = out_append(c, "HD", 2) &&
+			     meta_ret(c, &m, &t[1], it, &now, "kOct") &&
+			     out_append(c, "\r\n", 2);
+		}
+	} else if (r == VMC_DELTA_NOT_FOUND) {
+		if (incr)
+			TSTAT_INC(c->w, incr_misses);
+		else
+			TSTAT_INC(c->w, decr_misses);
+		ok = out_append(c, "NF", 2) && meta_ret(c, &m, &t[1], NULL, &now, "kO") &&
+		     out_append(c, "\r\n", 2);
+	} else if (r == VMC_DELTA_NON_NUMERIC) {
+		ok = out_str(c, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+	} else {
+		ok = out_str(c, "SERVER_ERROR out of memory");
+	}
+	int rc = fas_end(c);
+	if (!ok)
+		return -1;
+	if (rc != 0) {
+		c->wlen = mark;
+		return meta_err(c, COMMIT_FAILED, linelen);
+	}
+	return (long)linelen;
+}
+
 /* dispatch -- one request whose command line is line[0, len) (without
  * "\r\n") and takes linelen bytes of input with its end of line. */
 static long dispatch(struct vmc_conn *c, const char *line, size_t len,
@@ -792,6 +1144,14 @@ static long dispatch(struct vmc_conn *c, const char *line, size_t len,
 		c->closing = true;
 		return (long)linelen;
 	}
+	if (tok_is(cmd, "mg"))
+		return do_mg(c, t, nt, linelen);
+	if (tok_is(cmd, "ms"))
+		return do_ms(c, t, nt, linelen);
+	if (tok_is(cmd, "md"))
+		return do_md(c, t, nt, linelen);
+	if (tok_is(cmd, "ma"))
+		return do_ma(c, t, nt, linelen);
 	if (tok_is(cmd, "mn")) {
 		TSTAT_INC(c->w, cmd_meta);
 		return out_str(c, "MN") ? (long)linelen : -1;
