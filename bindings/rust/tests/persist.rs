@@ -3,7 +3,9 @@
 //! own process (src/bin/check.rs) on a pool in /dev/shm (or
 //! VP_POOL_DIR), so that what one process built is checked by the next,
 //! and a process can die inside a FAS. VP_BINDINGS_OPS sets the number of
-//! random PVec operations (default 10,000).
+//! random PVec operations (default 10,000). VP_SANITIZER_RUNTIME names a
+//! sanitizer runtime to preload into the checker when libvolipmem is
+//! instrumented.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
@@ -24,12 +26,13 @@ impl Drop for PoolFile {
 }
 
 fn run(phase: &str, pool: &PoolFile, extra: &[&str]) -> ExitStatus {
-    Command::new(env!("CARGO_BIN_EXE_volipmem-rust-check"))
-        .arg(phase)
-        .arg(&pool.0)
-        .args(extra)
-        .status()
-        .expect("spawn volipmem-rust-check")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volipmem-rust-check"));
+    cmd.arg(phase).arg(&pool.0).args(extra);
+    // A sanitizer build of libvolipmem needs its runtime loaded first.
+    if let Ok(rt) = std::env::var("VP_SANITIZER_RUNTIME") {
+        cmd.env("LD_PRELOAD", rt);
+    }
+    cmd.status().expect("spawn volipmem-rust-check")
 }
 
 fn expect_ok(phase: &str, pool: &PoolFile, extra: &[&str]) {
