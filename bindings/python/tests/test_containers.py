@@ -97,6 +97,17 @@ def test_ordered_dict_keeps_its_order(pool):
     assert list(pool.root["od"]) == ["b", "c", "a"]
 
 
+def test_pickle_and_copy_give_plain_objects(pool):
+    import copy
+    import pickle
+    pool.root["a"] = {"l": [1, {"x": b"y"}]}
+    a = pool.root["a"]
+    for c in (pickle.loads(pickle.dumps(a)), copy.deepcopy(a)):
+        assert type(c) is dict and type(c["l"]) is list
+        assert c == {"l": [1, {"x": b"y"}]}
+    assert type(copy.copy(a["l"])) is list
+
+
 def test_live_objects_write_through(pool):
     root = pool.root
     root["a"] = {"l": [1, {"x": []}]}

@@ -54,6 +54,10 @@ class PDict(_c.PDictBase, _MutableMapping):
     def __reversed__(self):
         return reversed(list(self))
 
+    def __reduce__(self):
+        # pickle / copy / deepcopy give a plain dict
+        return (dict, (self.to_python(),))
+
 
 class PList(_c.PListBase, _MutableSequence):
     """A list in the persistent heap. Slicing, copy() and to_python() give
@@ -90,6 +94,10 @@ class PList(_c.PListBase, _MutableSequence):
         with fas():
             self[:] = self.to_python() * n
         return self
+
+    def __reduce__(self):
+        # pickle / copy / deepcopy give a plain list
+        return (list, (self.to_python(),))
 
 
 _c._set_types(PDict, PList)
