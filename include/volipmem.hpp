@@ -208,7 +208,9 @@ inline void *find_root(const char *name, std::size_t *size) noexcept
  * such root yet) it is created and T is constructed from args inside one
  * FAS, so a crash leaves either no root or a fully constructed one. The
  * root records only its size: asking for a root with another type of the
- * same size is not detected. Throws pmem_api::error (root of another size,
+ * same size is not detected. Two threads asking for the same new root at
+ * once may see it before it is constructed: create roots from one thread.
+ * Throws pmem_api::error (root of another size,
  * no pool, out of memory); an exception from T's constructor follows the
  * on_exception::terminate policy. */
 template <class T, class... Args>
