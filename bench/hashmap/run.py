@@ -253,6 +253,29 @@ def report(a, med, out):
                    100 * x["stall_frac"]))
 
 
+def markdown(a, med, out):
+    """Throughput medians as one markdown table per workload."""
+    cfgs = [c for c in a.configs if any(k[0] == c for k in med)]
+    for wl in a.workloads:
+        out.write("\n**%s** -- ops/s (x PMDK)\n\n" % WL_LABEL[wl])
+        out.write("| T/B | " + " | ".join(cfgs) + " |\n")
+        out.write("|---|" + "---:|" * len(cfgs) + "\n")
+        for t in a.threads:
+            for b in a.batches:
+                ref = med.get(("pmdk", wl, t, b))
+                row = []
+                for c in cfgs:
+                    m = med.get((c, wl, t, b))
+                    if not m:
+                        row.append("-")
+                    elif ref and c != "pmdk":
+                        row.append("%s (%.2f)" % (fmt_rate(m["ops_per_s"]),
+                                                  m["ops_per_s"] / ref["ops_per_s"]))
+                    else:
+                        row.append(fmt_rate(m["ops_per_s"]))
+                out.write("| %d/%d | %s |\n" % (t, b, " | ".join(row)))
+
+
 def ratio(med, x, y, f="ops_per_s"):
     if x in med and y in med and med[y][f] > 0:
         return med[x][f] / med[y][f]
@@ -404,6 +427,8 @@ def main():
         results = [json.loads(l) for l in open(a.from_jsonl) if l.strip()]
         med = median_table(results)
         report(a, med, sys.stdout)
+        with open(os.path.join(a.out, "data", a.tag + "-table.md"), "w") as f:
+            markdown(a, med, f)
         plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
         return 0
 
@@ -439,6 +464,8 @@ def main():
         report(a, med, f)
         f.write("\ntotal time %.0f s; command: %s\n" % (time.time() - t0, " ".join(sys.argv)))
     report(a, med, sys.stdout)
+    with open(os.path.join(a.out, "data", a.tag + "-table.md"), "w") as f:
+        markdown(a, med, f)
     plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
     print("total %.0f s" % (time.time() - t0))
     if R.failures:
