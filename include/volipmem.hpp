@@ -11,6 +11,8 @@
  *   pmem_api::provide_pobject<T>(name, args...)
  *                             the named root of type T, constructed with
  *                             args in a FAS the first time
+ *   pmem_api::pnew<T>(args...), pdelete(p)
+ *                             one object in its own heap block
  *   pmem_api::pmem_allocator<T>
  *                             a standard allocator over pmalloc(), so
  *                             std::vector, std::list, std::map,
@@ -250,6 +252,34 @@ int destroy_pobject(const char *name)
 	int rc = ::vp_root_remove(name);
 	int rc2 = section.end();
 	return rc != 0 ? rc : rc2;
+}
+
+/* pnew -- construct a T from args in a new heap block (pmalloc). Throws
+ * std::bad_alloc when the heap is full; if T's constructor throws, the
+ * block is freed and the exception propagates. */
+template <class T, class... Args>
+T *pnew(Args &&...args)
+{
+	detail::check_storable<T>();
+	void *p = ::pmalloc(sizeof(T));
+	if (p == nullptr)
+		throw std::bad_alloc();
+	try {
+		return ::new (p) T(std::forward<Args>(args)...);
+	} catch (...) {
+		::pfree(p);
+		throw;
+	}
+}
+
+/* pdelete -- destroy a T made by pnew and free its block. */
+template <class T>
+void pdelete(T *p) noexcept
+{
+	if (p == nullptr)
+		return;
+	p->~T();
+	::pfree(const_cast<void *>(static_cast<const volatile void *>(p)));
 }
 
 /* pmem_allocator -- a stateless standard allocator over pmalloc()/pfree().

@@ -10,6 +10,7 @@
  *      10,000, VP_BINDINGS_OPS), each its own FAS, with a kill -9 inside a
  *      FAS half way; the next process must find exactly the operations
  *      before that FAS, then finishes the stream; a third checks it all;
+ *   2b. a raw-pointer list of pnew'd nodes is found by the next process;
  *   3. exception policy: a throw out of a fas guard terminates the process
  *      and the section is lost (default), or commits it (on_exception::commit).
  * Usage: test_cpp_binding [pool-dir]   (default /dev/shm)
@@ -43,6 +44,17 @@ struct counter {
 	explicit counter(long v) : value(v), constructed(1) {}
 };
 
+/* the talk's hand-made list: raw pointers between pnew'd nodes */
+struct node {
+	long key;
+	node *next;
+	node(long k, node *n) : key(k), next(n) {}
+};
+struct list_head {
+	node *first;
+	long count;
+};
+
 struct exc_box {
 	long terminated_write;
 	long committed_write;
@@ -67,6 +79,39 @@ int phase_root_create()
 	pmem_api::fas section;
 	c.value++;
 	return section.end() == 0 ? 0 : 1;
+}
+
+int phase_raw_build()
+{
+	pmem_api::pool pool(pool_path.c_str(), heap_size);
+	list_head &h = pmem_api::provide_pobject<list_head>("raw");
+	for (long k = 0; k < 100; k++) {
+		pmem_api::fas section;
+		h.first = pmem_api::pnew<node>(k, h.first);
+		h.count++;
+	}
+	{
+		pmem_api::fas section; // pop one again: pdelete in a FAS
+		node *n = h.first;
+		h.first = n->next;
+		h.count--;
+		pmem_api::pdelete(n);
+	}
+	return 0;
+}
+
+int phase_raw_check()
+{
+	pmem_api::pool pool(pool_path.c_str(), heap_size);
+	list_head &h = pmem_api::provide_pobject<list_head>("raw");
+	CHECK(h.count == 99);
+	long want = 98;
+	for (node *n = h.first; n != nullptr; n = n->next, want--) {
+		CHECK(vp_in_heap(n));
+		CHECK(n->key == want);
+	}
+	CHECK(want == -1);
+	return 0;
 }
 
 int phase_root_check()
@@ -231,6 +276,8 @@ int main(int argc, char **argv)
 
 	bool ok = child("root-create", phase_root_create, 0) &&
 		  child("root-check", phase_root_check, 0) &&
+		  child("raw-build", phase_raw_build, 0) &&
+		  child("raw-check", phase_raw_check, 0) &&
 		  child("stl-crash", phase_stl_crash, 0, SIGKILL) &&
 		  child("stl-resume", phase_stl_resume, 0) &&
 		  child("stl-final", phase_stl_final, 0) &&
