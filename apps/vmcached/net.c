@@ -36,6 +36,12 @@ static int listen_fd = -1;
 
 static void conn_close(struct vmc_conn *c)
 {
+	if (c->prev_all)
+		c->prev_all->next_all = c->next_all;
+	else
+		c->w->all = c->next_all;
+	if (c->next_all)
+		c->next_all->prev_all = c->prev_all;
 	epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->rbuf);
@@ -82,7 +88,12 @@ static void conn_accept(struct vmc_worker *w)
 			free(c);
 			close(fd);
 			__atomic_sub_fetch(&vmc_curr_conns, 1, __ATOMIC_RELAXED);
+			continue;
 		}
+		c->next_all = w->all;
+		if (w->all)
+			w->all->prev_all = c;
+		w->all = c;
 	}
 }
 
@@ -261,6 +272,9 @@ static void *worker_main(void *arg)
 			c = next;
 		}
 	}
+	while (w->all) /* stopping: every acknowledged request is in the heap */
+		conn_close(w->all);
+	close(w->epfd);
 	return NULL;
 }
 

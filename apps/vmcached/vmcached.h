@@ -58,6 +58,7 @@ struct vmc_worker {
 	bool group_open;          /* the batch's group FAS is open        */
 	struct vmc_conn *touched; /* connections served in this batch     */
 	struct vmc_conn *again;   /* connections with input left to parse */
+	struct vmc_conn *all;     /* every open connection (to free at exit) */
 	struct vmc_tstats st;
 };
 extern struct vmc_worker *vmc_workers;
@@ -78,6 +79,7 @@ struct vmc_conn {
 	bool more;         /* input left that the output backlog held back */
 	bool in_touched, in_again;
 	struct vmc_conn *next_touched, *next_again;
+	struct vmc_conn *prev_all, *next_all;
 	uint32_t events;   /* epoll interest currently registered          */
 };
 
