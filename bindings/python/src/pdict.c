@@ -17,10 +17,16 @@
 #define IX_EMPTY 0
 #define IX_DUMMY (-1)
 
-/* pdict_new -- an empty dict. Inside a FAS. */
+static struct pentry *inline_ent(const struct pdict *d)
+{
+	return (struct pentry *)(uintptr_t)(d + 1);
+}
+
+/* pdict_new -- an empty dict, with room for a small table inline. Inside
+ * a FAS. */
 struct pdict *pdict_new(void)
 {
-	struct pdict *d = pcalloc(1, sizeof *d);
+	struct pdict *d = pcalloc(1, sizeof *d + PD_INLINE_BYTES);
 	if (!d) {
 		PyErr_NoMemory();
 		return NULL;
@@ -40,7 +46,7 @@ void pdict_clear(struct pdict *d)
 		pv_free(&e->key);
 		pv_free(&e->val);
 	}
-	if (d->ent)
+	if (d->ent && d->ent != inline_ent(d))
 		pfree(d->ent);         /* the index lives in the same block */
 	d->ent = NULL;
 	d->index = NULL;
@@ -98,34 +104,45 @@ static int64_t lookup(const struct pdict *d, const struct pkey *k,
 
 /* resize -- compact the live entries into a table of `cap` entries and
  * rebuild the index with at most 2/3 of its slots in use. Entries and
- * index share one block: one allocation, fewer pages per commit. */
+ * index share one block: the inline one for small tables. */
+static void compact_in_place(struct pdict *d);
+
 static int resize(struct pdict *d, uint64_t cap)
 {
-	if (cap < 4)
-		cap = 4;
+	struct pentry *inl = inline_ent(d), *old = d->ent, *ent;
 	uint64_t slots = 8;
-	while (slots * 2 < cap * 3)
-		slots <<= 1;
-	struct pentry *ent = pmalloc(cap * sizeof *ent + slots * sizeof(int64_t));
-	if (!ent) {
-		PyErr_NoMemory();
-		return -1;
+	if (cap <= PD_INLINE_CAP) {
+		cap = PD_INLINE_CAP;
+		slots = PD_INLINE_SLOTS;
+		ent = inl;
+		if (old == inl) {      /* same block: squeeze out deletions */
+			compact_in_place(d);
+			return 0;
+		}
+	} else {
+		while (slots * 2 < cap * 3)
+			slots <<= 1;
+		ent = pmalloc(cap * sizeof *ent + slots * sizeof(int64_t));
+		if (!ent) {
+			PyErr_NoMemory();
+			return -1;
+		}
 	}
 	int64_t *index = (int64_t *)(ent + cap);
 	memset(index, 0, slots * sizeof *index);
 	uint64_t n = 0, mask = slots - 1;
 	for (uint64_t j = 0; j < d->nent; j++) {
-		if (d->ent[j].key.tag == PV_DELETED)
+		if (old[j].key.tag == PV_DELETED)
 			continue;
-		ent[n] = d->ent[j];
+		ent[n] = old[j];
 		uint64_t i = ent[n].hash & mask;
 		while (index[i] != IX_EMPTY)
 			i = (i + 1) & mask;
 		index[i] = (int64_t)n + 1;
 		n++;
 	}
-	if (d->ent)
-		pfree(d->ent);
+	if (old && old != inl)
+		pfree(old);
 	d->ent = ent;
 	d->index = index;
 	d->ecap = cap;

@@ -9,10 +9,16 @@
 
 #include <string.h>
 
-/* plist_new -- an empty list. Inside a FAS. */
+static struct pv *inline_items(const struct plist *l)
+{
+	return (struct pv *)(uintptr_t)(l + 1);
+}
+
+/* plist_new -- an empty list, with room for a few items inline. Inside a
+ * FAS. */
 struct plist *plist_new(void)
 {
-	struct plist *l = pcalloc(1, sizeof *l);
+	struct plist *l = pcalloc(1, sizeof *l + PL_INLINE_CAP * sizeof(struct pv));
 	if (!l) {
 		PyErr_NoMemory();
 		return NULL;
@@ -26,7 +32,7 @@ static void plist_clear(struct plist *l)
 {
 	for (uint64_t i = 0; i < l->len; i++)
 		pv_free(&l->items[i]);
-	if (l->items)
+	if (l->items && l->items != inline_items(l))
 		pfree(l->items);
 	l->items = NULL;
 	l->len = l->cap = 0;
@@ -41,18 +47,30 @@ void plist_free(struct plist *l)
 	pfree(l);
 }
 
-/* reserve -- room for n items. */
-static int reserve(struct plist *l, uint64_t n)
+/* plist_reserve -- room for n items (inline while they fit). */
+int plist_reserve(struct plist *l, uint64_t n)
 {
 	if (n <= l->cap)
 		return 0;
+	struct pv *inl = inline_items(l);
+	if (!l->items && n <= PL_INLINE_CAP) {
+		l->items = inl;
+		l->cap = PL_INLINE_CAP;
+		return 0;
+	}
 	uint64_t cap = l->cap * 2;
 	if (cap < n)
 		cap = n;
-	if (cap < 4)
-		cap = 4;
-	struct pv *items = l->items ? prealloc(l->items, cap * sizeof *items)
-				    : pmalloc(cap * sizeof *items);
+	if (cap < 8)
+		cap = 8;
+	struct pv *items;
+	if (!l->items || l->items == inl) {
+		items = pmalloc(cap * sizeof *items);
+		if (items && l->items)
+			memcpy(items, inl, l->len * sizeof *items);
+	} else {
+		items = prealloc(l->items, cap * sizeof *items);
+	}
 	if (!items) {
 		PyErr_NoMemory();
 		return -1;
@@ -65,10 +83,18 @@ static int reserve(struct plist *l, uint64_t n)
 /* shrink -- give memory back when the list is mostly empty. */
 static void shrink(struct plist *l)
 {
-	if (l->len == 0 && l->items) {
+	struct pv *inl = inline_items(l);
+	if (l->items == inl) {
+		if (l->len == 0) {
+			l->items = NULL;
+			l->cap = 0;
+		}
+	} else if (l->len <= PL_INLINE_CAP && l->items) {
+		if (l->len)
+			memcpy(inl, l->items, l->len * sizeof *inl);
 		pfree(l->items);
-		l->items = NULL;
-		l->cap = 0;
+		l->items = l->len ? inl : NULL;
+		l->cap = l->len ? PL_INLINE_CAP : 0;
 	} else if (l->cap > 16 && l->len < l->cap / 4) {
 		struct pv *items = prealloc(l->items, l->cap / 2 * sizeof *items);
 		if (items) {
@@ -83,7 +109,7 @@ int plist_copy(const struct plist *src, struct plist **out)
 	struct plist *l = plist_new();
 	if (!l)
 		return -1;
-	if (reserve(l, src->len) < 0)
+	if (plist_reserve(l, src->len) < 0)
 		goto fail;
 	for (uint64_t i = 0; i < src->len; i++) {
 		if (pv_copy(&src->items[i], &l->items[i]) < 0)
@@ -193,7 +219,7 @@ static int splice(struct plist *l, uint64_t lo, uint64_t hi, struct pv *vals,
 		  uint64_t n)
 {
 	uint64_t newlen = l->len - (hi - lo) + n;
-	if (reserve(l, newlen) < 0)
+	if (plist_reserve(l, newlen) < 0)
 		return -1;
 	for (uint64_t i = lo; i < hi; i++)
 		pv_free(&l->items[i]);

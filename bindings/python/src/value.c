@@ -398,14 +398,9 @@ static int from_pylist(PyObject *o, struct pv *out)
 	if (!l)
 		return -1;
 	Py_ssize_t n = PyList_GET_SIZE(o);
-	if (n > 0) {
-		l->items = pcalloc((size_t)n, sizeof(struct pv));
-		if (!l->items) {
-			plist_free(l);
-			PyErr_NoMemory();
-			return -1;
-		}
-		l->cap = (uint64_t)n;
+	if (n > 0 && plist_reserve(l, (uint64_t)n) < 0) {
+		plist_free(l);
+		return -1;
 	}
 	for (Py_ssize_t i = 0; i < n && i < PyList_GET_SIZE(o); i++) {
 		PyObject *it = PyList_GET_ITEM(o, i);

@@ -63,7 +63,10 @@ struct pentry {
 
 /* An insertion-ordered hash table in the style of CPython's compact dict:
  * entries are appended to `ent`; `index` is an open-addressing table
- * (linear probing) of entry positions + 1, 0 = empty, -1 = deleted. */
+ * (linear probing) of entry positions + 1, 0 = empty, -1 = deleted.
+ * Entries and index share one block; a dict of up to PD_INLINE_CAP entries
+ * keeps that block inline, right after the header, in the same allocation
+ * (one allocation per small dict: fewer heap pages written per commit). */
 struct pdict {
 	uint64_t magic;
 	uint64_t id;       /* identity checked by wrappers */
@@ -75,6 +78,13 @@ struct pdict {
 	int64_t *index;
 };
 
+#define PD_INLINE_CAP 4     /* entries */
+#define PD_INLINE_SLOTS 8   /* index slots */
+#define PD_INLINE_BYTES (PD_INLINE_CAP * sizeof(struct pentry) + \
+			 PD_INLINE_SLOTS * sizeof(int64_t))
+
+/* A list's items; up to PL_INLINE_CAP of them live inline after the
+ * header, in the same allocation. */
 struct plist {
 	uint64_t magic;
 	uint64_t id;
@@ -83,6 +93,8 @@ struct plist {
 	struct pv *items;
 	uint64_t reserved;
 };
+
+#define PL_INLINE_CAP 4
 
 /* ---- the pool root (proot "python-root") ---- */
 #define PYROOT_MAGIC 0x5650595230303031ull /* "VPYR0001" */
@@ -161,6 +173,7 @@ struct pdict *pdict_unwrap(PyObject *o);   /* NULL + exception if stale */
 struct plist *plist_new(void);
 void plist_free(struct plist *l);
 int plist_copy(const struct plist *src, struct plist **out);
+int plist_reserve(struct plist *l, uint64_t n);
 PyObject *plist_to_plain(const struct plist *l);
 PyObject *plist_wrap(struct plist *l);
 struct plist *plist_unwrap(PyObject *o);
