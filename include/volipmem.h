@@ -143,7 +143,7 @@ extern "C" {
 /* ---- pmap flags ---- */
 #define VP_CREATE_ONLY  0x1u  /* fail with -EEXIST if the pool exists      */
 #define VP_OPEN_ONLY    0x2u  /* fail with -ENOENT if the pool is absent   */
-#define VP_SPARSE       0x4u  /* do not reserve the pool's space at create */
+#define VP_SPARSE       0x4u  /* reserve the redo log on demand, not at create */
 
 /* pmap -- create the pool at `path` with `heap_size` bytes of heap if it does
  * not exist (heap_size is rounded up to a page), else open, validate and

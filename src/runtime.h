@@ -35,6 +35,7 @@ struct vp_rt {
 	size_t heap_pages;
 	size_t reserve;           /* address space reserved at heap            */
 	uint64_t log_reserved;    /* bytes of the log area reserved on disk    */
+	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
 
 	/* ---- tracker ---- */
 	struct vp_tracker trk;

@@ -81,7 +81,7 @@ void vp__commit_locked(struct vp_rt *rt)
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
-		rc = vp__log_prepare(rt, n);
+		rc = vp__log_prepare(rt, &rt->ws);
 	t2 = vp__now_ns();
 
 	/* ---- step 3a: copy the write set into the log (threads paused) ---- */

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,22 +66,39 @@ int vp__logrec_retire(struct vp_rt *rt, uint64_t seq)
 	return vp__logrec_write(rt, VP_LOG_APPLIED, seq, 0, 0);
 }
 
-/* vp__log_prepare -- step 2. Sparse pools reserve log blocks on demand, so
- * a full medium fails the commit here, before anything is written, rather
- * than raising SIGBUS in the middle of the copy. Also grows the volatile
- * descriptor staging array. */
-int vp__log_prepare(struct vp_rt *rt, uint64_t n)
+/* reserve -- allocate file blocks so later stores through the mapping cannot
+ * raise SIGBUS on a full medium. */
+static int reserve(struct vp_rt *rt, uint64_t off, uint64_t len, const char *what)
 {
+	int e = posix_fallocate(rt->fd, (off_t)off, (off_t)len);
+	if (e && e != EOPNOTSUPP && e != EINVAL)
+		return vp__err(-e, "cannot reserve %llu bytes of %s in %s: %s", (unsigned long long)len, what,
+			       rt->path, strerror(e));
+	return 0;
+}
+
+/* vp__log_prepare -- step 2. A pool created with VP_SPARSE gets its log
+ * blocks on demand: the slots this commit needs are reserved here, before
+ * anything is written, so a full medium fails the commit cleanly (-ENOSPC,
+ * nothing lost) instead of raising SIGBUS in the middle of a copy. (The
+ * home image of every pool is reserved at creation.) Also grows the
+ * descriptor staging array. */
+int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws)
+{
+	uint64_t n = ws->n;
+	int rc;
+	if (!rt->sparse) {
+		struct stat st;
+		rt->sparse = fstat(rt->fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < rt->sb.file_size ? 1 : 2;
+	}
 	uint64_t need = (rt->sb.logdata_off - rt->sb.logdesc_off) + n * VP_PAGE;
-	if (need > rt->log_reserved) {
+	if (rt->sparse == 1 && need > rt->log_reserved) {
 		uint64_t want = need + need / 4;
 		uint64_t max = rt->sb.file_size - rt->sb.logdesc_off;
 		if (want > max)
 			want = max;
-		int e = posix_fallocate(rt->fd, (off_t)rt->sb.logdesc_off, (off_t)want);
-		if (e && e != EOPNOTSUPP && e != EINVAL)
-			return vp__err(-e, "cannot reserve %llu bytes of redo log in %s: %s",
-				       (unsigned long long)want, rt->path, strerror(e));
+		if ((rc = reserve(rt, rt->sb.logdesc_off, want, "redo log")))
+			return rc;
 		rt->log_reserved = want;
 	}
 	if (n > rt->desc_cap) {

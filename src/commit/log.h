@@ -15,8 +15,8 @@ struct vp_pageset;
 int vp__logrec_write(struct vp_rt *rt, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum);
 /* vp__logrec_retire -- mark group seq APPLIED in both records. */
 int vp__logrec_retire(struct vp_rt *rt, uint64_t seq);
-/* Step 2: make sure the log has room for n slots on the medium. */
-int vp__log_prepare(struct vp_rt *rt, uint64_t n);
+/* Step 2: make sure the medium has room for the write set's log slots. */
+int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws);
 /* Step 3, first half: copy the write set's pages from the working copy into
  * the log slots and compute descriptors. Threads are paused meanwhile. */
 void vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws);

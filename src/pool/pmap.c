@@ -167,6 +167,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		return rc;
 	/* Sparse pools get their log blocks on demand (log.c). */
 	rt->log_reserved = 0;
+	rt->sparse = 0;
 	if ((rc = vp__recover(rt, true)))
 		goto fail;
 	/* A larger size grows the pool in place (grow.c): the file side now,

@@ -157,13 +157,18 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 			     (unsigned long long)sb.file_size, strerror(errno));
 		goto fail;
 	}
-	if (!(flags & VP_SPARSE)) {
-		/* Reserve every block now, so a full medium is reported here and
-		 * not as SIGBUS on a later store. */
-		int e = posix_fallocate(fd, 0, (off_t)sb.file_size);
+	{
+		/* Reserve blocks now, so a full medium is reported here and not
+		 * as SIGBUS on a later store. VP_SPARSE leaves only the redo log
+		 * sparse: each commit reserves the slots it needs (log.c). The
+		 * home image is always reserved, because the working copy reads
+		 * it through a private mapping, and a read of a hole on a full
+		 * tmpfs raises SIGBUS. */
+		uint64_t len = (flags & VP_SPARSE) ? sb.logdesc_off : sb.file_size;
+		int e = posix_fallocate(fd, 0, (off_t)len);
 		if (e) {
 			rc = vp__err(-e, "cannot reserve %llu bytes for pool %s: %s",
-				     (unsigned long long)sb.file_size, path, strerror(e));
+				     (unsigned long long)len, path, strerror(e));
 			goto fail;
 		}
 	}

@@ -327,6 +327,69 @@ static void test_both_records_damaged(void **state)
 	expect_refused(p, VP_E_LOGCORRUPT, "commit records");
 }
 
+/* ---- a full medium: reported at create, or by the commit that needs the
+ * space; never SIGBUS, never a damaged pool ---- */
+
+static char small_dir[64];
+
+static bool mount_small(void)
+{
+	snprintf(small_dir, sizeof small_dir, "/tmp/vpt-small-%d", (int)getpid());
+	mkdir(small_dir, 0700);
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=12m tmpfs %s 2>/dev/null", small_dir);
+	if (system(cmd) != 0) {
+		rmdir(small_dir);
+		return false;
+	}
+	return true;
+}
+
+static void umount_small(void)
+{
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "umount %s", small_dir);
+	if (system(cmd) == 0)
+		rmdir(small_dir);
+}
+
+static void test_medium_full(void **state)
+{
+	(void)state;
+	if (!mount_small()) {
+		printf("SKIP test_medium_full: cannot mount a small tmpfs here (not root?)\n");
+		skip();
+	}
+	char p[128];
+	snprintf(p, sizeof p, "%s/full.pool", small_dir);
+	/* 16 MiB of heap needs ~32 MiB: refused at create, nothing left behind. */
+	assert_int_equal(pmap(p, 16 * MiB, 0), -ENOSPC);
+	assert_non_null(strstr(vp_errormsg(), "reserve"));
+	assert_int_equal(access(p, F_OK), -1);
+	/* Sparse (log reserved on demand): a commit whose log slots do not
+	 * fit fails cleanly. */
+	assert_int_equal(pmap(p, 8 * MiB, VP_SPARSE), 0);
+	long *x = proot("x", sizeof(long), NULL);
+	pstart();
+	*x = 1;
+	assert_int_equal(pend(), 0);
+	uint8_t *big = pmalloc(6 * MiB);
+	assert_non_null(big);
+	assert_int_equal(pcommit(), 0);
+	pstart();
+	memset(big, 7, 6 * MiB);
+	*x = 2;
+	assert_int_equal(pend(), -ENOSPC);
+	assert_int_equal(*x, 2); /* the working copy keeps the writes */
+	assert_int_equal(punmap(), -ENOSPC);
+	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
+	x = proot("x", sizeof(long), NULL);
+	assert_int_equal(*x, 1); /* the last durable state */
+	assert_int_equal(punmap(), 0);
+	unlink(p);
+	umount_small();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_commit_fails_before_commit_point),
 		cmocka_unit_test(test_commit_fails_after_commit_point),
 		cmocka_unit_test(test_both_records_damaged),
+		cmocka_unit_test(test_medium_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
