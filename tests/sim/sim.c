@@ -28,7 +28,7 @@
  *
  * Environment: VP_SIM_SCALE=N (default 1) multiplies workload lengths and
  * samples; VP_SIM_NESTED=N interrupts the recovery of one committed crash
- * state in N (default 8); VP_SIM_SEED=S fixes the random seed;
+ * state in N (default 16); VP_SIM_SEED=S fixes the random seed;
  * VP_SIM_ONLY=name runs one workload; VP_SIM_BREAK=point makes that drain
  * persist nothing (a self-test: the run must then fail). Prints the number
  * of crash states checked; on a failure, the crash point, the subset of
@@ -47,6 +47,7 @@
 #include <xxhash.h>
 
 #include "persist/persist.h"
+#include "pool/grow.h"
 #include "pool/inspect.h"
 #include "runtime.h"
 #include "util/util.h"
@@ -68,7 +69,7 @@ static uint64_t rnd(void)
 static uint64_t rnd_below(uint64_t n) { return n ? rnd() % n : 0; }
 
 static int scale = 1;
-static uint64_t nested_every = 8;  /* VP_SIM_NESTED */
+static uint64_t nested_every = 16; /* VP_SIM_NESTED */
 static char pool_path[256];
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -119,6 +120,28 @@ static void rec_init(struct recorder *r, uint8_t *base, size_t len, void (*on_fe
 	r->on_fence = on_fence;
 }
 
+/* rec_init_file -- a recorder armed before pmap(): the durable bytes are
+ * the pool file as it is now (synced), the mapping is learnt at the first
+ * store. */
+static void rec_init_file(struct recorder *r, const char *path, void (*on_fence)(struct recorder *, const char *))
+{
+	memset(r, 0, sizeof *r);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		die("cannot read %s", path);
+	fseek(f, 0, SEEK_END);
+	r->len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	r->dur = malloc(r->len);
+	r->st = calloc(r->len / LINE + 1, 1);
+	r->cap = 1024;
+	r->pend = malloc(r->cap * sizeof *r->pend);
+	if (!r->dur || !r->st || !r->pend || fread(r->dur, 1, r->len, f) != r->len)
+		die("cannot read %s", path);
+	fclose(f);
+	r->on_fence = on_fence;
+}
+
 static void rec_free(struct recorder *r)
 {
 	free(r->dur);
@@ -129,6 +152,8 @@ static void rec_free(struct recorder *r)
 static void h_store(void *ctx, const void *dst, size_t n)
 {
 	struct recorder *r = ctx;
+	if (!r->base) /* armed before pmap: the pool is mapped now */
+		r->base = vp__rt.pool;
 	uintptr_t a = (uintptr_t)dst, b = (uintptr_t)r->base;
 	if (a < b || a + n > b + r->len)
 		die("store of %zu bytes at %p outside the recorded pool %p+%zu", n, dst, r->base, r->len);
@@ -149,6 +174,8 @@ static void h_store(void *ctx, const void *dst, size_t n)
 static void h_flush(void *ctx, const void *addr, size_t n)
 {
 	struct recorder *r = ctx;
+	if (!r->base)
+		r->base = vp__rt.pool;
 	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)r->base;
 	if (a < b || a + n > b + r->len)
 		die("flush of %zu bytes at %p outside the recorded pool", n, addr);
@@ -389,8 +416,13 @@ static void nested_fence(struct recorder *r, const char *point)
 static void interrupt_recovery(const uint8_t *pre, uint64_t expect, const char *where)
 {
 	static uint8_t *live;
-	if (!live && !(live = malloc(pool_len)))
-		die("out of memory");
+	static size_t live_len;
+	if (live_len != pool_len) {
+		free(live);
+		live_len = pool_len;
+		if (!(live = malloc(pool_len)))
+			die("out of memory");
+	}
 	memcpy(live, pre, pool_len);
 	struct recorder r;
 	rec_init(&r, live, pool_len, nested_fence);
@@ -782,6 +814,61 @@ static const char *val_mt(const uint8_t *heap)
 	return NULL;
 }
 
+/* grow -- the heap side of a pool growth is an implicit FAS run inside
+ * pmap(): every crash state of it must recover to the heap before growth
+ * (header still at the old size, a growth pending) or after it. */
+static void wl_grow(void)
+{
+	uint64_t *a = (uint64_t *)need_root("grow", 8 * VP_PAGE);
+	for (int it = 0; it < 4 * scale; it++) {
+		pstart();
+		a[rnd_below(8 * 512)] = rnd();
+		endfas();
+	}
+	/* Close, do the file side (stopped before the heap side). */
+	vp__persist_hooks = NULL;
+	if (punmap())
+		die("punmap: %s", vp_errormsg());
+	commit_finish(hash(prec.dur + heap_off, heap_size));
+	rec_free(&prec);
+	vp__grow_stop_after = 4;
+	if (pmap(pool_path, 2 * HEAP_SIZE, VP_OPEN_ONLY) == 0)
+		die("growth did not stop before its heap side");
+	vp__grow_stop_after = 0;
+	/* Arm the recorder on the grown file and let pmap finish. */
+	rec_init_file(&prec, pool_path, pool_fence);
+	pool_len = prec.len;
+	heap_size = 2 * HEAP_SIZE;
+	free(work);
+	free(work2);
+	free(work3);
+	work = malloc(pool_len);
+	work2 = malloc(pool_len);
+	work3 = malloc(pool_len);
+	if (!work || !work2 || !work3)
+		die("out of memory");
+	static struct vp_persist_hooks hk;
+	hk = (struct vp_persist_hooks){h_store, h_flush, h_fence, &prec};
+	vp__persist_hooks = &hk;
+	uint64_t c0 = n_commits;
+	if (pmap(pool_path, 0, VP_OPEN_ONLY))
+		die("pmap of the grown pool: %s", vp_errormsg());
+	if (n_commits == c0 || vp_heap_size() != 2 * HEAP_SIZE)
+		die("the heap side of the growth made no commit");
+	durable_matches("growth");
+	a = (uint64_t *)need_root("grow", 8 * VP_PAGE);
+	uint8_t *b = pmalloc(240 * VP_PAGE);   /* more than the old heap had */
+	if (!b)
+		die("cannot allocate in the grown heap");
+	durable_matches("pmalloc");
+	for (int it = 0; it < 4 * scale; it++) {
+		pstart();
+		b[rnd_below(240 * VP_PAGE)] = (uint8_t)rnd();
+		a[rnd_below(8 * 512)] = rnd();
+		endfas();
+	}
+}
+
 static const struct workload workloads[] = {
 	{"single", wl_single, NULL, true},
 	{"small", wl_small, NULL, true},
@@ -790,6 +877,7 @@ static const struct workload workloads[] = {
 	{"roots", wl_roots, NULL, true},
 	{"mt", wl_mt, val_mt, false},
 	{"mt-relaxed", wl_mt_relaxed, val_mt, false},
+	{"grow", wl_grow, NULL, true},
 };
 
 int main(void)
