@@ -36,7 +36,7 @@ static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset 
 	int rc;
 	if (!ws->n)
 		return 0;
-	if ((rc = vp__log_prepare(rt, ws->n)))
+	if ((rc = vp__log_prepare(rt, ws)))
 		return rc;
 	rt->heap = img;
 	vp__log_copy(rt, ws);
@@ -193,6 +193,9 @@ int cmd_check(int argc, char **argv)
 	       "bins and class lists complete; used bytes match (%llu)\n",
 	       (unsigned long long)rep.top, (unsigned long long)rep.runs, (unsigned long long)rep.large_blocks,
 	       (unsigned long long)rep.free_spans, (unsigned long long)rep.used_bytes);
+	if (rep.growth_pending)
+		printf("growth:       pending: %llu new pages join the heap at the next pmap (its heap side did not run yet)\n",
+		       (unsigned long long)rep.growth_pending);
 	printf("roots:        %llu, each an allocated block of the right size\n", (unsigned long long)rep.roots);
 	printf("%s: OK%s\n", path, (p.sb_rc[0] || p.sb_rc[1]) ? " (one superblock copy damaged, the other valid)" : "");
 	cli_close(&p);
