@@ -207,7 +207,9 @@ int main(int argc, char **argv)
 
 	double ms = vmc_settings.commit_interval_ms;
 	bool whole = ms >= 1 && ms == floor(ms) && ms < 1e6;
-	int rc = ms == 0 ? vp_set_durability(VP_SYNC, 1)
+	/* Synchronous mode runs the library relaxed: net.c acknowledges a
+	 * change only after a psync() that covers it has returned 0. */
+	int rc = ms == 0 ? vp_set_durability(VP_RELAXED, 1000)
 			 : vp_set_durability(VP_RELAXED, whole ? (unsigned)ms
 						       : (unsigned)ceil(ms));
 	if (rc != 0) {

@@ -9,6 +9,15 @@
  * once its whole request is here. A connection with output waiting is
  * watched for EPOLLOUT only, so a client that does not read its replies
  * cannot make us buffer without bound.
+ *
+ * Synchronous mode (--commit-interval 0) without blocking the workers: the
+ * library runs in relaxed mode, so ending a batch's group FAS returns at
+ * once; the replies of every connection that changed the cache are held
+ * back until a syncer thread's psync() that started after that FAS ended
+ * has returned 0. The syncer runs psync() back to back while replies wait,
+ * so one commit acknowledges the batches of all workers, and the workers go
+ * on serving (reads, and further batches) meanwhile. No reply to a change
+ * leaves before the change is durable.
  */
 #define _GNU_SOURCE /* accept4 */
 #include "vmcached.h"
@@ -21,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,8 +44,100 @@ uint64_t vmc_curr_conns, vmc_total_conns, vmc_rejected_conns;
 volatile int vmc_stop;
 static int listen_fd = -1;
 
+/* ---- acknowledgement after durability (synchronous mode) ---- */
+static bool ack_after_sync;
+static uint64_t sync_started;  /* epochs: psync() calls begun        */
+static uint64_t sync_done;     /* last epoch whose psync() returned 0 */
+static uint64_t sync_failed;   /* last epoch whose psync() failed     */
+static uint64_t sync_wanted;   /* highest epoch a worker waits for    */
+static uint64_t sync_handled;  /* last epoch finished (ok or not)     */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
+
+static void held_del(struct vmc_worker *w, struct vmc_conn *c)
+{
+	if (!c->in_held)
+		return;
+	if (c->prev_held)
+		c->prev_held->next_held = c->next_held;
+	else
+		w->held = c->next_held;
+	if (c->next_held)
+		c->next_held->prev_held = c->prev_held;
+	c->prev_held = c->next_held = NULL;
+	c->in_held = false;
+}
+
+static void held_add(struct vmc_worker *w, struct vmc_conn *c)
+{
+	if (c->in_held)
+		return;
+	c->in_held = true;
+	c->prev_held = NULL;
+	c->next_held = w->held;
+	if (w->held)
+		w->held->prev_held = c;
+	w->held = c;
+}
+
+/* syncer_main -- psync() whenever a worker waits for one; each call is an
+ * epoch, numbered before it starts. */
+static void *syncer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&sync_mu);
+	while (!vmc_stop) {
+		if (sync_wanted <= sync_handled) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&sync_cv, &sync_mu, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&sync_mu);
+		uint64_t e = __atomic_add_fetch(&sync_started, 1, __ATOMIC_SEQ_CST);
+		int rc = psync();
+		if (rc == 0) {
+			__atomic_store_n(&sync_done, e, __ATOMIC_SEQ_CST);
+		} else {
+			__atomic_store_n(&sync_failed, e, __ATOMIC_SEQ_CST);
+			fprintf(stderr, "vmcached: commit failed: %s\n", vp_strerror(rc));
+		}
+		for (int i = 0; i < vmc_settings.threads; i++) {
+			uint64_t one = 1;
+			ssize_t wr = write(vmc_workers[i].efd, &one, sizeof one);
+			(void)wr;
+		}
+		pthread_mutex_lock(&sync_mu);
+		sync_handled = e;
+	}
+	pthread_mutex_unlock(&sync_mu);
+	return NULL;
+}
+
+/* hold_for_sync -- the batch's changes are in a FAS that has ended: their
+ * connections' replies wait for the next psync() that starts from now. */
+static void hold_for_sync(struct vmc_worker *w)
+{
+	uint64_t need = __atomic_load_n(&sync_started, __ATOMIC_SEQ_CST) + 1;
+	for (struct vmc_conn *c = w->touched; c; c = c->next_touched)
+		if (c->mutated)
+			c->hold_until = need;
+	pthread_mutex_lock(&sync_mu);
+	if (sync_wanted < need) {
+		sync_wanted = need;
+		pthread_cond_signal(&sync_cv);
+	}
+	pthread_mutex_unlock(&sync_mu);
+}
+
 static void conn_close(struct vmc_conn *c)
 {
+	held_del(c->w, c);
 	if (c->prev_all)
 		c->prev_all->next_all = c->next_all;
 	else
@@ -205,7 +307,26 @@ static void conn_finish(struct vmc_worker *w, struct vmc_conn *c)
 {
 	c->in_touched = false;
 	c->mutated = false;
-	if (c->dead || conn_flush(c) != 0) {
+	if (c->dead) {
+		conn_close(c);
+		return;
+	}
+	if (c->hold_until > __atomic_load_n(&sync_done, __ATOMIC_SEQ_CST)) {
+		if (c->hold_until <= __atomic_load_n(&sync_failed, __ATOMIC_SEQ_CST)) {
+			conn_close(c); /* its changes were never acknowledged */
+			return;
+		}
+		held_add(w, c);
+		if (c->more && !c->in_again) {
+			c->in_again = true;
+			c->next_again = w->again;
+			w->again = c;
+		}
+		set_interest(c, EPOLLIN);
+		return;
+	}
+	held_del(w, c);
+	if (conn_flush(c) != 0) {
 		conn_close(c);
 		return;
 	}
@@ -234,8 +355,11 @@ static void group_end(struct vmc_worker *w)
 		return;
 	w->group_open = false;
 	int rc = pend();
-	if (rc == 0)
+	if (rc == 0) {
+		if (ack_after_sync)
+			hold_for_sync(w);
 		return;
+	}
 	TSTAT_INC(w, commit_errors);
 	fprintf(stderr, "vmcached: group commit failed: %s\n", vp_strerror(rc));
 	for (struct vmc_conn *c = w->touched; c; c = c->next_touched)
@@ -257,11 +381,18 @@ static void *worker_main(void *arg)
 			conn_work(w, a, 0);
 			a = next;
 		}
+		bool synced = false;
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL)
+			if (evs[i].data.ptr == NULL) {
 				conn_accept(w);
-			else
+			} else if (evs[i].data.ptr == w) {
+				uint64_t v;
+				ssize_t rd = read(w->efd, &v, sizeof v);
+				(void)rd;
+				synced = true;
+			} else {
 				conn_work(w, evs[i].data.ptr, evs[i].events);
+			}
 		}
 		group_end(w);
 		struct vmc_conn *c = w->touched;
@@ -270,6 +401,16 @@ static void *worker_main(void *arg)
 			struct vmc_conn *next = c->next_touched;
 			conn_finish(w, c);
 			c = next;
+		}
+		if (synced) { /* release the replies whose changes are durable */
+			c = w->held;
+			while (c) {
+				struct vmc_conn *next = c->next_held;
+				if (c->hold_until <= __atomic_load_n(&sync_done, __ATOMIC_SEQ_CST) ||
+				    c->hold_until <= __atomic_load_n(&sync_failed, __ATOMIC_SEQ_CST))
+					conn_finish(w, c);
+				c = next;
+			}
 		}
 	}
 	while (w->all) /* stopping: every acknowledged request is in the heap */
@@ -294,10 +435,19 @@ int net_run(int lfd)
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
 					  .data.ptr = NULL };
-		if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) != 0) {
+		w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		struct epoll_event eev = { .events = EPOLLIN, .data.ptr = w };
+		if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) != 0 ||
+		    w->efd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &eev) != 0) {
 			perror("vmcached: epoll");
 			return -1;
 		}
+	}
+	ack_after_sync = vmc_settings.commit_interval_ms == 0;
+	pthread_t syncer;
+	if (ack_after_sync && pthread_create(&syncer, NULL, syncer_main, NULL) != 0) {
+		perror("vmcached: pthread_create");
+		return -1;
 	}
 	for (int i = 0; i < nt; i++)
 		if (pthread_create(&vmc_workers[i].tid, NULL, worker_main,
@@ -310,5 +460,9 @@ int net_run(int lfd)
 		}
 	for (int i = 0; i < nt; i++)
 		pthread_join(vmc_workers[i].tid, NULL);
+	if (ack_after_sync)
+		pthread_join(syncer, NULL);
+	for (int i = 0; i < nt; i++)
+		close(vmc_workers[i].efd);
 	return 0;
 }

@@ -59,6 +59,8 @@ struct vmc_worker {
 	struct vmc_conn *touched; /* connections served in this batch     */
 	struct vmc_conn *again;   /* connections with input left to parse */
 	struct vmc_conn *all;     /* every open connection (to free at exit) */
+	struct vmc_conn *held;    /* replies waiting for a commit (sync mode) */
+	int efd;                  /* eventfd: the syncer finished a commit    */
 	struct vmc_tstats st;
 };
 extern struct vmc_worker *vmc_workers;
@@ -80,6 +82,9 @@ struct vmc_conn {
 	bool in_touched, in_again;
 	struct vmc_conn *next_touched, *next_again;
 	struct vmc_conn *prev_all, *next_all;
+	uint64_t hold_until;  /* replies wait until this sync epoch is done */
+	bool in_held;
+	struct vmc_conn *prev_held, *next_held;
 	uint32_t events;   /* epoll interest currently registered          */
 };
 
