@@ -364,10 +364,20 @@ size_t vp__usable(const void *p)
 	if (!H.base || (const uint8_t *)p < H.base || pg < H.meta || pg >= H.h->top)
 		return 0;
 	struct vp_pgent *e = &H.pm[pg];
+	uint64_t head = pg;
 	if (e->kind == VP_PG_CONT && e->n < VP_RUN_PAGES && pg >= e->n && H.pm[pg - e->n].kind == VP_PG_RUN)
-		e = &H.pm[pg - e->n];
-	if (e->kind == VP_PG_RUN)
-		return vp__class_size[e->cls];
+		head = pg - e->n;
+	e = &H.pm[head];
+	if (e->kind == VP_PG_RUN) {
+		/* Only the start of a block handed out (below the bump index, not
+		 * carrying the free tag) has a usable size. */
+		uint32_t sz = vp__class_size[e->cls];
+		uint64_t in = off - head * VP_PAGE, tag;
+		if (in % sz || in / sz >= (e->n & 0xffff))
+			return 0;
+		memcpy(&tag, (const uint8_t *)p + 8, sizeof tag);
+		return tag == (VP_FREE_TAG ^ off) ? 0 : sz;
+	}
 	if (e->kind == VP_PG_LARGE && off % VP_PAGE == 0)
 		return (size_t)e->n * VP_PAGE;
 	return 0;

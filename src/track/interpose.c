@@ -46,7 +46,20 @@ static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, soc
 static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 static size_t (*real_fread)(void *, size_t, size_t, FILE *);
 
-#define LOOKUP(name) (real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name))
+/* lookup -- the next definition of name after ours; when libvolipmem was
+ * loaded after libc (e.g. LD_PRELOAD in the wrong order) there is none
+ * "next", so take libc's own. */
+static void *lookup(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+	if (!f) {
+		void *libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
+		if (libc)
+			f = dlsym(libc, name);
+	}
+	return f;
+}
+#define LOOKUP(name) (real_##name = (__typeof__(real_##name))lookup(#name))
 
 __attribute__((constructor)) static void interpose_init(void)
 {

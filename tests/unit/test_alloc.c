@@ -47,6 +47,7 @@ static void test_sizes(void **state)
 		assert_true(vp_in_heap(p[i]));
 		assert_int_equal((uintptr_t)p[i] % 16, 0);
 		assert_true(vp_usable_size(p[i]) >= sizes[i]);
+		assert_int_equal(vp_usable_size((char *)p[i] + 16), 0); /* interior */
 		memset(p[i], 0xab, sizes[i]);
 	}
 	check_heap();
