@@ -316,12 +316,9 @@ static void conn_finish(struct vmc_worker *w, struct vmc_conn *c)
 			conn_close(c); /* its changes were never acknowledged */
 			return;
 		}
+		/* keep reading and serving; a full output backlog (c->more)
+		 * waits for the release, which re-queues it */
 		held_add(w, c);
-		if (c->more && !c->in_again) {
-			c->in_again = true;
-			c->next_again = w->again;
-			w->again = c;
-		}
 		set_interest(c, EPOLLIN);
 		return;
 	}
