@@ -228,6 +228,11 @@ def main():
                 "vmcached sync" if s[1] == "0" else "vmcached %sms" % s[1])
             print("%-10s %-22s %10d %7.2f %8d %8s %8s" % (
                 load, name, tps, tps / base, avg, "<=%d" % p50, "<=%d" % p99))
+    dead = [(load, s) for load, cells in table.items()
+            for s, cell in cells.items() if cell[0] == 0]
+    if dead:
+        print("FAIL: no throughput measured for %r" % dead)
+        return 1
     return 0
 
 
