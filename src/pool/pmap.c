@@ -94,7 +94,10 @@ static void atfork_parent(void) { pthread_mutex_unlock(&vp__rt.mu); }
 static void atfork_child(void)
 {
 	struct vp_rt *rt = &vp__rt;
-	pthread_mutex_init(&rt->mu, NULL);
+	/* The forking thread took mu in atfork_prepare and is the child's only
+	 * thread: release it. (Re-initialising a locked mutex is undefined, and
+	 * TSan reports the child's next lock as a double lock.) */
+	pthread_mutex_unlock(&rt->mu);
 	pthread_cond_init(&rt->cv, NULL);
 	if (!rt->mapped)
 		return;
