@@ -81,6 +81,7 @@ static struct vmc_item **bucket(uint64_t hv)
 	return &vmc_root->buckets[hv & (vmc_root->nbuckets - 1)];
 }
 
+/* chain_find -- the item for key in its hash chain, dead or alive. */
 static struct vmc_item *chain_find(const char *key, size_t nkey, uint64_t hv)
 {
 	for (struct vmc_item *it = *bucket(hv); it; it = it->h_next)
@@ -116,6 +117,8 @@ void vmc_referenced(struct vmc_item *it)
 		*r = 1;
 }
 
+/* lru_unlink / lru_push -- take an item out of the LRU list / put it at
+ * the head (most recently used end). */
 static void lru_unlink(struct vmc_item *it)
 {
 	if (it->prev)
@@ -245,7 +248,7 @@ static void item_finish(struct vmc_item *it, const struct vmc_clock *now)
 	it->csum = item_csum(it);
 }
 
-/* reclaim_dead -- the chain's item for key if live; a dead one is freed. */
+/* find_live -- the chain's item for key if live; a dead one is freed. */
 static struct vmc_item *find_live(const char *key, size_t nkey, uint64_t hv,
 				  const struct vmc_clock *now)
 {
@@ -258,6 +261,9 @@ static struct vmc_item *find_live(const char *key, size_t nkey, uint64_t hv,
 	return it;
 }
 
+/* vmc_store -- set/add/replace/append/prepend/cas: check the condition,
+ * then overwrite in place or build a new item and link it in place of the
+ * old one. Caller: inside a FAS, holding the lock. */
 enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 			     uint64_t hv, uint32_t flags, int64_t exptime,
 			     const char *data, size_t nbytes, uint64_t cas_in,
@@ -346,6 +352,7 @@ void vmc_unlink_key(const char *key, size_t nkey, uint64_t hv,
 		item_unlink(it);
 }
 
+/* vmc_delete -- unlink and free the live item for key; false if none. */
 bool vmc_delete(const char *key, size_t nkey, uint64_t hv,
 		const struct vmc_clock *now)
 {
@@ -356,6 +363,7 @@ bool vmc_delete(const char *key, size_t nkey, uint64_t hv,
 	return true;
 }
 
+/* vmc_touch -- give the live item for key a new expiry time. */
 struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 			   int64_t exptime, const struct vmc_clock *now)
 {
@@ -368,7 +376,7 @@ struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 	return it;
 }
 
-/* parse_u64 -- memcached's safe_strtoull: digits after optional blanks,
+/* parse_value_u64 -- memcached's safe_strtoull: digits after optional blanks,
  * ending at a blank or the end; a '-' on a huge value is refused. */
 static bool parse_value_u64(const char *s, size_t n, uint64_t *out)
 {
@@ -391,6 +399,8 @@ static bool parse_value_u64(const char *s, size_t n, uint64_t *out)
 	return true;
 }
 
+/* vmc_delta -- incr/decr: the new decimal value goes to out; in place
+ * when it fits (padded with blanks), else as a new item. */
 enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
 			     bool incr, uint64_t delta, char *out, size_t outlen,
 			     const struct vmc_clock *now)

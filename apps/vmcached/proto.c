@@ -280,7 +280,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 	return ok ? (long)(linelen + nbytes) : -1;
 }
 
-/* value_line -- "VALUE key flags bytes [cas]\r\n" + data. */
+/* value_out -- "VALUE key flags bytes [cas]\r\n" + data. */
 static bool value_out(struct vmc_conn *c, struct vmc_item *it, bool with_cas)
 {
 	char hdr[VMC_KEY_MAX + 80];
@@ -381,6 +381,7 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 	return out_str(c, "END") ? (long)linelen : -1;
 }
 
+/* do_delete -- delete <key> [0] [noreply], memcached's legacy "0" too. */
 static long do_delete(struct vmc_conn *c, struct tok *t, size_t nt,
 		      size_t linelen)
 {
@@ -414,6 +415,7 @@ static long do_delete(struct vmc_conn *c, struct tok *t, size_t nt,
 	return ok ? (long)linelen : -1;
 }
 
+/* do_delta -- incr/decr <key> <delta> [noreply]. */
 static long do_delta(struct vmc_conn *c, struct tok *t, size_t nt, bool incr,
 		     size_t linelen)
 {
@@ -460,6 +462,7 @@ static long do_delta(struct vmc_conn *c, struct tok *t, size_t nt, bool incr,
 	return ok ? (long)linelen : -1;
 }
 
+/* do_touch -- touch <key> <exptime> [noreply]. */
 static long do_touch(struct vmc_conn *c, struct tok *t, size_t nt,
 		     size_t linelen)
 {
@@ -489,6 +492,7 @@ static long do_touch(struct vmc_conn *c, struct tok *t, size_t nt,
 	return ok ? (long)linelen : -1;
 }
 
+/* do_flush -- flush_all [delay] [noreply]. */
 static long do_flush(struct vmc_conn *c, struct tok *t, size_t nt,
 		     size_t linelen)
 {
@@ -566,6 +570,7 @@ static void cache_snapshot(struct cache_snap *s)
 	vmc_unlock();
 }
 
+/* stats_general -- `stats`: memcached's fields, then the pool's. */
 static bool stats_general(struct vmc_conn *c)
 {
 	struct vmc_tstats s;
@@ -705,6 +710,7 @@ static bool stats_settings(struct vmc_conn *c)
 	       statf(c, "commit_interval_ms %g", vmc_settings.commit_interval_ms);
 }
 
+/* do_stats -- stats [reset|items|slabs|settings|detail]. */
 static long do_stats(struct vmc_conn *c, struct tok *t, size_t nt,
 		     size_t linelen)
 {
@@ -831,6 +837,7 @@ static long meta_err(struct vmc_conn *c, const char *s, size_t used)
 	return out_str(c, s) ? (long)used : -1;
 }
 
+/* do_mg -- mg <key> <flags>*: HD / VA <size> + data / EN. */
 static long do_mg(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
@@ -887,6 +894,7 @@ static long do_mg(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	return (long)linelen;
 }
 
+/* do_ms -- ms <key> <datalen> <flags>* + data block: HD NS EX NF. */
 static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
@@ -964,6 +972,7 @@ static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	return (long)(linelen + nbytes);
 }
 
+/* do_md -- md <key> <flags>*: HD NF EX. */
 static long do_md(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
@@ -1004,6 +1013,7 @@ static long do_md(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	return (long)linelen;
 }
 
+/* do_ma -- ma <key> <flags>*: arithmetic, with autovivify (N, J). */
 static long do_ma(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
