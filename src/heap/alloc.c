@@ -276,8 +276,9 @@ static void small_free(uint32_t r, uint8_t *p)
 	__atomic_fetch_sub(&H.h->used, sz, __ATOMIC_RELAXED);
 	if (e->nfree++ == 0)
 		run_list_push(c, r);
-	if (e->nfree == vp__run_capacity(c) && H.h->class_head[c] != r) {
-		/* Entirely free and not the class's current run: give it back. */
+	if (e->nfree == vp__run_capacity(c) && (H.h->class_head[c] != r || e->next)) {
+		/* Entirely free: give it back, unless it is the class's only run
+		 * (keeps a free/alloc loop from churning pages). */
 		run_list_remove(c, r);
 		pthread_mutex_lock(&H.page_mu);
 		pages_free(r, VP_RUN_PAGES);

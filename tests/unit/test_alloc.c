@@ -135,6 +135,30 @@ static void test_oom(void **state)
 	assert_int_equal(punmap(), 0);
 }
 
+/* Runs emptied in allocation order go back to the page allocator, so
+ * another size class can use the space. */
+static void test_runs_recycled(void **state)
+{
+	(void)state;
+	assert_int_equal(pmap(vpt_pool_path("recycle"), 8 * MiB, 0), 0);
+	enum { MAXB = 8192 };
+	void **v = calloc(MAXB, sizeof *v);
+	int n = 0;
+	pstart();
+	while (n < MAXB && (v[n] = pmalloc(1008)))
+		n++;
+	assert_true(n > 1000 && n < MAXB);
+	assert_null(pmalloc(24));
+	for (int i = 0; i < n; i++)
+		pfree(v[i]);
+	assert_non_null(pmalloc(24));
+	assert_non_null(pmalloc(100000));
+	assert_int_equal(pend(), 0);
+	check_heap();
+	free(v);
+	assert_int_equal(punmap(), 0);
+}
+
 static void test_misuse(void **state)
 {
 	(void)state;
@@ -255,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_oom),
+		cmocka_unit_test(test_runs_recycled),
 		cmocka_unit_test(test_misuse),
 		cmocka_unit_test(test_realloc_calloc),
 		cmocka_unit_test(test_roots),

@@ -332,8 +332,11 @@ static void test_both_records_damaged(void **state)
 
 static char small_dir[64];
 
+static void umount_small(void);
+
 static bool mount_small(void)
 {
+	atexit(umount_small); /* also after a failed assertion */
 	snprintf(small_dir, sizeof small_dir, "/tmp/vpt-small-%d", (int)getpid());
 	mkdir(small_dir, 0700);
 	char cmd[200];
@@ -348,9 +351,12 @@ static bool mount_small(void)
 static void umount_small(void)
 {
 	char cmd[200];
-	snprintf(cmd, sizeof cmd, "umount %s", small_dir);
+	if (!small_dir[0])
+		return;
+	snprintf(cmd, sizeof cmd, "umount %s 2>/dev/null", small_dir);
 	if (system(cmd) == 0)
 		rmdir(small_dir);
+	small_dir[0] = 0;
 }
 
 static void test_medium_full(void **state)
@@ -366,6 +372,13 @@ static void test_medium_full(void **state)
 	assert_int_equal(pmap(p, 16 * MiB, 0), -ENOSPC);
 	assert_non_null(strstr(vp_errormsg(), "reserve"));
 	assert_int_equal(access(p, F_OK), -1);
+	const char *trk = getenv("VOLIPMEM_TRACKER");
+	if (trk && strcmp(trk, "full") == 0) {
+		/* full logs the whole heap at every commit: no small commit fits
+		 * here; the create check above is what applies. */
+		umount_small();
+		return;
+	}
 	/* Sparse (log reserved on demand): a commit whose log slots do not
 	 * fit fails cleanly. */
 	assert_int_equal(pmap(p, 8 * MiB, VP_SPARSE), 0);
