@@ -25,7 +25,7 @@ for r in range(a.runs):
         for part in a.parts.split(","):
             # The full tracker copies the whole heap per commit: skip the
             # parts whose heaps are large (it is the oracle, not a contender).
-            if t == "full" and part in ("fas", "collect", "pmap", "large"):
+            if t == "full" and part in ("empty", "fas", "collect", "pmap", "large"):
                 continue
             env = dict(os.environ, VOLIPMEM_TRACKER=t, VOLIPMEM_FORCE_PMEM="1")
             out = subprocess.run([exe, part], env=env, capture_output=True, text=True, check=True).stdout
