@@ -226,7 +226,8 @@ struct vp_stats {
 	uint64_t fas;            /* outermost FASes ended                   */
 	uint64_t pages_logged;   /* pages copied into the redo log          */
 	uint64_t bytes_logged;   /* bytes written to the log (data + meta)  */
-	uint64_t faults;         /* tracker faults taken (mprotect)         */
+	uint64_t faults;         /* tracker faults: mprotect, per page;     
+	                            uffd, per 2 MiB region heated        */
 	uint64_t failed_commits; /* commits that returned an error          */
 	uint64_t ns_collect;     /* time in step 1, collect the write set   */
 	uint64_t ns_prepare;     /* time in step 2, reserve log entries     */
