@@ -21,6 +21,7 @@
 #include "runtime.h"
 #include "track/track.h"
 #include "track/uffd_abi.h"
+#include "util/options.h"
 #include "util/util.h"
 
 /*
@@ -43,11 +44,22 @@
  * the destination first (before_kernel_write); in hot regions the kernel's
  * writes are caught by uffd-wp itself. If mprotect runs out of VMAs
  * (vm.max_map_count), the whole heap goes hot and is scanned whole.
+ *
+ * Sticky pages. Re-arming a page and the fault of its next write each
+ * change a page-table entry, which under shadow paging (kvm-pvm) costs far
+ * more than copying the page. A page found written in STICKY_STREAK
+ * consecutive commits therefore becomes sticky: it is left out of the
+ * scans (never re-armed, no fault) and logged at every commit whether
+ * written or not, which is always correct. After STICKY_AGE commits it is
+ * scanned again (re-armed; logged if written), and re-earns its place if
+ * still hot. At most VOLIPMEM_STICKY_PAGES (64) pages are sticky.
  */
 #define VEC_LEN 512
 #define REGION_SHIFT 21                 /* 2 MiB */
 #define REGION_PAGES (1u << (REGION_SHIFT - 12))
 #define COOL_AFTER 16
+#define STICKY_STREAK 2
+#define STICKY_AGE 64
 
 enum { COLD = 0, HEATING = 1, HOT = 2 };
 
@@ -63,6 +75,13 @@ struct uf {
 	_Atomic uint8_t *pre_any;
 	atomic_bool all_hot;
 	atomic_ullong heats;
+	/* sticky pages (collector only) */
+	uint32_t *last_seen;         /* per page: collection it was last written  */
+	uint8_t *streak;             /* per page: consecutive collections written */
+	uint32_t ncollect;
+	unsigned sticky_max, nsticky;
+	uint64_t *sticky;            /* sorted page numbers                       */
+	uint8_t *sticky_age;
 	struct page_region vec[VEC_LEN];
 };
 
@@ -175,6 +194,10 @@ static void uf_fini(struct uf *u)
 	free(u->idle);
 	free((void *)u->pre);
 	free((void *)u->pre_any);
+	free(u->last_seen);
+	free(u->streak);
+	free(u->sticky);
+	free(u->sticky_age);
 	free(u);
 }
 
@@ -318,7 +341,13 @@ static int uf_attach(struct vp_tracker *t)
 	u->idle = calloc(u->nregions, 1);
 	u->pre = calloc(u->nregions * (REGION_PAGES / 64), sizeof(uint64_t));
 	u->pre_any = calloc(u->nregions, 1);
-	if (!u->state || !u->armed || !u->idle || !u->pre || !u->pre_any) {
+	u->sticky_max = vp__opt.sticky;
+	u->last_seen = calloc(t->npages, sizeof *u->last_seen);
+	u->streak = calloc(t->npages, 1);
+	u->sticky = calloc(u->sticky_max + 1, sizeof *u->sticky);
+	u->sticky_age = calloc(u->sticky_max + 1, 1);
+	if (!u->state || !u->armed || !u->idle || !u->pre || !u->pre_any || !u->last_seen || !u->streak ||
+	    !u->sticky || !u->sticky_age) {
 		uf_fini(u);
 		return vp__err(-ENOMEM, "uffd tracker: out of memory for %zu regions", u->nregions);
 	}
@@ -350,7 +379,17 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 	size_t first = out->n;
 	int rc = 0;
 	bool all = atomic_load(&u->all_hot);
-	/* Scan runs of consecutive hot regions. */
+	u->ncollect++;
+	/* Sticky pages past their age are scanned (re-armed) again this time. */
+	unsigned keep = 0;
+	for (unsigned i = 0; i < u->nsticky; i++)
+		if (++u->sticky_age[i] < STICKY_AGE) {
+			u->sticky[keep] = u->sticky[i];
+			u->sticky_age[keep++] = u->sticky_age[i];
+		}
+	u->nsticky = keep;
+	/* Scan runs of consecutive hot regions, stepping over sticky pages. */
+	unsigned si = 0;
 	for (size_t r = 0; r < u->nregions && !rc;) {
 		if (!all && atomic_load(&u->state[r]) != HOT) {
 			r++;
@@ -359,14 +398,47 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 		size_t e = r + 1;
 		while (e < u->nregions && (all || atomic_load(&u->state[e]) == HOT))
 			e++;
-		uint8_t *a = t->base + (r << REGION_SHIFT);
-		uint8_t *b = e == u->nregions ? t->base + t->len : t->base + (e << REGION_SHIFT);
-		rc = scan(u->pagemap, u->vec, VEC_LEN, t->base, (uintptr_t)a, (uintptr_t)b, true, push_range, out);
+		uint64_t a = (uint64_t)r * REGION_PAGES;
+		uint64_t b = e == u->nregions ? t->npages : (uint64_t)e * REGION_PAGES;
+		while (si < u->nsticky && u->sticky[si] < a)
+			si++;
+		for (; !rc && a < b; si++) {
+			uint64_t stop = si < u->nsticky && u->sticky[si] < b ? u->sticky[si] : b;
+			if (stop > a)
+				rc = scan(u->pagemap, u->vec, VEC_LEN, t->base, (uintptr_t)(t->base + a * VP_PAGE),
+					  (uintptr_t)(t->base + stop * VP_PAGE), true, push_range, out);
+			a = stop + 1;
+			if (stop == b)
+				break;
+		}
 		r = e;
 	}
 	if (rc)
 		return vp__err(rc, "PAGEMAP_SCAN of the heap failed: %s", strerror(-rc));
 	size_t scanned_end = out->n;
+	/* Pages written in consecutive collections become sticky. */
+	for (size_t i = first; i < scanned_end && u->sticky_max; i++) {
+		uint64_t pg = out->pg[i];
+		u->streak[pg] = u->last_seen[pg] == u->ncollect - 1 && u->streak[pg] < 255 ? u->streak[pg] + 1 : 1;
+		u->last_seen[pg] = u->ncollect;
+		if (u->streak[pg] >= STICKY_STREAK && u->nsticky < u->sticky_max) {
+			unsigned k = u->nsticky;
+			while (k > 0 && u->sticky[k - 1] > pg) {
+				u->sticky[k] = u->sticky[k - 1];
+				u->sticky_age[k] = u->sticky_age[k - 1];
+				k--;
+			}
+			/* pg was scanned, so it is not sticky already. */
+			u->sticky[k] = pg;
+			u->sticky_age[k] = 0;
+			u->nsticky++;
+			u->streak[pg] = 0;
+		}
+	}
+	/* Sticky pages are logged every time, written or not. */
+	for (unsigned i = 0; i < u->nsticky; i++)
+		if (vp__pageset_push(out, u->sticky[i]))
+			return vp__err(-ENOMEM, "uffd tracker: out of memory collecting pages");
 	/* Pages seen written when a region was re-heated. */
 	for (size_t r = 0; r < u->nregions; r++) {
 		if (!atomic_load(&u->pre_any[r]) || !atomic_exchange(&u->pre_any[r], 0))

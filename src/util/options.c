@@ -18,6 +18,7 @@ struct vp_options vp__opt = {
 	.heap_base = VP_DEFAULT_HEAP_BASE,
 	.reserve = VP_DEFAULT_RESERVE,
 	.checksum_pages = true,
+	.sticky = 64,
 };
 
 static int parse_u64(const char *name, const char *s, uint64_t *out)
@@ -57,6 +58,13 @@ int vp__options_load(void)
 			return vp__misuse(VP_E_INVAL, "VOLIPMEM_COMMIT_INTERVAL_MS=%s is above one hour", s);
 		vp__opt.interval_ms = (unsigned)v;
 		vp__opt.interval_set = true;
+	}
+	if ((s = getenv("VOLIPMEM_STICKY_PAGES"))) {
+		if ((rc = parse_u64("VOLIPMEM_STICKY_PAGES", s, &v)))
+			return rc;
+		if (v > 4096)
+			return vp__misuse(VP_E_INVAL, "VOLIPMEM_STICKY_PAGES=%s is above 4096", s);
+		vp__opt.sticky = (unsigned)v;
 	}
 	if ((s = getenv("VOLIPMEM_HEAP_BASE"))) {
 		if ((rc = parse_u64("VOLIPMEM_HEAP_BASE", s, &v)))

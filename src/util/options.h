@@ -19,6 +19,7 @@ struct vp_options {
 	uint64_t reserve;        /* VOLIPMEM_RESERVE: address space per heap (bytes)  */
 	int verbose;             /* VOLIPMEM_VERBOSE: 0 quiet, 1 notices, 2 debug     */
 	bool checksum_pages;     /* VOLIPMEM_CHECKSUM_PAGES: per-page log checksums   */
+	unsigned sticky;         /* VOLIPMEM_STICKY_PAGES: pages uffd keeps unarmed    */
 };
 
 extern struct vp_options vp__opt;

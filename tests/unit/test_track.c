@@ -29,7 +29,10 @@ static bool tracker_is(const char *n)
 static void test_exact_pages(void **state)
 {
 	(void)state;
-	assert_int_equal(pmap(vpt_pool_path("exact"), 16 * MiB, 0), 0);
+	setenv("VOLIPMEM_STICKY_PAGES", "0", 1); /* sticky pages are logged always */
+	int rc = pmap(vpt_pool_path("exact"), 16 * MiB, 0);
+	unsetenv("VOLIPMEM_STICKY_PAGES");
+	assert_int_equal(rc, 0);
 	uint8_t *r = proot("region", 64 * PG, NULL);
 	r[0] = 1;
 	assert_int_equal(pcommit(), 0);
@@ -51,6 +54,33 @@ static void test_exact_pages(void **state)
 	vp_stats(&st);
 	if (!tracker_is("full"))
 		assert_int_equal(st.pages_logged, 0);
+	assert_int_equal(punmap(), 0);
+}
+
+/* A page written in consecutive commits stops being re-armed (uffd keeps
+ * it sticky) and is logged at every commit: writes to it must still be
+ * durable, whenever they happen, and once it ages out it is tracked again. */
+static void test_sticky_pages(void **state)
+{
+	(void)state;
+	const char *path = vpt_pool_path("sticky");
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	long *x = proot("x", 4 * PG, NULL);
+	for (int i = 1; i <= 200; i++) {
+		pstart();
+		if (i < 5 || i % 17 == 0)
+			x[0] = i;               /* hot, then rarely */
+		x[512 + (i % 2) * 512] = i; /* other pages every time */
+		assert_int_equal(pend(), 0);
+	}
+	struct vp_stats st;
+	vp_stats(&st);
+	assert_int_equal(punmap(), 0);
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	x = proot("x", 4 * PG, NULL);
+	assert_int_equal(x[0], 187);     /* last i < 200 with i % 17 == 0 */
+	assert_int_equal(x[512], 200);
+	assert_int_equal(x[1024], 199);
 	assert_int_equal(punmap(), 0);
 }
 
@@ -233,6 +263,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_pages),
+		cmocka_unit_test(test_sticky_pages),
 		cmocka_unit_test(test_kernel_writes),
 		cmocka_unit_test(test_scattered_50k),
 		cmocka_unit_test(test_app_segv_handler),
