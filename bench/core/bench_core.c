@@ -5,6 +5,8 @@
  * (medians over runs, side by side per tracker):
  *   empty_fas_ns           pstart+pend with nothing written (synchronous)
  *   fas_{1,16,256}p_us     synchronous FAS dirtying k pages, 1 GiB heap
+ *                          (different pages each time)
+ *   same_page_fas_us       synchronous FAS rewriting one hot page
  *   first_write_ns         first store to a page after a commit (re-armed)
  *   commit_pages_per_s     large FAS (32768 pages): pages / pend() time
  *   ceiling_pages_per_s    copying the same pages twice with the same store
@@ -101,6 +103,27 @@ static void bench_fas_pages(void)
 		printf("fas_%dp_us %.2f\n", k, median(v, iters));
 		free(v);
 	}
+	close_pool();
+}
+
+static void bench_same_page(void)
+{
+	open_pool(GiB);
+	volatile uint8_t *r = pmalloc(PG);
+	pcommit();
+	for (int i = 0; i < 200; i++) {
+		pstart();
+		r[0]++;
+		pend();
+	}
+	int n = 2000;
+	uint64_t t0 = vp__now_ns();
+	for (int i = 0; i < n; i++) {
+		pstart();
+		r[0]++;
+		pend();
+	}
+	printf("same_page_fas_us %.2f\n", (double)(vp__now_ns() - t0) / n / 1000.0);
 	close_pool();
 }
 
@@ -226,6 +249,8 @@ int main(int argc, char **argv)
 		bench_empty();
 	if (!strcmp(only, "all") || !strcmp(only, "fas"))
 		bench_fas_pages();
+	if (!strcmp(only, "all") || !strcmp(only, "same"))
+		bench_same_page();
 	if (!strcmp(only, "all") || !strcmp(only, "first"))
 		bench_first_write();
 	if (!strcmp(only, "all") || !strcmp(only, "large"))
