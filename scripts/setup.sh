@@ -34,7 +34,7 @@ fi
 
 # Rust: the crate in bindings/rust builds offline with the standard library
 # only. Use the toolchain on PATH if there is one, else Debian's.
-if ! command -v cargo >/dev/null 2>&1; then
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "${HOME:-/root}/.cargo/bin/cargo" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq --no-install-recommends cargo rustc
 fi
