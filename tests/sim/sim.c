@@ -29,7 +29,7 @@
  * Environment: VP_SIM_SCALE=N (default 1) multiplies workload lengths and
  * samples; VP_SIM_NESTED=N interrupts the recovery of one committed crash
  * state in N (default 16); VP_SIM_SEED=S fixes the random seed;
- * VP_SIM_ONLY=name runs one workload; VP_SIM_BREAK=point makes that drain
+ * VP_SIM_ONLY=a,b runs those workloads; VP_SIM_BREAK=point makes that drain
  * persist nothing (a self-test: the run must then fail). Prints the number
  * of crash states checked; on a failure, the crash point, the subset of
  * lines kept, and a copy of the unrecovered image
@@ -880,6 +880,20 @@ static const struct workload workloads[] = {
 	{"grow", wl_grow, NULL, true},
 };
 
+/* in_list -- is name one of the comma-separated words of list? */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && strncmp(p, name, n) == 0)
+			return true;
+		p += l + (e ? 1 : 0);
+	}
+	return false;
+}
+
 int main(void)
 {
 	const char *s;
@@ -901,7 +915,7 @@ int main(void)
 	       getenv("VOLIPMEM_TRACKER") ? getenv("VOLIPMEM_TRACKER") : "(default)");
 	uint64_t t0 = vp__now_ns();
 	for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
-		if (only && strcmp(only, workloads[i].name) != 0)
+		if (only && !in_list(only, workloads[i].name))
 			continue;
 		cur_wl = &workloads[i];
 		uint64_t s0 = n_states, c0 = n_commits, w0 = vp__now_ns();
