@@ -368,7 +368,7 @@ def plot(a, med, png):
          "set style data histograms", "set style histogram clustered gap 1",
          "set style fill solid 0.85 border -1", "set boxwidth 0.9",
          "set logscale y", "set ylabel 'ops/s (log)'", "set grid ytics",
-         "set key outside right top vertical font ',9'", "set yrange [1000:*]",
+         "set key outside right top vertical font ',9'", "set yrange [100:*]",
          "set format y '%.0s%c'", "set offsets 0.4, 0.4, 0, 0"]
     for wl in a.workloads:
         s.append("set title '%s'" % WL_LABEL[wl])
