@@ -115,7 +115,7 @@ static void test_threads(void **state)
 /* The deadlock rule: A holds M and waits in pstart behind a requested
  * commit; B, inside a FAS, waits for M; the commit waits for B. */
 static pthread_mutex_t M = PTHREAD_MUTEX_INITIALIZER;
-static volatile int stage;
+static _Atomic int stage; /* shared between the threads of the test */
 static bool violate;
 
 static void *thread_b(void *arg)
