@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * torture.c -- kill -9 torture. A child process runs random transfers
- * between accounts spread one per page over thousands of pages, on several
- * threads, each transfer one FAS that also allocates and frees a block. The
+ * between accounts spread one per page over 12,288 pages, on several
+ * threads, each transfer one FAS that also allocates and frees a block;
+ * FAS sizes are random from 2 pages up to 10,000 (one FAS in 64 is a large
+ * one, touching 100 to 10,000 account pages). The
  * parent kills it at a random moment, runs `volipmem check`, restarts a
  * checker child, and verifies:
  *   - the sum of all balances never changes (no FAS seen in part);
@@ -11,7 +13,7 @@
  *   - every live block still carries the pattern written with it.
  *
  *   torture [KILLS]            (default VP_TORTURE_KILLS or 200)
- * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4),
+ * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4), VP_TORTURE_SEED,
  * VOLIPMEM_COMMIT_INTERVAL_MS (relaxed mode), VOLIPMEM_TRACKER,
  * VP_CLI (path of the volipmem tool for the check step).
  */
@@ -28,7 +30,8 @@
 
 #include <volipmem.h>
 
-#define NACC 4096          /* one account per page: 16 MiB of accounts */
+#define NACC 12288         /* one account per page: 48 MiB of accounts */
+#define BIG_MAX 10000      /* pages touched by the largest FASes */
 #define MAXT 8
 #define RING 64
 #define TOTAL (NACC * 1000L)
@@ -55,6 +58,8 @@ static void *runner(void *arg)
 	for (;;) {
 		pstart();
 		int n = 2 + (int)(rand_r(&seed) % 7);
+		if (rand_r(&seed) % 64 == 0) /* a large FAS */
+			n = 100 + (int)(rand_r(&seed) % (BIG_MAX - 100));
 		long moved = 0;
 		for (int i = 0; i < n - 1; i++) {
 			long a = rand_r(&seed) % NACC, amt = rand_r(&seed) % 100;
@@ -82,7 +87,7 @@ static void *runner(void *arg)
 		if (relaxed && s % 16 == 0 && psync() != 0)
 			_exit(6);
 		if (!relaxed || s % 16 == 0) {
-			uint64_t msg[2] = {(uint64_t)t, s};
+			uint64_t msg[3] = {(uint64_t)t, s, (uint64_t)n};
 			if (write(ack_fd, msg, sizeof msg) != sizeof msg)
 				_exit(7);
 		}
@@ -92,7 +97,7 @@ static void *runner(void *arg)
 
 static int open_state(const char *path)
 {
-	int rc = pmap(path, 64 << 20, 0);
+	int rc = pmap(path, 128 << 20, 0);
 	if (rc) {
 		fprintf(stderr, "torture: pmap: %s: %s\n", vp_strerror(rc), vp_errormsg());
 		return rc;
@@ -183,7 +188,7 @@ int main(int argc, char **argv)
 	printf("torture: %d kills, %d threads, %s mode, tracker %s, seed %u\n", kills, nthreads,
 	       relaxed ? "relaxed" : "synchronous", getenv("VOLIPMEM_TRACKER") ? getenv("VOLIPMEM_TRACKER") : "auto",
 	       seed);
-	uint64_t total_fas = 0;
+	uint64_t total_fas = 0, big_acked = 0, max_pages = 0;
 	/* Create and initialise the pool once, untouched by kills. */
 	pid_t ip = fork();
 	if (ip == 0)
@@ -206,7 +211,9 @@ int main(int argc, char **argv)
 			_exit(run_child(path, nthreads));
 		}
 		close(pfd[1]);
-		usleep(5000 + rand_r(&seed) % 60000);
+		/* Mostly short lives; one in four long enough for large FASes to
+		 * finish (and be killed in the middle of their commit). */
+		usleep(rand_r(&seed) % 4 ? 5000 + rand_r(&seed) % 60000 : 200000 + rand_r(&seed) % 800000);
 		kill(pid, SIGKILL);
 		int st;
 		waitpid(pid, &st, 0);
@@ -214,12 +221,17 @@ int main(int argc, char **argv)
 			fprintf(stderr, "torture: kill %d: the child exited by itself (status %d)\n", k, WEXITSTATUS(st));
 			return 1;
 		}
-		uint64_t msg[2];
-		while (read(pfd[0], msg, sizeof msg) == sizeof msg)
+		uint64_t msg[3];
+		while (read(pfd[0], msg, sizeof msg) == sizeof msg) {
+			if (msg[2] >= 100)
+				big_acked++;
+			if (msg[2] > max_pages)
+				max_pages = msg[2];
 			if (msg[0] < MAXT && msg[1] > acked[msg[0]]) {
 				total_fas += msg[1] - acked[msg[0]];
 				acked[msg[0]] = msg[1];
 			}
+		}
 		close(pfd[0]);
 		if (cli && run_cli_check(cli, path) != 0) {
 			fprintf(stderr, "torture: kill %d: volipmem check failed on the pool\n", k);
@@ -236,8 +248,9 @@ int main(int argc, char **argv)
 		}
 	}
 	unlink(path);
-	printf("torture: survived %d kills; %llu FASes acknowledged durable and found\n", kills,
-	       (unsigned long long)total_fas);
+	printf("torture: survived %d kills; %llu FASes acknowledged durable and found "
+	       "(%llu large ones acknowledged, up to %llu pages)\n",
+	       kills, (unsigned long long)total_fas, (unsigned long long)big_acked, (unsigned long long)max_pages);
 	printf("1 passed, 0 failed\n");
 	return 0;
 }
