@@ -31,7 +31,7 @@
 #include "util/options.h"
 #include "util/util.h"
 
-static int rec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+int vp__logrec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
 		     uint64_t desc_csum, const char *point)
 {
 	struct vp_logrec r;
@@ -51,12 +51,12 @@ static int rec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t se
 
 int vp__logrec_write(struct vp_rt *rt, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum)
 {
-	int rc = rec_store(rt, 0, state, seq, npages, desc_csum,
+	int rc = vp__logrec_store(rt, 0, state, seq, npages, desc_csum,
 			   state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-A-committed")
 						     : VP_CRASH_POINT("log:record-A-applied"));
 	if (rc)
 		return rc;
-	return rec_store(rt, VP_LOGREC_B, state, seq, npages, desc_csum,
+	return vp__logrec_store(rt, VP_LOGREC_B, state, seq, npages, desc_csum,
 			 state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-B-committed")
 						   : VP_CRASH_POINT("log:record-B-applied"));
 }

@@ -11,6 +11,10 @@
 struct vp_rt;
 struct vp_pageset;
 
+/* vp__logrec_store -- write one commit record copy (off: 0 for A,
+ * VP_LOGREC_B for B), flush it and drain at crash point `point`. */
+int vp__logrec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+		     uint64_t desc_csum, const char *point);
 /* vp__logrec_write -- write both commit records (A, drain, B, drain). */
 int vp__logrec_write(struct vp_rt *rt, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum);
 /* vp__logrec_retire -- mark group seq APPLIED in both records. */

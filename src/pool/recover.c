@@ -87,16 +87,8 @@ static int retire(struct vp_rt *rt, uint64_t seq)
 	struct vp_logrec b;
 	memcpy(&b, rt->pool + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
 	if (!rec_valid(&rt->sb, &b)) {
-		memset(&b, 0, sizeof b);
-		b.magic = VP_LOGREC_MAGIC;
-		b.seq = seq;
-		b.state = VP_LOG_APPLIED;
-		memcpy(b.uuid, rt->sb.uuid, sizeof b.uuid);
-		b.checksum = vp__csum(&b, offsetof(struct vp_logrec, checksum));
-		uint8_t *dst = rt->pool + VP_LOGREC_OFF + VP_LOGREC_B;
-		vp__pstore(&rt->ps, dst, &b, sizeof b);
-		vp__pflush(&rt->ps, dst, sizeof b);
-		int rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
+		int rc = vp__logrec_store(rt, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0,
+					  VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
 		if (rc)
 			return rc;
 	}
