@@ -14,6 +14,10 @@
  *   stall_ns / commit_ns   threads paused vs whole commit, large FAS
  *   collect_{64m,1g,4g}_{1,100,10000}_us   step 1 time per commit
  *   pmap_{64m,1g,8g}_ms    pmap() of an existing pool
+ *   env_first_touch_ns     the machine: first store to a fresh anonymous page
+ *   env_mprotect_pair_ns   the machine: mprotect a page read-only and back
+ *                          (both are page-table changes: what every tracker
+ *                          pays per page, and what shadow paging makes slow)
  * Pools are sparse files in $VP_BENCH_DIR (default /dev/shm).
  */
 #include <fcntl.h>
@@ -240,11 +244,34 @@ static void bench_pmap(void)
 	}
 }
 
+static void bench_env(void)
+{
+	const size_t n = 8192;
+	uint8_t *p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		exit(1);
+	uint64_t t0 = vp__now_ns();
+	for (size_t i = 0; i < n; i++)
+		p[i * PG] = 1;
+	uint64_t t1 = vp__now_ns();
+	printf("env_first_touch_ns %.0f\n", (double)(t1 - t0) / (double)n);
+	t0 = vp__now_ns();
+	for (size_t i = 0; i < 1000; i++) {
+		mprotect(p + 2 * i * PG, PG, PROT_READ);
+		mprotect(p + 2 * i * PG, PG, PROT_READ | PROT_WRITE);
+	}
+	t1 = vp__now_ns();
+	printf("env_mprotect_pair_ns %.0f\n", (double)(t1 - t0) / 1000.0);
+	munmap(p, n * PG);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("VP_BENCH_DIR") ? getenv("VP_BENCH_DIR") : "/dev/shm";
 	snprintf(path, sizeof path, "%s/vp-bench-%d.pool", dir, (int)getpid());
 	const char *only = argc > 1 ? argv[1] : "all";
+	if (!strcmp(only, "all") || !strcmp(only, "env"))
+		bench_env();
 	if (!strcmp(only, "all") || !strcmp(only, "empty"))
 		bench_empty();
 	if (!strcmp(only, "all") || !strcmp(only, "fas"))

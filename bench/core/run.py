@@ -15,7 +15,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--build", default="build")
 ap.add_argument("--trackers", default="uffd,mprotect,full")
-ap.add_argument("--parts", default="empty,fas,same,first,large,collect,pmap")
+ap.add_argument("--parts", default="env,empty,fas,same,first,large,collect,pmap")
 a = ap.parse_args()
 exe = os.path.join(a.build, "bench", "core", "bench_core")
 trackers = a.trackers.split(",")
@@ -25,7 +25,7 @@ for r in range(a.runs):
         for part in a.parts.split(","):
             # The full tracker copies the whole heap per commit: skip the
             # parts whose heaps are large (it is the oracle, not a contender).
-            if t == "full" and part in ("empty", "fas", "same", "collect", "pmap", "large"):
+            if t == "full" and part in ("env", "empty", "fas", "same", "collect", "pmap", "large"):
                 continue
             env = dict(os.environ, VOLIPMEM_TRACKER=t, VOLIPMEM_FORCE_PMEM="1")
             out = subprocess.run([exe, part], env=env, capture_output=True, text=True, check=True).stdout
