@@ -144,9 +144,8 @@ static void *thread_c(void *arg)
 
 static void deadlock_child(void *arg)
 {
-	(void)arg;
 	alarm(3);
-	if (pmap(vpt_pool_path("deadlock"), 8 * MiB, 0))
+	if (pmap(arg, 8 * MiB, 0))
 		_exit(3);
 	sh = proot("sh", sizeof *sh, NULL);
 	pthread_t b, c;
@@ -178,12 +177,16 @@ static void deadlock_child(void *arg)
 static void test_deadlock_rule(void **state)
 {
 	(void)state;
+	/* The path is made here so the pool is removed at exit even though
+	 * the child dies of SIGALRM. */
+	const char *path = vpt_pool_path("deadlock");
 	violate = true;
-	int st = vpt_in_child(deadlock_child, NULL);
+	int st = vpt_in_child(deadlock_child, (void *)path);
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGALRM);
 	violate = false;
-	st = vpt_in_child(deadlock_child, NULL);
+	unlink(path);
+	st = vpt_in_child(deadlock_child, (void *)path);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
