@@ -6,6 +6,7 @@
 #ifndef VP_TEST_COMMON_H
 #define VP_TEST_COMMON_H
 
+#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,18 @@ static int vpt_npaths;
 
 static void vpt_cleanup(void)
 {
-	for (int i = 0; i < vpt_npaths; i++)
+	for (int i = 0; i < vpt_npaths; i++) {
 		unlink(vpt_paths[i]);
+		/* a child killed while creating the pool leaves its temporary */
+		char pat[300];
+		glob_t g;
+		snprintf(pat, sizeof pat, "%s.creating.*", vpt_paths[i]);
+		if (glob(pat, 0, NULL, &g) == 0) {
+			for (size_t k = 0; k < g.gl_pathc; k++)
+				unlink(g.gl_pathv[k]);
+			globfree(&g);
+		}
+	}
 }
 
 /* vpt_pool_path -- a fresh pool path, unlinked now and at exit. */
