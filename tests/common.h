@@ -24,7 +24,7 @@ static void vpt_cleanup(void)
 	for (int i = 0; i < vpt_npaths; i++) {
 		unlink(vpt_paths[i]);
 		/* a child killed while creating the pool leaves its temporary */
-		char pat[300];
+		char pat[sizeof vpt_paths[0] + 16];
 		glob_t g;
 		snprintf(pat, sizeof pat, "%s.creating.*", vpt_paths[i]);
 		if (glob(pat, 0, NULL, &g) == 0) {
