@@ -26,7 +26,7 @@ static void vpt_cleanup(void)
 		/* a child killed while creating the pool leaves its temporary */
 		char pat[sizeof vpt_paths[0] + 16];
 		glob_t g;
-		snprintf(pat, sizeof pat, "%s.creating.*", vpt_paths[i]);
+		snprintf(pat, sizeof pat, "%.255s.creating.*", vpt_paths[i]);
 		if (glob(pat, 0, NULL, &g) == 0) {
 			for (size_t k = 0; k < g.gl_pathc; k++)
 				unlink(g.gl_pathv[k]);
