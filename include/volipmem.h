@@ -77,10 +77,11 @@
  *     is called for faults that are not the tracker's.
  *
  * TRACKERS (VOLIPMEM_TRACKER=name)
+ *   mprotect  PROT_READ + SIGSEGV; works on any Linux. The default.
  *   uffd      userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+),
- *             over 2 MiB regions made writable on their first write; the
- *             default where available.
- *   mprotect  PROT_READ + SIGSEGV; works on any Linux.
+ *             over 2 MiB regions made writable on their first write.
+ *             Opt-in: it was seen to miss written pages under concurrent
+ *             writer threads (docs/ARCHITECTURE.md, "Known issue").
  *   full      every page counts as written; a test oracle.
  *   An unknown name makes pmap() fail with VP_E_TRACKER and a message that
  *   lists the available ones.
