@@ -48,6 +48,7 @@ struct state {
 static struct state *S;
 static int ack_fd = -1;
 static bool relaxed;
+static bool big_fas = true;      /* VP_TORTURE_BIG=0: only 2-9 page FASes */
 
 #define STRIDE (4096 / sizeof(long))
 
@@ -58,7 +59,7 @@ static void *runner(void *arg)
 	for (;;) {
 		pstart();
 		int n = 2 + (int)(rand_r(&seed) % 7);
-		if (rand_r(&seed) % 64 == 0) /* a large FAS */
+		if (big_fas && rand_r(&seed) % 64 == 0) /* a large FAS */
 			n = 100 + (int)(rand_r(&seed) % (BIG_MAX - 100));
 		long moved = 0;
 		for (int i = 0; i < n - 1; i++) {
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
 	int kills = argc > 1 ? atoi(argv[1]) : getenv("VP_TORTURE_KILLS") ? atoi(getenv("VP_TORTURE_KILLS")) : 200;
 	int nthreads = getenv("VP_TORTURE_THREADS") ? atoi(getenv("VP_TORTURE_THREADS")) : 4;
 	const char *cli = getenv("VP_CLI");
+	big_fas = !getenv("VP_TORTURE_BIG") || atoi(getenv("VP_TORTURE_BIG")) != 0;
 	relaxed = getenv("VOLIPMEM_COMMIT_INTERVAL_MS") && atoi(getenv("VOLIPMEM_COMMIT_INTERVAL_MS")) > 0;
 	if (nthreads < 1 || nthreads > MAXT)
 		nthreads = 4;
