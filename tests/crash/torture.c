@@ -49,6 +49,7 @@ static struct state *S;
 static int ack_fd = -1;
 static bool relaxed;
 static bool big_fas = true;      /* VP_TORTURE_BIG=0: only 2-9 page FASes */
+static bool long_lives = true;   /* VP_TORTURE_LONG=0: children live 5-65 ms */
 
 #define STRIDE (4096 / sizeof(long))
 
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	int nthreads = getenv("VP_TORTURE_THREADS") ? atoi(getenv("VP_TORTURE_THREADS")) : 4;
 	const char *cli = getenv("VP_CLI");
 	big_fas = !getenv("VP_TORTURE_BIG") || atoi(getenv("VP_TORTURE_BIG")) != 0;
+	long_lives = !getenv("VP_TORTURE_LONG") || atoi(getenv("VP_TORTURE_LONG")) != 0;
 	relaxed = getenv("VOLIPMEM_COMMIT_INTERVAL_MS") && atoi(getenv("VOLIPMEM_COMMIT_INTERVAL_MS")) > 0;
 	if (nthreads < 1 || nthreads > MAXT)
 		nthreads = 4;
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
 		close(pfd[1]);
 		/* Mostly short lives; one in four long enough for large FASes to
 		 * finish (and be killed in the middle of their commit). */
-		usleep(rand_r(&seed) % 4 ? 5000 + rand_r(&seed) % 60000 : 200000 + rand_r(&seed) % 800000);
+		usleep(!long_lives || rand_r(&seed) % 4 ? 5000 + rand_r(&seed) % 60000 : 200000 + rand_r(&seed) % 800000);
 		kill(pid, SIGKILL);
 		int st;
 		waitpid(pid, &st, 0);
