@@ -11,13 +11,13 @@
 # time it used. Total stays under ~20 minutes on 2 cores.
 #
 #   VP_SAN_PARTS="asan tsan valgrind"   which parts to run
-#   VP_SAN_DIR=/tmp/vp-san              where the build dirs go
+#   VP_SAN_DIR=build-san                where the build dirs go
 #   VP_SAN_JOBS=2                       build and test parallelism
 # Exit 0 if every part passed, else 1.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-dir=${VP_SAN_DIR:-/tmp/vp-san}
+dir=${VP_SAN_DIR:-$root/build-san}
 jobs=${VP_SAN_JOBS:-2}
 parts=${VP_SAN_PARTS:-asan tsan valgrind}
 asan_labels=${VP_SAN_ASAN_LABELS:-unit|sim|fuzz}

@@ -6,7 +6,7 @@
 # recovery + check for a bounded time.
 #
 #   VP_FUZZ_SECONDS=N   fuzzing time (default 120)
-#   VP_FUZZ_BUILD=DIR   build directory (default /tmp/vp-fuzz-build)
+#   VP_FUZZ_BUILD=DIR   build directory (default build-fuzz in the source tree)
 #   VP_FUZZ_JOBS=N      parallel fuzzing processes (default 1)
 #
 # Exit 0: no crash, hang or leak found; 1: the fuzzer found one (the input
@@ -14,7 +14,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${VP_FUZZ_BUILD:-/tmp/vp-fuzz-build}
+build=${VP_FUZZ_BUILD:-$root/build-fuzz}
 secs=${VP_FUZZ_SECONDS:-120}
 jobs=${VP_FUZZ_JOBS:-1}
 cc=${VP_FUZZ_CC:-clang}
