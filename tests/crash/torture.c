@@ -65,10 +65,14 @@ static void *runner(void *arg)
 		long moved = 0;
 		for (int i = 0; i < n - 1; i++) {
 			long a = rand_r(&seed) % NACC, amt = rand_r(&seed) % 100;
-			S->acct[a * STRIDE] -= amt;
+			/* Threads share accounts: the update must be atomic, or two
+			 * threads inside their FASes at once lose one of the
+			 * updates (a write-protect fault between the load and the
+			 * store widens that window to tens of microseconds). */
+			__atomic_fetch_sub(&S->acct[a * STRIDE], amt, __ATOMIC_RELAXED);
 			moved += amt;
 		}
-		S->acct[(rand_r(&seed) % NACC) * STRIDE] += moved;
+		__atomic_fetch_add(&S->acct[(rand_r(&seed) % NACC) * STRIDE], moved, __ATOMIC_RELAXED);
 		uint64_t s = ++S->seq[t];
 		int k = (int)(s % RING);
 		if (S->ring[t][k])
