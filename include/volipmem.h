@@ -72,16 +72,17 @@
  *     private copy of the heap, but commits in the child do nothing and
  *     pend()/pcommit() return VP_E_DETACHED; only the parent writes the pool.
  *   - Only one process may have a pool open; pmap() takes an exclusive lock.
- *   - Signals: the mprotect tracker owns SIGSEGV. An application may still
- *     install its own SIGSEGV handler (sigaction/signal are interposed); it
- *     is called for faults that are not the tracker's.
+ *   - Signals: the library owns SIGSEGV (both trackers use it). An
+ *     application may still install its own SIGSEGV handler (sigaction and
+ *     signal are interposed); it is called for faults that are not the
+ *     tracker's.
  *
  * TRACKERS (VOLIPMEM_TRACKER=name)
- *   mprotect  PROT_READ + SIGSEGV; works on any Linux. The default.
  *   uffd      userfaultfd async write-protect + PAGEMAP_SCAN (Linux 6.7+),
- *             over 2 MiB regions made writable on their first write.
- *             Opt-in: it was seen to miss written pages under concurrent
- *             writer threads (docs/ARCHITECTURE.md, "Known issue").
+ *             over 2 MiB regions made writable on their first write. The
+ *             default where the kernel has it.
+ *   mprotect  PROT_READ + SIGSEGV; works on any Linux. The fallback
+ *             (VOLIPMEM_VERBOSE=1 says why uffd was not usable).
  *   full      every page counts as written; a test oracle.
  *   An unknown name makes pmap() fail with VP_E_TRACKER and a message that
  *   lists the available ones.

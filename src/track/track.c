@@ -4,17 +4,17 @@
  * helpers every tracker shares.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "track/track.h"
 #include "util/util.h"
 
-/* In order of preference for the automatic choice. uffd is not chosen
- * automatically: under concurrent writer threads it was seen to miss
- * written pages on this machine's kernel (tests/unit/test_concurrent.c,
- * docs/ARCHITECTURE.md "Known issue"); VOLIPMEM_TRACKER=uffd opts in. */
+/* In order of preference for the automatic choice: uffd where the kernel
+ * has async write-protect and PAGEMAP_SCAN (Linux 6.7+), else mprotect. */
 static const struct vp_tracker_ops *const trackers[] = {
+	&vp__track_uffd,
 	&vp__track_mprotect,
 	&vp__track_full,
 };
@@ -43,11 +43,16 @@ int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 		return vp__misuse(VP_E_TRACKER,
 				  "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: uffd, mprotect, full", name);
 	}
+	char why[160] = "";
 	for (size_t i = 0; i < AUTO_TRACKERS; i++) {
-		if (trackers[i]->probe() == 0) {
+		if (trackers[i]->probe() != 0) {
+			if (i == 0)
+				snprintf(why, sizeof why, "%s", vp_errormsg());
+		} else {
 			*out = trackers[i];
 			if (i > 0)
-				vp__log(1, "tracker %s unusable here, using %s", trackers[0]->name, trackers[i]->name);
+				vp__log(1, "tracker %s unusable here (%s), using %s", trackers[0]->name, why,
+					trackers[i]->name);
 			return 0;
 		}
 	}
