@@ -16,6 +16,12 @@
  *   pmap_{64m,1g,8g}_ms    pmap() of an existing pool
  *   env_first_touch_ns     the machine: first store to a fresh anonymous page
  *   env_mprotect_pair_ns   the machine: mprotect a page read-only and back
+ *   env_uffd_first_write_ns the machine: first store to a populated page
+ *                          armed with userfaultfd async write-protect (no
+ *                          runtime involved; the research notes measured
+ *                          0.65-0.69 us on these machines)
+ *   env_uffd_rearm_ns      the machine: PAGEMAP_SCAN + re-protect, per
+ *                          written page
  *                          (both are page-table changes: what every tracker
  *                          pays per page, and what shadow paging makes slow)
  * Pools are sparse files in $VP_BENCH_DIR (default /dev/shm).
@@ -25,12 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <volipmem.h>
 
 #include "persist/persist.h"
+#include "track/uffd_abi.h"
 #include "util/util.h"
 
 #define PG 4096
@@ -244,6 +253,50 @@ static void bench_pmap(void)
 	}
 }
 
+/* bench_env_uffd -- the raw kernel cost of the uffd tracker's two page-table
+ * operations, with no runtime code in the loop. Prints nothing if the
+ * kernel lacks async write-protect or PAGEMAP_SCAN. */
+static void bench_env_uffd(size_t n)
+{
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC};
+	uint8_t *p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (uffd < 0 || pm < 0 || p == MAP_FAILED || ioctl(uffd, UFFDIO_API, &api) != 0)
+		goto out;
+	memset(p, 1, n * PG); /* populated: measure the write-protect fault only */
+	struct uffdio_register reg = {.range = {(uintptr_t)p, n * PG}, .mode = UFFDIO_REGISTER_MODE_WP};
+	struct uffdio_writeprotect wp = {.range = {(uintptr_t)p, n * PG}, .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0 || ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) != 0)
+		goto out;
+	uint64_t t0 = vp__now_ns();
+	for (size_t i = 0; i < n; i++)
+		p[i * PG] = 2;
+	uint64_t t1 = vp__now_ns();
+	printf("env_uffd_first_write_ns %.0f\n", (double)(t1 - t0) / (double)n);
+	static struct page_region vec[64];
+	struct pm_scan_arg a = {
+		.size = sizeof a, .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+		.start = (uintptr_t)p, .end = (uintptr_t)p + n * PG, .vec = (uintptr_t)vec, .vec_len = 64,
+		.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+	};
+	t0 = vp__now_ns();
+	while (a.start < a.end) {
+		if (ioctl(pm, PAGEMAP_SCAN, &a) < 0 || a.walk_end <= a.start)
+			goto out;
+		a.start = a.walk_end;
+	}
+	t1 = vp__now_ns();
+	printf("env_uffd_rearm_ns %.0f\n", (double)(t1 - t0) / (double)n);
+out:
+	if (p != MAP_FAILED)
+		munmap(p, n * PG);
+	if (pm >= 0)
+		close(pm);
+	if (uffd >= 0)
+		close(uffd);
+}
+
 static void bench_env(void)
 {
 	const size_t n = 8192;
@@ -263,6 +316,7 @@ static void bench_env(void)
 	t1 = vp__now_ns();
 	printf("env_mprotect_pair_ns %.0f\n", (double)(t1 - t0) / 1000.0);
 	munmap(p, n * PG);
+	bench_env_uffd(n);
 }
 
 int main(int argc, char **argv)
