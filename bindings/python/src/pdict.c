@@ -12,6 +12,7 @@
  */
 #include "vpy.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define IX_EMPTY 0
@@ -307,42 +308,95 @@ fail:
 	return -1;
 }
 
-/* pdict_to_plain -- a plain Python dict, deep copy. */
-PyObject *pdict_to_plain(const struct pdict *d)
+/* fill_dict -- r[conv(key)] = conv(value) for every live entry, in order;
+ * 0, or -1 with an exception. The caller pauses the GC (VPY_GC_PAUSE). */
+static int fill_dict(PyObject *r, const struct pdict *d,
+		     PyObject *(*conv)(const struct pv *))
+{
+	for (uint64_t j = 0; j < d->nent; j++) {
+		const struct pentry *e = &d->ent[j];
+		if (e->key.tag == PV_DELETED)
+			continue;
+		PyObject *k = conv(&e->key);
+		PyObject *v = k ? conv(&e->val) : NULL;
+		int rc = v ? PyDict_SetItem(r, k, v) : -1;
+		Py_XDECREF(k);
+		Py_XDECREF(v);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* to_dict -- a new plain dict of conv'ed entries: deep with pv_to_plain,
+ * shallow (live wrappers inside) with pv_to_py. */
+static PyObject *to_dict(const struct pdict *d,
+			 PyObject *(*conv)(const struct pv *))
 {
 	PyObject *r = PyDict_New();
 	if (!r)
 		return NULL;
 	VPY_GC_PAUSE();
-	for (uint64_t j = 0; j < d->nent; j++) {
-		const struct pentry *e = &d->ent[j];
-		if (e->key.tag == PV_DELETED)
-			continue;
-		PyObject *k = pv_to_plain(&e->key);
-		PyObject *v = k ? pv_to_plain(&e->val) : NULL;
-		int rc = v ? PyDict_SetItem(r, k, v) : -1;
-		Py_XDECREF(k);
-		Py_XDECREF(v);
-		if (rc < 0) {
-			Py_CLEAR(r);
-			break;
-		}
-	}
+	if (fill_dict(r, d, conv) < 0)
+		Py_CLEAR(r);
 	VPY_GC_RESUME();
 	return r;
 }
 
+/* pdict_to_plain -- a plain Python dict, deep copy. */
+PyObject *pdict_to_plain(const struct pdict *d)
+{
+	return to_dict(d, pv_to_plain);
+}
+
 /* ---- the Python wrapper ---- */
+
+/* vpy_wrap -- a new wrapper of class `type` for a heap container (shared
+ * with plist.c: both wrappers are a PContainer). */
+PyObject *vpy_wrap(PyTypeObject *type, void *obj, uint64_t id)
+{
+	PContainer *c = (PContainer *)type->tp_alloc(type, 0);
+	if (!c)
+		return NULL;
+	c->obj = obj;
+	c->id = id;
+	c->gen = vpy_gen;
+	return (PyObject *)c;
+}
+
+/* Both containers start with magic and id: vpy_unwrap reads them without
+ * knowing which one it holds. */
+_Static_assert(offsetof(struct pdict, magic) == 0 &&
+	       offsetof(struct pdict, id) == sizeof(uint64_t) &&
+	       offsetof(struct plist, magic) == 0 &&
+	       offsetof(struct plist, id) == sizeof(uint64_t),
+	       "pdict and plist must start with magic, id");
+
+/* vpy_unwrap -- the container behind a wrapper, or NULL with an exception
+ * if the pool was closed (checked first: the heap may be unmapped) or the
+ * container was deleted or replaced. `kind` ("dict", "list") names it in
+ * the message. */
+void *vpy_unwrap(PyObject *o, uint64_t magic, const char *kind)
+{
+	PContainer *c = (PContainer *)o;
+	if (!vpy_open || c->gen != vpy_gen) {
+		PyErr_Format(vpy_Error, "the pool of this persistent %s "
+			     "is closed", kind);
+		return NULL;
+	}
+	uint64_t head[2];              /* magic, id */
+	memcpy(head, c->obj, sizeof head);
+	if (head[0] != magic || head[1] != c->id) {
+		PyErr_Format(PyExc_ReferenceError, "this persistent %s was "
+			     "deleted or replaced", kind);
+		return NULL;
+	}
+	return c->obj;
+}
 
 PyObject *pdict_wrap(struct pdict *d)
 {
-	PContainer *c = (PContainer *)vpy_dict_type->tp_alloc(vpy_dict_type, 0);
-	if (!c)
-		return NULL;
-	c->obj = d;
-	c->id = d->id;
-	c->gen = vpy_gen;
-	return (PyObject *)c;
+	return vpy_wrap(vpy_dict_type, d, d->id);
 }
 
 int vpy_is_pdict(PyObject *o)
@@ -350,23 +404,9 @@ int vpy_is_pdict(PyObject *o)
 	return PyObject_TypeCheck(o, &PDictBase_Type);
 }
 
-/* pdict_unwrap -- the dict behind a wrapper, or NULL with an exception if
- * the pool was closed or the dict was deleted or replaced. */
 struct pdict *pdict_unwrap(PyObject *o)
 {
-	PContainer *c = (PContainer *)o;
-	if (!vpy_open || c->gen != vpy_gen) {
-		PyErr_SetString(vpy_Error, "the pool of this persistent dict "
-				"is closed");
-		return NULL;
-	}
-	struct pdict *d = c->obj;
-	if (d->magic != PDICT_MAGIC || d->id != c->id) {
-		PyErr_SetString(PyExc_ReferenceError, "this persistent dict "
-				"was deleted or replaced");
-		return NULL;
-	}
-	return d;
+	return vpy_unwrap(o, PDICT_MAGIC, "dict");
 }
 
 #define SELF_DICT(ret)                                                  \
@@ -674,26 +714,7 @@ static PyObject *PD_copy(PContainer *self, PyObject *unused)
 {
 	(void)unused;
 	SELF_DICT(NULL);
-	PyObject *r = PyDict_New();
-	if (!r)
-		return NULL;
-	VPY_GC_PAUSE();
-	for (uint64_t j = 0; j < d->nent; j++) {
-		const struct pentry *e = &d->ent[j];
-		if (e->key.tag == PV_DELETED)
-			continue;
-		PyObject *k = pv_to_py(&e->key);
-		PyObject *v = k ? pv_to_py(&e->val) : NULL;
-		int rc = v ? PyDict_SetItem(r, k, v) : -1;
-		Py_XDECREF(k);
-		Py_XDECREF(v);
-		if (rc < 0) {
-			Py_CLEAR(r);
-			break;
-		}
-	}
-	VPY_GC_RESUME();
-	return r;
+	return to_dict(d, pv_to_py);
 }
 
 static PyObject *PD_to_python(PContainer *self, PyObject *unused)
@@ -775,16 +796,8 @@ static PyObject *PD_documents(PContainer *self, PyObject *args)
 		PyObject *key = doc ? pv_to_plain(&e->key) : NULL;
 		int rc = key ? PyObject_SetAttr(doc, attr, key) : -1;
 		Py_XDECREF(key);
-		for (uint64_t i = 0; rc == 0 && i < v->nent; i++) {
-			const struct pentry *f = &v->ent[i];
-			if (f->key.tag == PV_DELETED)
-				continue;
-			PyObject *fk = pv_to_plain(&f->key);
-			PyObject *fv = fk ? pv_to_plain(&f->val) : NULL;
-			rc = fv ? PyDict_SetItem(doc, fk, fv) : -1;
-			Py_XDECREF(fk);
-			Py_XDECREF(fv);
-		}
+		if (rc == 0)
+			rc = fill_dict(doc, v, pv_to_plain);
 		VPY_GC_RESUME();
 		if (!doc)
 			goto fail;

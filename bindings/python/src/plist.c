@@ -123,33 +123,36 @@ fail:
 	return -1;
 }
 
-PyObject *plist_to_plain(const struct plist *l)
+/* to_list -- a new plain list of conv(items[start + i * step]) for i < n:
+ * deep with pv_to_plain, live wrappers inside with pv_to_py. */
+static PyObject *to_list(const struct plist *l, Py_ssize_t start,
+			 Py_ssize_t step, Py_ssize_t n,
+			 PyObject *(*conv)(const struct pv *))
 {
-	PyObject *r = PyList_New((Py_ssize_t)l->len);
+	PyObject *r = PyList_New(n);
 	if (!r)
 		return NULL;
 	VPY_GC_PAUSE();
-	for (uint64_t i = 0; i < l->len; i++) {
-		PyObject *v = pv_to_plain(&l->items[i]);
+	for (Py_ssize_t i = 0, j = start; i < n; i++, j += step) {
+		PyObject *v = conv(&l->items[j]);
 		if (!v) {
 			Py_CLEAR(r);
 			break;
 		}
-		PyList_SET_ITEM(r, (Py_ssize_t)i, v);
+		PyList_SET_ITEM(r, i, v);
 	}
 	VPY_GC_RESUME();
 	return r;
 }
 
+PyObject *plist_to_plain(const struct plist *l)
+{
+	return to_list(l, 0, 1, (Py_ssize_t)l->len, pv_to_plain);
+}
+
 PyObject *plist_wrap(struct plist *l)
 {
-	PContainer *c = (PContainer *)vpy_list_type->tp_alloc(vpy_list_type, 0);
-	if (!c)
-		return NULL;
-	c->obj = l;
-	c->id = l->id;
-	c->gen = vpy_gen;
-	return (PyObject *)c;
+	return vpy_wrap(vpy_list_type, l, l->id);
 }
 
 int vpy_is_plist(PyObject *o)
@@ -159,19 +162,7 @@ int vpy_is_plist(PyObject *o)
 
 struct plist *plist_unwrap(PyObject *o)
 {
-	PContainer *c = (PContainer *)o;
-	if (!vpy_open || c->gen != vpy_gen) {
-		PyErr_SetString(vpy_Error, "the pool of this persistent list "
-				"is closed");
-		return NULL;
-	}
-	struct plist *l = c->obj;
-	if (l->magic != PLIST_MAGIC || l->id != c->id) {
-		PyErr_SetString(PyExc_ReferenceError, "this persistent list "
-				"was deleted or replaced");
-		return NULL;
-	}
-	return l;
+	return vpy_unwrap(o, PLIST_MAGIC, "list");
 }
 
 #define SELF_LIST(ret)                                                  \
@@ -270,20 +261,7 @@ static PyObject *PL_subscript(PContainer *self, PyObject *key)
 		return NULL;
 	Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)l->len, &start, &stop,
 					     step);
-	PyObject *r = PyList_New(n);
-	if (!r)
-		return NULL;
-	VPY_GC_PAUSE();
-	for (Py_ssize_t i = 0, j = start; i < n; i++, j += step) {
-		PyObject *v = pv_to_py(&l->items[j]);
-		if (!v) {
-			Py_CLEAR(r);
-			break;
-		}
-		PyList_SET_ITEM(r, i, v);
-	}
-	VPY_GC_RESUME();
-	return r;
+	return to_list(l, start, step, n, pv_to_py);
 }
 
 /* assign_slice -- l[slice] = value, or del l[slice] (value NULL). */

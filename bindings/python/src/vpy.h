@@ -161,6 +161,11 @@ void pkey_release(struct pkey *k);
 bool pkey_eq(const struct pkey *a, const struct pkey *b);
 
 /* ---- containers ---- */
+/* wrappers of either kind (pdict.c): unwrap checks the pool is open, then
+ * that the container's magic and id are unchanged */
+PyObject *vpy_wrap(PyTypeObject *type, void *obj, uint64_t id);
+void *vpy_unwrap(PyObject *o, uint64_t magic, const char *kind);
+
 struct pdict *pdict_new(void);
 void pdict_free(struct pdict *d);
 int pdict_copy(const struct pdict *src, struct pdict **out);
