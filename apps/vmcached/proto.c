@@ -78,6 +78,15 @@ static bool reply(struct vmc_conn *c, bool noreply, const char *s)
 	return noreply ? true : out_str(c, s);
 }
 
+/* answer -- reply s to a request that used `used` bytes of input, and
+ * return what its handler returns: used, or -1 (close) if the reply
+ * cannot be queued. */
+static long answer(struct vmc_conn *c, bool noreply, const char *s,
+		   size_t used)
+{
+	return reply(c, noreply, s) ? (long)used : -1;
+}
+
 /* tokenize -- split on blanks like memcached; store up to max tokens and
  * return how many there are in all. */
 static size_t tokenize(const char *s, size_t len, struct tok *t, size_t max)
@@ -208,6 +217,31 @@ static int fas_end(struct vmc_conn *c)
 }
 
 #define COMMIT_FAILED "SERVER_ERROR commit failed"
+#define BAD_FORMAT "CLIENT_ERROR bad command line format"
+
+/* fas_answer -- answer a request whose FAS ended with rc: a failed commit
+ * is reported even under noreply. */
+static long fas_answer(struct vmc_conn *c, int rc, bool noreply,
+		       const char *s, size_t used)
+{
+	return rc ? answer(c, false, COMMIT_FAILED, used)
+		  : answer(c, noreply, s, used);
+}
+
+/* key_args -- the first checks of `<cmd> <key> <arg> [noreply]` (incr,
+ * decr, touch), in memcached's order. 0 to go on, with *noreply set; else
+ * the answered request's return value (never 0: a line has its '\n'). */
+static long key_args(struct vmc_conn *c, const struct tok *t, size_t nt,
+		     bool *noreply, size_t linelen)
+{
+	*noreply = false;
+	if (nt != 3 && nt != 4)
+		return answer(c, false, "ERROR", linelen);
+	*noreply = tok_is(&t[nt - 1], "noreply");
+	if (t[1].n > VMC_KEY_MAX)
+		return answer(c, *noreply, BAD_FORMAT, linelen);
+	return 0;
+}
 
 /* do_update -- set/add/replace/append/prepend/cas. Returns bytes used, 0
  * if the data block is not all here yet, -1 to close. */
@@ -216,7 +250,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 {
 	bool is_cas = cmd == VMC_CAS;
 	if (!(nt == (is_cas ? 6u : 5u) || nt == (is_cas ? 7u : 6u)))
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	bool noreply = tok_is(&t[nt - 1], "noreply");
 	uint32_t flags;
 	int32_t exptime, vlen;
@@ -225,8 +259,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 	    !parse_i32(&t[3], &exptime) || !parse_i32(&t[4], &vlen) ||
 	    (is_cas && !parse_u64(&t[5], &cas_in)) || vlen < 0 ||
 	    vlen > INT_MAX - 2)
-		return reply(c, noreply, "CLIENT_ERROR bad command line format")
-			       ? (long)linelen : -1;
+		return answer(c, noreply, BAD_FORMAT, linelen);
 	size_t nbytes = (size_t)vlen + 2;
 	struct vmc_clock now;
 	vmc_clock_now(&now);
@@ -241,8 +274,9 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 			vmc_unlink_key(t[1].p, t[1].n, hv, &now);
 			fas_end(c);
 		}
-		return reply(c, noreply, "SERVER_ERROR object too large for cache")
-			       ? (long)linelen : -1;
+		return answer(c, noreply,
+			      "SERVER_ERROR object too large for cache",
+			      linelen);
 	}
 	if (c->rlen - c->rpos < linelen + nbytes) {
 		c->need = linelen + nbytes;
@@ -250,8 +284,8 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 	}
 	const char *data = c->rbuf + c->rpos + linelen;
 	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n')
-		return reply(c, noreply, "CLIENT_ERROR bad data chunk")
-			       ? (long)(linelen + nbytes) : -1;
+		return answer(c, noreply, "CLIENT_ERROR bad data chunk",
+			      linelen + nbytes);
 	TSTAT_INC(c->w, cmd_set);
 	fas_begin(c);
 	enum vmc_store_res r = vmc_store(cmd, t[1].p, t[1].n, hv, flags,
@@ -276,8 +310,7 @@ static long do_update(struct vmc_conn *c, struct tok *t, size_t nt,
 		else if (r == VMC_NOT_FOUND)
 			TSTAT_INC(c->w, cas_misses);
 	}
-	bool ok = rc != 0 ? out_str(c, COMMIT_FAILED) : reply(c, noreply, s);
-	return ok ? (long)(linelen + nbytes) : -1;
+	return fas_answer(c, rc, noreply, s, linelen + nbytes);
 }
 
 /* value_out -- "VALUE key flags bytes [cas]\r\n" + data. */
@@ -317,11 +350,11 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 		   size_t linelen)
 {
 	if (nt < 2)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	int32_t e = 0;
 	if (touch && !parse_i32(&t[1], &e))
-		return out_str(c, "CLIENT_ERROR invalid exptime argument")
-			       ? (long)linelen : -1;
+		return answer(c, false, "CLIENT_ERROR invalid exptime argument",
+			      linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	int64_t exptime = abs_exptime(e, &now);
@@ -375,10 +408,10 @@ static long do_get(struct vmc_conn *c, const char *line, size_t len,
 		return -1;
 	if (badkey || rc != 0) {
 		c->wlen = mark; /* like memcached, drop the partial answer */
-		return out_str(c, badkey ? "CLIENT_ERROR bad command line format"
-					 : COMMIT_FAILED) ? (long)linelen : -1;
+		return answer(c, false, badkey ? BAD_FORMAT : COMMIT_FAILED,
+			      linelen);
 	}
-	return out_str(c, "END") ? (long)linelen : -1;
+	return answer(c, false, "END", linelen);
 }
 
 /* do_delete -- delete <key> [0] [noreply], memcached's legacy "0" too. */
@@ -387,20 +420,18 @@ static long do_delete(struct vmc_conn *c, struct tok *t, size_t nt,
 {
 	bool noreply = false;
 	if (nt < 2 || nt > 4)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	if (nt > 2) {
 		bool hold0 = tok_is(&t[2], "0");
 		noreply = tok_is(&t[nt - 1], "noreply");
 		bool valid = (nt == 3 && (hold0 || noreply)) ||
 			     (nt == 4 && hold0 && noreply);
 		if (!valid)
-			return reply(c, noreply, "CLIENT_ERROR bad command line "
-				     "format.  Usage: delete <key> [noreply]")
-				       ? (long)linelen : -1;
+			return answer(c, noreply, BAD_FORMAT ".  Usage: delete "
+				      "<key> [noreply]", linelen);
 	}
 	if (t[1].n > VMC_KEY_MAX)
-		return reply(c, noreply, "CLIENT_ERROR bad command line format")
-			       ? (long)linelen : -1;
+		return answer(c, noreply, BAD_FORMAT, linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	fas_begin(c);
@@ -410,25 +441,23 @@ static long do_delete(struct vmc_conn *c, struct tok *t, size_t nt,
 		TSTAT_INC(c->w, delete_hits);
 	else
 		TSTAT_INC(c->w, delete_misses);
-	bool ok = rc ? out_str(c, COMMIT_FAILED)
-		     : reply(c, noreply, hit ? "DELETED" : "NOT_FOUND");
-	return ok ? (long)linelen : -1;
+	return fas_answer(c, rc, noreply, hit ? "DELETED" : "NOT_FOUND",
+			  linelen);
 }
 
 /* do_delta -- incr/decr <key> <delta> [noreply]. */
 static long do_delta(struct vmc_conn *c, struct tok *t, size_t nt, bool incr,
 		     size_t linelen)
 {
-	if (nt != 3 && nt != 4)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
-	bool noreply = tok_is(&t[nt - 1], "noreply");
+	bool noreply;
 	uint64_t delta;
-	if (t[1].n > VMC_KEY_MAX)
-		return reply(c, noreply, "CLIENT_ERROR bad command line format")
-			       ? (long)linelen : -1;
+	long done = key_args(c, t, nt, &noreply, linelen);
+	if (done)
+		return done;
 	if (!parse_u64(&t[2], &delta))
-		return reply(c, noreply, "CLIENT_ERROR invalid numeric delta argument")
-			       ? (long)linelen : -1;
+		return answer(c, noreply,
+			      "CLIENT_ERROR invalid numeric delta argument",
+			      linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	char out[32];
@@ -458,24 +487,21 @@ static long do_delta(struct vmc_conn *c, struct tok *t, size_t nt, bool incr,
 		s = "SERVER_ERROR out of memory";
 		break;
 	}
-	bool ok = rc ? out_str(c, COMMIT_FAILED) : reply(c, noreply, s);
-	return ok ? (long)linelen : -1;
+	return fas_answer(c, rc, noreply, s, linelen);
 }
 
 /* do_touch -- touch <key> <exptime> [noreply]. */
 static long do_touch(struct vmc_conn *c, struct tok *t, size_t nt,
 		     size_t linelen)
 {
-	if (nt != 3 && nt != 4)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
-	bool noreply = tok_is(&t[nt - 1], "noreply");
+	bool noreply;
 	int32_t e;
-	if (t[1].n > VMC_KEY_MAX)
-		return reply(c, noreply, "CLIENT_ERROR bad command line format")
-			       ? (long)linelen : -1;
+	long done = key_args(c, t, nt, &noreply, linelen);
+	if (done)
+		return done;
 	if (!parse_i32(&t[2], &e))
-		return reply(c, noreply, "CLIENT_ERROR invalid exptime argument")
-			       ? (long)linelen : -1;
+		return answer(c, noreply,
+			      "CLIENT_ERROR invalid exptime argument", linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	TSTAT_INC(c->w, cmd_touch);
@@ -487,9 +513,8 @@ static long do_touch(struct vmc_conn *c, struct tok *t, size_t nt,
 		TSTAT_INC(c->w, touch_hits);
 	else
 		TSTAT_INC(c->w, touch_misses);
-	bool ok = rc ? out_str(c, COMMIT_FAILED)
-		     : reply(c, noreply, hit ? "TOUCHED" : "NOT_FOUND");
-	return ok ? (long)linelen : -1;
+	return fas_answer(c, rc, noreply, hit ? "TOUCHED" : "NOT_FOUND",
+			  linelen);
 }
 
 /* do_flush -- flush_all [delay] [noreply]. */
@@ -497,12 +522,12 @@ static long do_flush(struct vmc_conn *c, struct tok *t, size_t nt,
 		     size_t linelen)
 {
 	if (nt < 1 || nt > 3)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	bool noreply = tok_is(&t[nt - 1], "noreply");
 	int32_t e = 0;
 	if (nt != (noreply ? 2u : 1u) && !parse_i32(&t[1], &e))
-		return reply(c, noreply, "CLIENT_ERROR invalid exptime argument")
-			       ? (long)linelen : -1;
+		return answer(c, noreply,
+			      "CLIENT_ERROR invalid exptime argument", linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	TSTAT_INC(c->w, cmd_flush);
@@ -513,8 +538,7 @@ static long do_flush(struct vmc_conn *c, struct tok *t, size_t nt,
 	fas_begin(c);
 	vmc_flush(delay, &now);
 	int rc = fas_end(c);
-	bool ok = rc ? out_str(c, COMMIT_FAILED) : reply(c, noreply, "OK");
-	return ok ? (long)linelen : -1;
+	return fas_answer(c, rc, noreply, "OK", linelen);
 }
 
 /* ---- stats ---- */
@@ -723,7 +747,7 @@ static long do_stats(struct vmc_conn *c, struct tok *t, size_t nt,
 			VMC_TSTATS(X)
 #undef X
 		}
-		return out_str(c, "RESET") ? (long)linelen : -1;
+		return answer(c, false, "RESET", linelen);
 	} else if (tok_is(&t[1], "items")) {
 		ok = stats_items(c);
 	} else if (tok_is(&t[1], "slabs")) {
@@ -731,12 +755,13 @@ static long do_stats(struct vmc_conn *c, struct tok *t, size_t nt,
 	} else if (tok_is(&t[1], "settings")) {
 		ok = stats_settings(c);
 	} else if (tok_is(&t[1], "detail")) {
-		return out_str(c, "CLIENT_ERROR usage: stats detail on|off|dump")
-			       ? (long)linelen : -1;
+		return answer(c, false,
+			      "CLIENT_ERROR usage: stats detail on|off|dump",
+			      linelen);
 	} else {
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	}
-	return ok && out_str(c, "END") ? (long)linelen : -1;
+	return ok ? answer(c, false, "END", linelen) : -1;
 }
 
 /* ---- meta commands: mg ms md ma (mn is in dispatch) ----
@@ -832,22 +857,39 @@ static bool meta_ret(struct vmc_conn *c, const struct meta *m,
 	return true;
 }
 
-static long meta_err(struct vmc_conn *c, const char *s, size_t used)
+/* meta_key_args -- check `<cmd> <key> <flags>*` (mg, md, ma) and read the
+ * flags: NULL, or the error line to answer. */
+static const char *meta_key_args(struct tok *t, size_t nt, struct meta *m)
 {
-	return out_str(c, s) ? (long)used : -1;
+	if (nt < 2)
+		return "ERROR";
+	if (t[1].n > VMC_KEY_MAX)
+		return BAD_FORMAT;
+	return meta_parse(t, 2, nt, m);
+}
+
+/* meta_done -- what a meta command returns once its lock or FAS is over
+ * (rc: fas_end's, 0 without a FAS): on a failed commit, its answer (all
+ * written since mark) becomes COMMIT_FAILED. */
+static long meta_done(struct vmc_conn *c, bool ok, int rc, size_t mark,
+		      size_t used)
+{
+	if (!ok)
+		return -1;
+	if (rc != 0) {
+		c->wlen = mark;
+		return answer(c, false, COMMIT_FAILED, used);
+	}
+	return (long)used;
 }
 
 /* do_mg -- mg <key> <flags>*: HD / VA <size> + data / EN. */
 static long do_mg(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
-	if (nt < 2)
-		return meta_err(c, "ERROR", linelen);
-	if (t[1].n > VMC_KEY_MAX)
-		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
-	const char *perr = meta_parse(t, 2, nt, &m);
-	if (perr)
-		return meta_err(c, perr, linelen);
+	const char *err = meta_key_args(t, nt, &m);
+	if (err)
+		return answer(c, false, err, linelen);
 	TSTAT_INC(c->w, cmd_meta);
 	TSTAT_INC(c->w, cmd_get);
 	struct vmc_clock now;
@@ -885,13 +927,7 @@ static long do_mg(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 		rc = fas_end(c);
 	else
 		vmc_unlock();
-	if (!ok)
-		return -1;
-	if (rc != 0) {
-		c->wlen = mark;
-		return meta_err(c, COMMIT_FAILED, linelen);
-	}
-	return (long)linelen;
+	return meta_done(c, ok, rc, mark, linelen);
 }
 
 /* do_ms -- ms <key> <datalen> <flags>* + data block: HD NS EX NF. */
@@ -900,15 +936,15 @@ static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	struct meta m;
 	int32_t vlen;
 	if (nt < 2)
-		return meta_err(c, "ERROR", linelen);
+		return answer(c, false, "ERROR", linelen);
 	if (nt < 3 || t[1].n > VMC_KEY_MAX || !parse_i32(&t[2], &vlen) ||
 	    vlen < 0 || vlen > INT_MAX - 2)
-		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
+		return answer(c, false, BAD_FORMAT, linelen);
 	size_t nbytes = (size_t)vlen + 2;
 	const char *perr = meta_parse(t, 3, nt, &m);
 	if (perr) {
 		c->swallow = nbytes;
-		return meta_err(c, perr, linelen);
+		return answer(c, false, perr, linelen);
 	}
 	enum vmc_cmd cmd;
 	switch (m.mode) {
@@ -919,14 +955,18 @@ static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	case 'R': case 'r': cmd = VMC_REPLACE; break;
 	default:
 		c->swallow = nbytes;
-		return meta_err(c, "CLIENT_ERROR invalid mode for ms M token", linelen);
+		return answer(c, false,
+			      "CLIENT_ERROR invalid mode for ms M token",
+			      linelen);
 	}
 	if (m.has_C)
 		cmd = VMC_CAS;
 	if (vmc_item_size(t[1].n, nbytes) > vmc_item_max) {
 		TSTAT_INC(c->w, store_too_large);
 		c->swallow = nbytes;
-		return meta_err(c, "SERVER_ERROR object too large for cache", linelen);
+		return answer(c, false,
+			      "SERVER_ERROR object too large for cache",
+			      linelen);
 	}
 	if (c->rlen - c->rpos < linelen + nbytes) {
 		c->need = linelen + nbytes;
@@ -934,7 +974,8 @@ static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 	}
 	const char *data = c->rbuf + c->rpos + linelen;
 	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n')
-		return meta_err(c, "CLIENT_ERROR bad data chunk", linelen + nbytes);
+		return answer(c, false, "CLIENT_ERROR bad data chunk",
+			      linelen + nbytes);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	TSTAT_INC(c->w, cmd_meta);
@@ -963,26 +1004,16 @@ static long do_ms(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 		     out_append(c, "\r\n", 2);
 	}
 	int rc = fas_end(c);
-	if (!ok)
-		return -1;
-	if (rc != 0) {
-		c->wlen = mark;
-		return meta_err(c, COMMIT_FAILED, linelen + nbytes);
-	}
-	return (long)(linelen + nbytes);
+	return meta_done(c, ok, rc, mark, linelen + nbytes);
 }
 
 /* do_md -- md <key> <flags>*: HD NF EX. */
 static long do_md(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
-	if (nt < 2)
-		return meta_err(c, "ERROR", linelen);
-	if (t[1].n > VMC_KEY_MAX)
-		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
-	const char *perr = meta_parse(t, 2, nt, &m);
-	if (perr)
-		return meta_err(c, perr, linelen);
+	const char *err = meta_key_args(t, nt, &m);
+	if (err)
+		return answer(c, false, err, linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	TSTAT_INC(c->w, cmd_meta);
@@ -1004,32 +1035,24 @@ static long do_md(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 		ok = out_append(c, s, 2) && meta_ret(c, &m, &t[1], NULL, &now, "kO") &&
 		     out_append(c, "\r\n", 2);
 	int rc = fas_end(c);
-	if (!ok)
-		return -1;
-	if (rc != 0) {
-		c->wlen = mark;
-		return meta_err(c, COMMIT_FAILED, linelen);
-	}
-	return (long)linelen;
+	return meta_done(c, ok, rc, mark, linelen);
 }
 
 /* do_ma -- ma <key> <flags>*: arithmetic, with autovivify (N, J). */
 static long do_ma(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 {
 	struct meta m;
-	if (nt < 2)
-		return meta_err(c, "ERROR", linelen);
-	if (t[1].n > VMC_KEY_MAX)
-		return meta_err(c, "CLIENT_ERROR bad command line format", linelen);
-	const char *perr = meta_parse(t, 2, nt, &m);
-	if (perr)
-		return meta_err(c, perr, linelen);
+	const char *err = meta_key_args(t, nt, &m);
+	if (err)
+		return answer(c, false, err, linelen);
 	bool incr;
 	switch (m.mode) {
 	case 0: case 'I': case 'i': case '+': incr = true; break;
 	case 'D': case 'd': case '-': incr = false; break;
 	default:
-		return meta_err(c, "CLIENT_ERROR invalid mode for ma M token", linelen);
+		return answer(c, false,
+			      "CLIENT_ERROR invalid mode for ma M token",
+			      linelen);
 	}
 	struct vmc_clock now;
 	vmc_clock_now(&now);
@@ -1086,13 +1109,7 @@ static long do_ma(struct vmc_conn *c, struct tok *t, size_t nt, size_t linelen)
 		ok = out_str(c, "SERVER_ERROR out of memory");
 	}
 	int rc = fas_end(c);
-	if (!ok)
-		return -1;
-	if (rc != 0) {
-		c->wlen = mark;
-		return meta_err(c, COMMIT_FAILED, linelen);
-	}
-	return (long)linelen;
+	return meta_done(c, ok, rc, mark, linelen);
 }
 
 /* dispatch -- one request whose command line is line[0, len) (without
@@ -1103,7 +1120,7 @@ static long dispatch(struct vmc_conn *c, const char *line, size_t len,
 	struct tok t[NTOK];
 	size_t nt = tokenize(line, len, t, NTOK);
 	if (nt == 0)
-		return out_str(c, "ERROR") ? (long)linelen : -1;
+		return answer(c, false, "ERROR", linelen);
 	const struct tok *cmd = &t[0];
 	if (tok_is(cmd, "get") || tok_is(cmd, "bget"))
 		return do_get(c, line, len, t, nt, false, false, linelen);
@@ -1140,15 +1157,14 @@ static long dispatch(struct vmc_conn *c, const char *line, size_t len,
 			return do_stats(c, t, nt, linelen);
 	}
 	if (tok_is(cmd, "version"))
-		return out_str(c, "VERSION " VMC_VERSION) ? (long)linelen : -1;
+		return answer(c, false, "VERSION " VMC_VERSION, linelen);
 	if (tok_is(cmd, "verbosity")) {
 		if (nt != 2 && nt != 3)
-			return out_str(c, "ERROR") ? (long)linelen : -1;
+			return answer(c, false, "ERROR", linelen);
 		uint32_t level;
 		if (parse_u32(&t[1], &level))
 			vmc_settings.verbose = level > 2 ? 2 : (int)level;
-		return reply(c, tok_is(&t[nt - 1], "noreply"), "OK")
-			       ? (long)linelen : -1;
+		return answer(c, tok_is(&t[nt - 1], "noreply"), "OK", linelen);
 	}
 	if (tok_is(cmd, "quit")) {
 		c->closing = true;
@@ -1164,9 +1180,9 @@ static long dispatch(struct vmc_conn *c, const char *line, size_t len,
 		return do_ma(c, t, nt, linelen);
 	if (tok_is(cmd, "mn")) {
 		TSTAT_INC(c->w, cmd_meta);
-		return out_str(c, "MN") ? (long)linelen : -1;
+		return answer(c, false, "MN", linelen);
 	}
-	return out_str(c, "ERROR") ? (long)linelen : -1;
+	return answer(c, false, "ERROR", linelen);
 }
 
 /* long_line_ok -- memcached keeps reading a line longer than 2 KiB only if
