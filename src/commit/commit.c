@@ -86,7 +86,7 @@ void vp__commit_locked(struct vp_rt *rt)
 
 	/* ---- step 3a: copy the write set into the log (threads paused) ---- */
 	if (!rc && n)
-		vp__log_copy(rt, &rt->ws);
+		rc = vp__log_copy(rt, &rt->ws);
 	t3 = vp__now_ns();
 	pthread_mutex_lock(&rt->mu);
 	rt->gate_closed = false;

@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,13 +115,38 @@ int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws)
 	return 0;
 }
 
-void vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
+/*
+ * Splitting large copies. A write set of PAR_MIN pages or more is copied by
+ * two threads, each its own half of the slots and descriptors, each through
+ * its own struct vp_persist (the file medium remembers the range to msync
+ * per thread; sfence orders only the issuing thread's non-temporal stores).
+ * The helper drains its half before it ends, and the caller joins it before
+ * anything that must come after the copy (the descriptor drain and commit
+ * record in step 3, the retire records in step 4), so the durability order
+ * in the comment at the top is unchanged. Off under the crash simulator's
+ * hooks (they record one thread's stores) and with VOLIPMEM_COPY_THREADS=1;
+ * a failed pthread_create just copies the whole set on the calling thread.
+ * Measured here: a 32,768-page set's copy time nearly halves.
+ */
+#define PAR_MIN 512
+
+struct half {
+	struct vp_rt *rt;
+	const struct vp_pageset *ws;
+	uint64_t from, to;
+	struct vp_persist ps;
+	int rc;
+};
+
+/* copy_slots -- log copy of pages [from, to) of the write set. */
+static void copy_slots(struct vp_rt *rt, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
+		       uint64_t to)
 {
 	uint8_t *slots = rt->pool + rt->sb.logdata_off;
 	bool sums = vp__opt.checksum_pages;
-	for (size_t i = 0; i < ws->n; i++) {
+	for (uint64_t i = from; i < to; i++) {
 		const uint8_t *src = rt->heap + ws->pg[i] * VP_PAGE;
-		vp__pcopy(&rt->ps, slots + i * VP_PAGE, src, VP_PAGE);
+		vp__pcopy(ps, slots + i * VP_PAGE, src, VP_PAGE);
 		rt->desc[i].pgno = ws->pg[i];
 		/* The checksum is taken from the working copy while threads are
 		 * paused, so it matches what was copied. */
@@ -128,6 +154,58 @@ void vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
 		if (sums && !rt->desc[i].csum)
 			rt->desc[i].csum = 1; /* 0 means "no checksum" */
 	}
+}
+
+/* copy_home -- step 4 copy of slots [from, to) to their home pages. */
+static void copy_home(struct vp_rt *rt, struct vp_persist *ps, uint64_t from, uint64_t to)
+{
+	uint8_t *home = rt->pool + rt->sb.home_off;
+	uint8_t *slots = rt->pool + rt->sb.logdata_off;
+	for (uint64_t i = from; i < to; i++)
+		vp__pcopy(ps, home + rt->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
+}
+
+static void *slots_helper(void *arg)
+{
+	struct half *h = arg;
+	copy_slots(h->rt, &h->ps, h->ws, h->from, h->to);
+	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("log:slots-second-half"));
+	return NULL;
+}
+
+static void *home_helper(void *arg)
+{
+	struct half *h = arg;
+	copy_home(h->rt, &h->ps, h->from, h->to);
+	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("home:pages-second-half"));
+	return NULL;
+}
+
+/* split -- start fn on the second half of n pages; returns where the
+ * caller's half ends (n when nothing was started). */
+static uint64_t split(struct vp_rt *rt, const struct vp_pageset *ws, uint64_t n, void *(*fn)(void *),
+		      struct half *h, pthread_t *th)
+{
+	if (n < PAR_MIN || vp__opt.copy_threads < 2 || vp__persist_hooks)
+		return n;
+	*h = (struct half){.rt = rt, .ws = ws, .from = n / 2, .to = n, .ps = rt->ps};
+	h->ps.lo = UINTPTR_MAX;
+	h->ps.hi = 0;
+	if (pthread_create(th, NULL, fn, h) != 0)
+		return n;
+	return n / 2;
+}
+
+int vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
+{
+	struct half h;
+	pthread_t th;
+	uint64_t mine = split(rt, ws, ws->n, slots_helper, &h, &th);
+	copy_slots(rt, &rt->ps, ws, 0, mine);
+	if (mine == ws->n)
+		return 0;
+	pthread_join(th, NULL);
+	return h.rc;
 }
 
 int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n)
@@ -145,13 +223,18 @@ int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n)
 
 int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
 {
-	uint8_t *home = rt->pool + rt->sb.home_off;
-	uint8_t *slots = rt->pool + rt->sb.logdata_off;
-	int rc;
-	for (uint64_t i = 0; i < n; i++)
-		vp__pcopy(&rt->ps, home + rt->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
+	struct half h;
+	pthread_t th;
+	uint64_t mine = split(rt, NULL, n, home_helper, &h, &th);
+	copy_home(rt, &rt->ps, 0, mine);
 	/* Crash before this drain: the record says COMMITTED; replayed. */
-	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("home:pages-updated"))))
+	int rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("home:pages-updated"));
+	if (mine != n) {
+		pthread_join(th, NULL);
+		if (!rc)
+			rc = h.rc;
+	}
+	if (rc)
 		return rc;
 	return vp__logrec_retire(rt, seq);
 }

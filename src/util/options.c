@@ -19,6 +19,7 @@ struct vp_options vp__opt = {
 	.reserve = VP_DEFAULT_RESERVE,
 	.checksum_pages = true,
 	.sticky = 64,
+	.copy_threads = 2,
 };
 
 static int parse_u64(const char *name, const char *s, uint64_t *out)
@@ -65,6 +66,13 @@ int vp__options_load(void)
 		if (v > 4096)
 			return vp__misuse(VP_E_INVAL, "VOLIPMEM_STICKY_PAGES=%s is above 4096", s);
 		vp__opt.sticky = (unsigned)v;
+	}
+	if ((s = getenv("VOLIPMEM_COPY_THREADS"))) {
+		if ((rc = parse_u64("VOLIPMEM_COPY_THREADS", s, &v)))
+			return rc;
+		if (v < 1 || v > 2)
+			return vp__misuse(VP_E_INVAL, "VOLIPMEM_COPY_THREADS=%s must be 1 or 2", s);
+		vp__opt.copy_threads = (unsigned)v;
 	}
 	if ((s = getenv("VOLIPMEM_HEAP_BASE"))) {
 		if ((rc = parse_u64("VOLIPMEM_HEAP_BASE", s, &v)))

@@ -20,6 +20,7 @@ struct vp_options {
 	int verbose;             /* VOLIPMEM_VERBOSE: 0 quiet, 1 notices, 2 debug     */
 	bool checksum_pages;     /* VOLIPMEM_CHECKSUM_PAGES: per-page log checksums   */
 	unsigned sticky;         /* VOLIPMEM_STICKY_PAGES: pages uffd keeps unarmed    */
+	unsigned copy_threads;   /* VOLIPMEM_COPY_THREADS: threads copying a large set */
 };
 
 extern struct vp_options vp__opt;

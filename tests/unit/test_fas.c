@@ -3,9 +3,11 @@
  * test_fas.c -- failure-atomic sections: flat nesting, API misuse, group
  * commits from several threads, the deadlock rule (its violation really
  * deadlocks; the documented pattern does not), relaxed mode and psync,
- * and a relaxed-mode crash that must never show half a FAS.
+ * a relaxed-mode crash that must never show half a FAS, and a write set
+ * large enough to be copied by two threads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -266,6 +268,54 @@ static void test_relaxed_crash(void **state)
 	}
 }
 
+/* test_large_split -- a write set large enough to be copied by two threads
+ * (VOLIPMEM_COPY_THREADS=2, the default) and by one: both halves reach the
+ * log and the home image (read back from the file), and survive a reopen. */
+static void test_large_split(void **state)
+{
+	(void)state;
+	const size_t np = 3000;
+	for (int threads = 1; threads <= 2; threads++) {
+		const char *path = vpt_pool_path(threads == 1 ? "split1" : "split2");
+		setenv("VOLIPMEM_COPY_THREADS", threads == 1 ? "1" : "2", 1);
+		assert_int_equal(pmap(path, 64 * MiB, 0), 0);
+		uint8_t **root = proot("split", sizeof *root, NULL);
+		pstart();
+		*root = pmalloc(np * 4096);
+		assert_non_null(*root);
+		pend();
+		uint8_t *p = *root;
+		size_t off = (size_t)(p - (uint8_t *)vp_heap_base());
+		for (int round = 1; round <= 2; round++) {
+			struct vp_stats st0, st1;
+			vp_stats(&st0);
+			pstart();
+			for (size_t i = 0; i < np; i++)
+				memset(p + i * 4096, (int)(i * 7 + (size_t)round), 4096);
+			assert_int_equal(pend(), 0);
+			vp_stats(&st1);
+			assert_true(st1.pages_logged - st0.pages_logged >= np);
+		}
+		assert_int_equal(punmap(), 0);
+		int fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		uint8_t *buf = malloc(4096);
+		for (size_t i = 0; i < np; i++) {
+			assert_int_equal(pread(fd, buf, 4096, (off_t)(65536 + off + i * 4096)), 4096);
+			assert_int_equal(buf[0], (uint8_t)(i * 7 + 2));
+			assert_int_equal(buf[4095], (uint8_t)(i * 7 + 2));
+		}
+		free(buf);
+		close(fd);
+		assert_int_equal(pmap(path, 64 * MiB, 0), 0);
+		root = proot("split", sizeof *root, NULL);
+		for (size_t i = 0; i < np; i++)
+			assert_int_equal((*root)[i * 4096 + 100], (uint8_t)(i * 7 + 2));
+		assert_int_equal(punmap(), 0);
+	}
+	unsetenv("VOLIPMEM_COPY_THREADS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_deadlock_rule),
 		cmocka_unit_test(test_relaxed),
 		cmocka_unit_test(test_relaxed_crash),
+		cmocka_unit_test(test_large_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
