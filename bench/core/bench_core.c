@@ -27,6 +27,7 @@
  * Pools are sparse files in $VP_BENCH_DIR (default /dev/shm).
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,24 @@ static void bench_first_write(void)
 	close_pool();
 }
 
+struct ceil_half { struct vp_persist *ps; uint8_t *m; const uint8_t *r; size_t from, to, n; };
+
+/* ceiling_half -- copy pages [from, to) heap -> log area -> home area, each
+ * pass drained; with a private vp_persist (per-thread drain). */
+static void *ceiling_half(void *arg)
+{
+	struct ceil_half *h = arg;
+	struct vp_persist ps = *h->ps;
+	size_t n = h->n;
+	for (size_t i = h->from; i < h->to; i++)
+		vp__pcopy(&ps, h->m + i * PG, h->r + i * PG, PG);
+	vp__pdrain(&ps, "ceiling2:log");
+	for (size_t i = h->from; i < h->to; i++)
+		vp__pcopy(&ps, h->m + (n + i) * PG, h->m + i * PG, PG);
+	vp__pdrain(&ps, "ceiling2:home");
+	return NULL;
+}
+
 /* bench_large -- one big FAS; and the copy ceiling measured right after on
  * a scratch file of the same medium with the same store method. */
 static void bench_large(void)
@@ -178,6 +197,11 @@ static void bench_large(void)
 	printf("commit_pages_per_s %.0f\n", (double)st.pages_logged / ((double)(t1 - t0) / 1e9));
 	printf("stall_ns %llu\n", (unsigned long long)st.ns_stall);
 	printf("commit_ns %llu\n", (unsigned long long)(st.ns_collect + st.ns_prepare + st.ns_log + st.ns_update));
+	/* Where the commit's time goes, step by step. */
+	printf("commit_collect_ns %llu\n", (unsigned long long)st.ns_collect);
+	printf("commit_prepare_ns %llu\n", (unsigned long long)st.ns_prepare);
+	printf("commit_log_ns %llu\n", (unsigned long long)st.ns_log);
+	printf("commit_update_ns %llu\n", (unsigned long long)st.ns_update);
 
 	/* Ceiling: heap pages -> log area -> home area of a scratch file. */
 	char sp[300];
@@ -198,6 +222,18 @@ static void bench_large(void)
 	vp__pdrain(&ps, "ceiling:home");
 	uint64_t c1 = vp__now_ns();
 	printf("ceiling_pages_per_s %.0f\n", (double)n / ((double)(c1 - c0) / 1e9));
+	/* The same with two threads, each copying half (the commit splits
+	 * large sets the same way; VOLIPMEM_COPY_THREADS). */
+	struct ceil_half h = {&ps, m, r, n / 2, n, n};
+	pthread_t th;
+	c0 = vp__now_ns();
+	if (pthread_create(&th, NULL, ceiling_half, &h) != 0)
+		exit(1);
+	struct ceil_half mine = {&ps, m, r, 0, n / 2, n};
+	ceiling_half(&mine);
+	pthread_join(th, NULL);
+	c1 = vp__now_ns();
+	printf("ceiling2_pages_per_s %.0f\n", (double)n / ((double)(c1 - c0) / 1e9));
 	munmap(m, 2 * n * PG);
 	close(fd);
 	unlink(sp);

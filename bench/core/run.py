@@ -44,9 +44,11 @@ for t in trackers:
     m = med[t]
     if "commit_pages_per_s" in m and "ceiling_pages_per_s" in m:
         m["commit_vs_ceiling"] = m["commit_pages_per_s"] / m["ceiling_pages_per_s"]
+    if "commit_pages_per_s" in m and "ceiling2_pages_per_s" in m:
+        m["commit_vs_ceiling2"] = m["commit_pages_per_s"] / m["ceiling2_pages_per_s"]
     if "stall_ns" in m and "commit_ns" in m and m["commit_ns"]:
         m["stall_vs_commit"] = m["stall_ns"] / m["commit_ns"]
-keys += ["commit_vs_ceiling", "stall_vs_commit"]
+keys += ["commit_vs_ceiling", "commit_vs_ceiling2", "stall_vs_commit"]
 print(f"# bench_core, medians of {a.runs} runs, VOLIPMEM_FORCE_PMEM=1 pools on /dev/shm, "
       f"{platform.node()} {os.cpu_count()} cpus, kernel {platform.release()}")
 print("| metric | " + " | ".join(trackers) + " |")
