@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sys.c -- system calls made in the guest, run by the host side.
+ *
+ * The guest's pointers are the host's (guest-virtual == host-virtual), so
+ * most calls are made as they are. Those that change the address space
+ * (mmap, munmap, mprotect, mremap, brk) also change the memslots and the
+ * guest page table before the guest sees their result. Those that write
+ * user memory through the host's page table (read, pread64, readv, preadv,
+ * preadv2, recvfrom, recvmsg) add the pages they wrote to the write set:
+ * the guest PTE never sees that write. clone/fork/vfork/execve and
+ * rt_sigreturn are not supported in slice 1: -ENOSYS and one line on
+ * stderr.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include "vm_internal.h"
+
+static void mark_iov(const struct iovec *iov, long cnt, long bytes)
+{
+	for (long i = 0; i < cnt && bytes > 0; i++) {
+		long n = (long)iov[i].iov_len < bytes ? (long)iov[i].iov_len : bytes;
+		vm__mark_written((uint64_t)iov[i].iov_base, (uint64_t)n);
+		bytes -= n;
+	}
+}
+
+static const char *unsupported(uint64_t nr)
+{
+	switch (nr) {
+	case SYS_clone: return "clone";
+	case SYS_fork: return "fork";
+	case SYS_vfork: return "vfork";
+	case SYS_execve: return "execve";
+	case SYS_execveat: return "execveat";
+	case 435: return "clone3";
+	case SYS_rt_sigreturn: return "rt_sigreturn";
+	default: return NULL;
+	}
+}
+
+/* vm__forward -- run the guest's syscall (or hypercall) in f on the host;
+ * the result goes to f->ret, which the LSTAR stub loads into RAX. */
+void vm__forward(struct vm__frame *f)
+{
+	struct vm__state *s = &vm__s;
+	uint64_t *a = f->a;
+	const char *u = unsupported(f->nr);
+	long r;
+
+	s->st.syscalls++;
+	if (u) {
+		vm__say("volimem: %s in the guest is not supported in slice 1: -ENOSYS", u);
+		f->ret = (uint64_t)-ENOSYS;
+		return;
+	}
+	switch (f->nr) {
+	case VM_HC_TRACK:
+		f->ret = (uint64_t)vm__track_host(a[0], a[1], (int)a[2]);
+		return;
+	case VM_HC_COLLECT:
+		f->ret = (uint64_t)vm__collect_host((void **)a[0], a[1]);
+		return;
+	case SYS_arch_prctl:
+		if (a[0] == 0x1001 || a[0] == 0x1002) {   /* ARCH_SET_GS, ARCH_SET_FS */
+			vm__say("volimem: arch_prctl(SET_FS/SET_GS) in the guest is not supported: -ENOSYS");
+			f->ret = (uint64_t)-ENOSYS;
+			return;
+		}
+		break;
+	}
+
+	r = vm__sys6((long)f->nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3], (long)a[4], (long)a[5]);
+	f->ret = (uint64_t)r;
+	if (r < 0 && r > -4096)
+		return;
+
+	int e = 0;
+	switch (f->nr) {
+	case SYS_mmap:
+		e = vm__map((uint64_t)r, (uint64_t)r + a[1], (int)a[2]);
+		break;
+	case SYS_munmap:
+		vm__unmap(a[0], a[0] + a[1]);
+		break;
+	case SYS_mprotect:
+		e = vm__map(a[0], a[0] + a[1], (int)a[2]);
+		break;
+	case SYS_mremap: {
+		int prot = vm__prot_of(a[0]);
+		if ((uint64_t)r != a[0])
+			vm__unmap(a[0], a[0] + a[1]);
+		else if (a[2] < a[1])
+			vm__unmap(a[0] + a[2], a[0] + a[1]);
+		e = vm__map((uint64_t)r, (uint64_t)r + a[2], prot);
+		break;
+	}
+	case SYS_brk: {
+		uint64_t old = vm__page_up(s->brk), now = vm__page_up((uint64_t)r);
+		if (now > old)
+			e = vm__map(old, now, PROT_READ | PROT_WRITE);
+		else if (now < old)
+			vm__unmap(now, old);
+		s->brk = (uint64_t)r;
+		break;
+	}
+	case SYS_read:
+	case SYS_pread64:
+	case SYS_recvfrom:
+		vm__mark_written(a[1], (uint64_t)r);
+		break;
+	case SYS_readv:
+	case SYS_preadv:
+	case SYS_preadv2:
+		mark_iov((const struct iovec *)a[1], (long)a[2], r);
+		break;
+	case SYS_recvmsg: {
+		const struct msghdr *m = (const struct msghdr *)a[1];
+		mark_iov(m->msg_iov, (long)m->msg_iovlen, r);
+		break;
+	}
+	}
+	if (e < 0)
+		vm__die(SIGABRT, "cannot mirror syscall %llu's mapping change into the guest: %s",
+			(unsigned long long)f->nr, vm_errmsg());
+}

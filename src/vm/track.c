@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * track.c -- the write set of one registered range, collected by the MMU.
+ *
+ * VM_DIRTY: the range's PTEs stay writable with D clear; the MMU sets D on
+ * the first write through each translation, with no fault. Collect scans
+ * the PTEs, clears D, and has the guest reload CR3 before it runs again: a
+ * translation still cached with D set would let later writes through
+ * without setting D again, and they would be lost.
+ *
+ * VM_WP: the range's writable PTEs are read-only with VM_PTE_SWW set; the
+ * guest's own CPL0 #PF handler (entry.c) sets RW, records the page in
+ * vm__wp.bitmap and runs invlpg: no exit. Collect returns the recorded
+ * pages, clears RW again and has the guest reload CR3.
+ *
+ * Both: a forwarded syscall that writes the range writes it through the
+ * host's page table, which neither D nor a guest #PF sees, so sys.c marks
+ * those pages in the same bitmap (vm__mark_written).
+ *
+ * vm_track/vm_collect run in the guest and reach the host side by a
+ * hypercall (a `syscall` with a number Linux never uses), so the page
+ * table changes only while the vCPU is stopped.
+ */
+#include <errno.h>
+#include <string.h>
+#include "vm_internal.h"
+
+static bool tracked(uint64_t va)
+{
+	return vm__s.mode && va - vm__s.tbase < vm__s.tlen;
+}
+
+static bool bit_test(uint64_t i)
+{
+	return vm__s.tbitmap[i / 64] >> (i % 64) & 1;
+}
+
+/* vm__track_pte_bits -- adjust a new PTE for va (replacing old) to the
+ * tracking mode: read-only + SWW under VM_WP unless the page is already in
+ * the write set; under VM_DIRTY a D bit the new PTE would drop is kept in
+ * the bitmap. */
+uint64_t vm__track_pte_bits(uint64_t va, uint64_t old, uint64_t pte)
+{
+	if (!tracked(va))
+		return pte;
+	uint64_t i = (va - vm__s.tbase) / VM_PAGE;
+	if (vm__s.mode == VM_DIRTY) {
+		if ((old & (VM_PTE_P | VM_PTE_D)) == (VM_PTE_P | VM_PTE_D))
+			vm__s.tbitmap[i / 64] |= 1ull << (i % 64);
+		return pte;
+	}
+	if ((pte & VM_PTE_RW) && !bit_test(i))
+		pte = (pte & ~VM_PTE_RW) | VM_PTE_SWW;
+	else if (pte & VM_PTE_RW)
+		pte |= VM_PTE_SWW;
+	return pte;
+}
+
+/* vm__mark_written -- pages of [addr, addr + len) the host wrote for the
+ * guest join the write set. */
+void vm__mark_written(uint64_t addr, uint64_t len)
+{
+	if (!vm__s.mode || !len)
+		return;
+	uint64_t a = vm__page_down(addr), e = vm__page_up(addr + len);
+	for (; a < e; a += VM_PAGE) {
+		if (!tracked(a))
+			continue;
+		uint64_t i = (a - vm__s.tbase) / VM_PAGE;
+		if (!bit_test(i))
+			vm__s.st.host_marks++;
+		vm__s.tbitmap[i / 64] |= 1ull << (i % 64);
+	}
+}
+
+/* vm__track_host -- the VM_HC_TRACK hypercall. */
+long vm__track_host(uint64_t base, uint64_t len, int mode)
+{
+	struct vm__state *s = &vm__s;
+	if (s->mode)
+		return vm__err(-EBUSY, "volimem: vm_track: a range is already tracked "
+			       "(one per VM in slice 1)");
+	uint64_t n = len / VM_PAGE;
+	uint64_t **ptes = vm__pool_alloc(n * sizeof *ptes);
+	uint64_t *bm = vm__pool_alloc((n + 63) / 64 * 8);
+	if (!ptes || !bm)
+		return vm__err(-ENOMEM, "volimem: vm_track: the arena cannot hold the arrays for "
+			       "%llu pages", (unsigned long long)n);
+	for (uint64_t i = 0; i < n; i++) {
+		ptes[i] = vm__pte(base + i * VM_PAGE, true);
+		if (!ptes[i])
+			return vm__err(-ENOMEM, "volimem: vm_track: arena full (page tables)");
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t *p = ptes[i];
+		if (!(*p & VM_PTE_P))
+			continue;
+		if (mode == VM_DIRTY)
+			*p &= ~VM_PTE_D;
+		else if (*p & VM_PTE_RW)
+			*p = (*p & ~VM_PTE_RW) | VM_PTE_SWW;
+	}
+	s->mode = mode;
+	s->tbase = base;
+	s->tlen = len;
+	s->tptes = ptes;
+	s->tbitmap = bm;
+	if (mode == VM_WP)
+		vm__wp = (struct vm__wp){ .base = base, .len = len, .ptes = ptes, .bitmap = bm,
+					  .faults = vm__wp.faults };
+	vm__frame.flush = 1;
+	return 0;
+}
+
+/* vm__collect_host -- the VM_HC_COLLECT hypercall. */
+long vm__collect_host(void **pages, uint64_t max)
+{
+	struct vm__state *s = &vm__s;
+	if (!s->mode)
+		return vm__err(-EINVAL, "volimem: vm_collect: no range is tracked (vm_track first)");
+	uint64_t n = s->tlen / VM_PAGE, got = 0;
+	for (uint64_t w = 0; w < (n + 63) / 64 && got < max; w++) {
+		uint64_t bits = s->tbitmap[w];
+		if (s->mode == VM_DIRTY) {
+			uint64_t lim = n - w * 64 < 64 ? n - w * 64 : 64;
+			for (uint64_t j = 0; j < lim; j++)
+				if (*s->tptes[w * 64 + j] & VM_PTE_D)
+					bits |= 1ull << j;
+		}
+		for (; bits && got < max; bits &= bits - 1) {
+			uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			uint64_t *p = s->tptes[i];
+			pages[got++] = (void *)(s->tbase + i * VM_PAGE);
+			s->tbitmap[w] &= ~(1ull << (i % 64));
+			if (s->mode == VM_DIRTY)
+				*p &= ~VM_PTE_D;
+			else if (*p & VM_PTE_SWW)
+				*p &= ~VM_PTE_RW;
+		}
+	}
+	vm__frame.flush = 1;
+	return (long)got;
+}
+
+static long hypercall(long nr, long a0, long a1, long a2)
+{
+	long ret;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a0), "S"(a1), "d"(a2)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+int vm_track(void *base, size_t len, int mode)
+{
+	if (!vm__s.in_guest)
+		return vm__err(-EINVAL, "volimem: vm_track: call it after vm_enter (in the guest)");
+	if (((uintptr_t)base | len) & (VM_PAGE - 1) || !len)
+		return vm__err(-EINVAL, "volimem: vm_track: range %p + 0x%zx is not page-aligned",
+			       base, len);
+	if (mode != VM_DIRTY && mode != VM_WP)
+		return vm__err(-EINVAL, "volimem: vm_track: mode %d is neither VM_DIRTY nor VM_WP", mode);
+	return (int)hypercall(VM_HC_TRACK, (long)base, (long)len, mode);
+}
+
+long vm_collect(void **pages, size_t max)
+{
+	if (!vm__s.in_guest)
+		return vm__err(-EINVAL, "volimem: vm_collect: not in the VM");
+	return hypercall(VM_HC_COLLECT, (long)pages, (long)max, 0);
+}

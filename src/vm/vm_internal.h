@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm_internal.h -- state shared by the files of libvolimem (src/vm/).
+ *
+ * One VM per process and one vCPU in this slice, so the state is a single
+ * global (vm__s) plus two blocks the guest's CPL0 stubs address by name
+ * (vm__frame, vm__wp). The guest sees the whole process at the same
+ * addresses, so host and guest share these variables: the host side only
+ * touches them while the vCPU is stopped in an exit.
+ *
+ * The arena: one 2 MiB-aligned private mapping, one memslot, mapped in the
+ * guest with 2 MiB supervisor pages (U=0, NX): GDT/IDT/TSS and the CPL0
+ * stack, the host side's own stack for the exit loop, the memslot table, a
+ * scratch buffer, then a bump pool for page-table pages and tracking arrays.
+ */
+#ifndef VM_INTERNAL_H
+#define VM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "volimem.h"
+
+#define VM_PAGE 4096ul
+#define VM_2M (2ul << 20)
+
+/* I/O ports the CPL0 stubs exit on (`out` from ring 0: KVM_EXIT_IO). */
+#define VM_PORT_SYSCALL 0xf1
+#define VM_PORT_EXC 0xf2
+
+/* Hypercalls: `syscall` numbers Linux will never use (-ENOSYS natively). */
+#define VM_HC_LEAVE 0x56000001l
+#define VM_HC_TRACK 0x56000002l
+#define VM_HC_COLLECT 0x56000003l
+
+/* Guest PTE bits. VM_PTE_SWW: "the host mapping is writable", set on
+ * VM_WP-tracked pages whose RW bit is cleared to catch the first write. */
+#define VM_PTE_P 0x1ull
+#define VM_PTE_RW 0x2ull
+#define VM_PTE_U 0x4ull
+#define VM_PTE_A 0x20ull
+#define VM_PTE_D 0x40ull
+#define VM_PTE_PS 0x80ull
+#define VM_PTE_SWW 0x200ull
+#define VM_PTE_NX (1ull << 63)
+#define VM_PTE_ADDR 0x000ffffffffff000ull
+
+/* Arena layout (offsets). */
+#define VM_A_GDT 0x0000ul
+#define VM_A_IDT 0x1000ul
+#define VM_A_TSS 0x2000ul
+#define VM_A_KSTACK_TOP 0x8000ul          /* IST1 / RSP0: 20 KiB below */
+#define VM_A_HSTACK 0x200000ul            /* host exit-loop stack, 2 MiB */
+#define VM_A_HSTACK_TOP 0x400000ul
+#define VM_A_SLOTS 0x400000ul             /* memslot table, 2 MiB */
+#define VM_A_SCRATCH 0x600000ul           /* /proc/self/maps buffer, 2 MiB */
+#define VM_A_SCRATCH_LEN 0x200000ul
+#define VM_A_POOL 0x800000ul              /* page tables, tracking arrays */
+#define VM_ARENA_LEN (1ul << 30)
+
+/*
+ * vm__frame -- a forwarded syscall or hypercall: the LSTAR stub stores the
+ * guest's registers here before it exits and loads ret (and, if flush is
+ * set, reloads CR3) before sysretq. Offsets are used by entry.c's asm.
+ */
+struct vm__frame {
+	uint64_t nr, a[6];                      /* 0: rax, rdi rsi rdx r10 r8 r9 */
+	uint64_t rip, rflags, rsp;              /* 56: rcx r11 rsp */
+	uint64_t rbx, rbp, r12, r13, r14, r15;  /* 80 */
+	uint64_t ret;                           /* 128 */
+	uint64_t flush;                         /* 136: reload CR3 on the way back */
+};
+
+/* vm__exc -- an exception the guest cannot handle, stored by the CPL0 stub. */
+struct vm__exc {
+	uint64_t vector, err, rip, cs, rflags, rsp, cr2;
+};
+
+/* vm__wp -- what the in-guest #PF handler needs for VM_WP (offsets used). */
+struct vm__wp {
+	uint64_t base, len;   /* 0, 8: tracked range; len 0 = not VM_WP */
+	uint64_t **ptes;      /* 16: &PTE of each page (host == guest address) */
+	uint64_t *bitmap;     /* 24: one bit per page, set = written */
+	uint64_t faults;      /* 32 */
+};
+
+struct vm__slot {
+	uint64_t hva, len, gpa;
+	uint32_t id;
+};
+
+struct vm__state {
+	int kvm, vm, vcpu;
+	struct kvm_run *run;
+	size_t run_size;
+	uint8_t *arena;          /* VM_ARENA_LEN, 2 MiB aligned */
+	uint8_t *arena_map;      /* what mmap returned, arena_map_len */
+	size_t arena_map_len;
+	uint64_t arena_gpa;
+	size_t pool_used;        /* bump allocator in the arena */
+	uint64_t pml4_gpa;
+	uint64_t gpa_next, gpa_limit;
+	struct vm__slot *slots;
+	uint32_t nslots;
+	uint64_t brk;            /* the program break as last seen */
+	uint64_t fs_base;
+	bool in_guest;
+	/* tracking (one range) */
+	int mode;
+	uint64_t tbase, tlen;
+	uint64_t **tptes;
+	uint64_t *tbitmap;       /* VM_WP: the handler's; both: host marks */
+	struct vm_stats st;
+};
+
+extern struct vm__state vm__s;
+extern struct vm__frame vm__frame;
+extern struct vm__exc vm__exc;
+extern struct vm__wp vm__wp;
+
+/* entry.c: guest stubs and the host/guest switches */
+extern const char vm__lstar[], vm__pf_entry[];
+void vm__leave_call(void);
+extern const uint64_t vm__exc_table[32];
+void vm__switch(void *host_stack_top);
+_Noreturn void vm__resume_native(const struct vm__frame *f);
+long vm__sys6(long nr, long a, long b, long c, long d, long e, long f);
+void vm__host_loop(void);
+
+/* vm.c */
+int vm__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vm__say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void vm__die(int sig, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* pt.c: arena, memslots, the guest page table */
+void *vm__pool_alloc(size_t len);
+uint64_t *vm__pte(uint64_t va, bool alloc);
+int vm__map(uint64_t start, uint64_t end, int prot);
+void vm__unmap(uint64_t start, uint64_t end);
+int vm__mirror_maps(void);
+int vm__prot_of(uint64_t va);
+
+/* sys.c */
+void vm__forward(struct vm__frame *f);
+
+/* track.c */
+long vm__track_host(uint64_t base, uint64_t len, int mode);
+long vm__collect_host(void **pages, uint64_t max);
+void vm__mark_written(uint64_t addr, uint64_t len);
+uint64_t vm__track_pte_bits(uint64_t va, uint64_t old, uint64_t pte);
+
+static inline uint64_t vm__page_down(uint64_t a) { return a & ~(VM_PAGE - 1); }
+static inline uint64_t vm__page_up(uint64_t a) { return (a + VM_PAGE - 1) & ~(VM_PAGE - 1); }
+
+#endif

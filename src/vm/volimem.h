@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volimem.h -- libvolimem, slice 1: the calling thread enters a KVM guest
+ * and keeps running its own code there (guest-virtual == host-virtual, CPL3,
+ * system calls forwarded to the host), and the library collects the pages
+ * written in one registered range by the MMU (D bits or write protection).
+ *
+ * Slice 1 supports one thread only (vm_enter fails if the process has more
+ * than one); clone/fork/vfork/execve made in the guest return -ENOSYS;
+ * signal handlers run on the host side, not in the guest. docs/VM.md says
+ * what this slice does and does not do. Not yet a tracker of src/track/.
+ */
+#ifndef VOLIMEM_H
+#define VOLIMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Write-set collection modes for vm_track(). */
+enum vm_track_mode {
+	VM_DIRTY = 1, /* hardware D bits in the guest PTEs, no fault at all */
+	VM_WP = 2,    /* guest PTEs read-only; an in-guest CPL0 #PF handler records */
+};
+
+/* Counters, updated by the library; readable in and out of the guest. */
+struct vm_stats {
+	uint64_t exits;      /* KVM_RUN returns to the host side */
+	uint64_t syscalls;   /* system calls forwarded to the host */
+	uint64_t wp_faults;  /* VM_WP first writes recorded in the guest */
+	uint64_t host_marks; /* pages added because a forwarded syscall wrote them */
+};
+
+/* vm_enter -- create a VM and one vCPU and continue the calling thread in
+ * it, at CPL3, from the point where vm_enter returns. Returns 0 (now in the
+ * guest) or a negative errno with vm_errmsg() naming the cause (-ENOENT: no
+ * /dev/kvm; -EBUSY: already in; -EOPNOTSUPP: more than one thread). */
+int vm_enter(void);
+
+/* vm_leave -- return the thread to the host and destroy the VM. */
+int vm_leave(void);
+
+/* vm_in_guest -- 1 between vm_enter and vm_leave, else 0. */
+int vm_in_guest(void);
+
+/* vm_track -- start collecting the pages written in [base, base + len),
+ * both page-aligned, with mode VM_DIRTY or VM_WP. One range per VM in this
+ * slice. In the guest only. Returns 0 or a negative errno. */
+int vm_track(void *base, size_t len, int mode);
+
+/* vm_collect -- store up to max addresses of pages of the tracked range
+ * written since vm_track or the previous vm_collect into pages[], forget
+ * them, and re-arm them (D clear or read-only, guest TLB flushed). Pages
+ * beyond max stay recorded for the next call. Returns the count stored or a
+ * negative errno. */
+long vm_collect(void **pages, size_t max);
+
+/* vm_get_stats -- copy the counters. */
+void vm_get_stats(struct vm_stats *st);
+
+/* vm_errmsg -- why the last failing call failed (static buffer). */
+const char *vm_errmsg(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
