@@ -142,6 +142,7 @@ long vm__collect_host(void **pages, uint64_t max)
 	return (long)got;
 }
 
+/* hypercall -- a `syscall` the host side serves itself (VM_HC_*). */
 static long hypercall(long nr, long a0, long a1, long a2)
 {
 	long ret;

@@ -85,6 +85,7 @@ void vm__die(int sig, const char *fmt, ...)
 	__builtin_unreachable();
 }
 
+/* kioctl -- ioctl by raw syscall: -errno, errno untouched. */
 static long kioctl(int fd, unsigned long req, void *arg)
 {
 	return vm__sys6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);
@@ -120,6 +121,7 @@ static int open_kvm(void)
 	return vm__err(-e, "volimem: cannot open /dev/kvm: %s", strerror(e));
 }
 
+/* supported_cpuid -- KVM_GET_SUPPORTED_CPUID, grown until it fits (arena memory). */
 static struct kvm_cpuid2 *supported_cpuid(int kvm)
 {
 	for (int n = 64; n <= 4096; n *= 2) {
@@ -169,6 +171,9 @@ static void setup_tables(void)
 	}
 }
 
+/* setup_cpu -- long mode at CPL3 with Linux's selectors, SSE/AVX state
+ * enabled (glibc picked its SIMD code from the host's CPUID), the syscall
+ * MSRs pointing at vm__lstar, and the guest TSC equal to the host's. */
 static int setup_cpu(struct kvm_cpuid2 *cpuid)
 {
 	struct vm__state *s = &vm__s;
@@ -239,6 +244,7 @@ static int setup_cpu(struct kvm_cpuid2 *cpuid)
 	return 0;
 }
 
+/* destroy -- close the VM and free the arena; keeps the counters. */
 static void destroy(void)
 {
 	struct vm__state *s = &vm__s;

@@ -18,7 +18,8 @@
 # 125 when the harness failed (guest did not boot, KVM did not load, the
 # command never ran). The command's stdout and stderr arrive merged, after
 # the guest powers off. Environment: VP_VM_CACHE (default build-vm/ in the
-# source tree), VP_VM_MEM (1G), VP_VM_SMP (2); VOLIPMEM_* and VP_* variables
+# source tree), VP_VM_MEM (1G), VP_VM_SMP (2), VP_VM_APPEND (more kernel
+# parameters, e.g. loglevel=7 to see soft-lockup traces); VOLIPMEM_* and VP_* variables
 # are passed to the command, nothing else is. The cwd is kept when the guest
 # can see it. Typical cost: ~10 s of boot, then 10-20x slower CPU-bound code
 # and 30-100x slower VM exits than native (docs/VM.md).
@@ -150,7 +151,7 @@ set +e
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
 	-accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp" \
 	-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$run/initrd.cpio.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1" \
+	-append "console=ttyS0 quiet loglevel=4 panic=-1${VP_VM_APPEND:+ $VP_VM_APPEND}" \
 	"${virtfs[@]}" -nic none -nographic -no-reboot -monitor none -serial stdio \
 	< /dev/null > "$log" 2>&1
 qrc=$?
