@@ -14,7 +14,9 @@
  *                   vm__wp.bitmap, invlpg, iretq: no exit. Else a real fault.
  *   vm__exc_N       the other exceptions: store vector, error code, frame
  *                   and CR2 in vm__exc and exit; the host turns them into
- *                   the signal the process would have got natively.
+ *                   the signal the process would have got natively, or
+ *                   (stack growth) fixes the page table and sets retry:
+ *                   then CR3 is reloaded and the instruction retried.
  *   vm__switch      host: save the caller's callee-saved registers, RSP and
  *                   return address (the guest resumes there), then run the
  *                   exit loop on the host's own stack.
@@ -38,7 +40,7 @@ _Static_assert(offsetof(struct vm__frame, rbx) == 80, "asm offset");
 _Static_assert(offsetof(struct vm__frame, ret) == 128, "asm offset");
 _Static_assert(offsetof(struct vm__frame, flush) == 136, "asm offset");
 _Static_assert(offsetof(struct vm__wp, faults) == 32, "asm offset");
-_Static_assert(sizeof(struct vm__exc) == 56, "asm offset");
+_Static_assert(offsetof(struct vm__exc, retry) == 56, "asm offset");
 
 #define S_(x) #x
 #define S(x) S_(x)
@@ -139,6 +141,14 @@ __asm__(
 	"	mov %cr2, %rax\n"
 	"	mov %rax, vm__exc+48(%rip)\n"
 	"	out %al, $" S(VM_PORT_EXC) "\n"
+	"	cmpq $0, vm__exc+56(%rip)\n"    /* retry: the host fixed it (stack growth) */
+	"	je 2f\n"
+	"	movq $0, vm__exc+56(%rip)\n"
+	"	mov %cr3, %rax\n"
+	"	mov %rax, %cr3\n"
+	"	pop %rax\n"
+	"	add $16, %rsp\n"                 /* vector, error code */
+	"	iretq\n"
 	"2:	hlt\n"
 	"	jmp 2b\n"
 

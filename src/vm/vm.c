@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "vm_internal.h"
@@ -332,6 +333,31 @@ static __attribute__((noinline)) void grow_stack(void)
 		return;   /* not the main thread's stack: fixed size */
 	for (uint64_t a = vm__page_down(sp) - 256 * VM_PAGE; a < lo; a += VM_PAGE)
 		(void)*(volatile char *)a;
+	struct rlimit rl;
+	vm__s.stack_lo = vm__page_down(sp) - 256 * VM_PAGE < lo ? vm__page_down(sp) - 256 * VM_PAGE : lo;
+	vm__s.stack_max = getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+			  rl.rlim_cur : 1ul << 30;
+	vm__s.stack_max = vm__s.stack_max > hi - vm__s.stack_lo ? vm__s.stack_max - (hi - vm__s.stack_lo) : 0;
+}
+
+/* grow_guest_stack -- a not-present #PF just below the main thread's
+ * [stack], within RLIMIT_STACK: touch the address natively (the kernel
+ * grows the VMA, or kills us with SIGSEGV exactly as it would have), map
+ * the new pages into the guest and let the stub retry the access. */
+static bool grow_guest_stack(void)
+{
+	struct vm__state *s = &vm__s;
+	uint64_t a = vm__page_down(vm__exc.cr2);
+	if (vm__exc.vector != 14 || (vm__exc.err & 1) || !s->stack_lo || a >= s->stack_lo ||
+	    s->stack_lo - a > s->stack_max)
+		return false;
+	(void)*(volatile char *)a;
+	if (vm__map(a, s->stack_lo, PROT_READ | PROT_WRITE) < 0)
+		return false;
+	s->stack_max -= s->stack_lo - a;
+	s->stack_lo = a;
+	vm__exc.retry = 1;
+	return true;
 }
 
 int vm_in_guest(void)
@@ -450,8 +476,11 @@ void vm__host_loop(void)
 			vm__forward(&vm__frame);
 			continue;
 		}
-		if (run->exit_reason == KVM_EXIT_IO && run->io.port == VM_PORT_EXC)
+		if (run->exit_reason == KVM_EXIT_IO && run->io.port == VM_PORT_EXC) {
+			if (grow_guest_stack())
+				continue;
 			fault();
+		}
 		kioctl(s->vcpu, KVM_GET_REGS, &regs);
 		vm__die(SIGABRT, "internal error: %s (%u) at rip 0x%llx%s", exit_name(run->exit_reason),
 			run->exit_reason, (unsigned long long)regs.rip,

@@ -74,6 +74,7 @@ struct vm__frame {
 /* vm__exc -- an exception the guest cannot handle, stored by the CPL0 stub. */
 struct vm__exc {
 	uint64_t vector, err, rip, cs, rflags, rsp, cr2;
+	uint64_t retry;   /* 56: set by the host: iretq instead of dying */
 };
 
 /* vm__wp -- what the in-guest #PF handler needs for VM_WP (offsets used). */
@@ -104,6 +105,7 @@ struct vm__state {
 	uint32_t nslots;
 	uint64_t brk;            /* the program break as last seen */
 	uint64_t fs_base;
+	uint64_t stack_lo, stack_max; /* main thread's [stack]: start, rlimit */
 	bool in_guest;
 	/* tracking (one range) */
 	int mode;
