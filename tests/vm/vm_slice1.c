@@ -149,6 +149,23 @@ static void test_basic(void)
 	       (unsigned long long)(s1.syscalls - s0.syscalls),
 	       s1.syscalls == s0.syscalls ? "the vDSO read [vvar] in the guest"
 					  : "the vDSO fell back to the syscall: clocksource not vDSO-capable");
+	/* The vDSO's clock must bracket the host's: v1 <= syscall <= v2. A
+	 * guest TSC offset from the host's would put the vDSO in the past
+	 * or future (only when the vDSO does not fall back to the syscall). */
+	double worst = 0;
+	for (int i = 0; i < 20; i++) {
+		struct timespec a, b, c;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &b);
+		clock_gettime(CLOCK_MONOTONIC, &c);
+		double x = (double)a.tv_sec + a.tv_nsec * 1e-9, y = (double)b.tv_sec + b.tv_nsec * 1e-9;
+		double z = (double)c.tv_sec + c.tv_nsec * 1e-9;
+		CHECK(x <= y && y <= z, "CLOCK_MONOTONIC: vDSO %.9f, syscall %.9f, vDSO %.9f: out of order",
+		      x, y, z);
+		worst = z - x > worst ? z - x : worst;
+	}
+	printf("ok   time: 20 x (vDSO <= syscall <= vDSO) on CLOCK_MONOTONIC, widest bracket %.1f us\n",
+	       worst * 1e6);
 	double m0 = now_s();
 	usleep(20000);
 	double slept = now_s() - m0;
