@@ -92,6 +92,23 @@ static long kioctl(int fd, unsigned long req, void *arg)
 	return vm__sys6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);
 }
 
+/* set_msrs -- KVM_SET_MSRS for n entries (n <= 4); returns how many were
+ * set, or a negative errno. struct kvm_msrs ends in a flexible array, so
+ * the entries follow it in one suitably aligned buffer. */
+static long set_msrs(int vcpu, const struct kvm_msr_entry *e, unsigned n)
+{
+	union {
+		struct kvm_msrs h;
+		uint8_t b[sizeof(struct kvm_msrs) + 4 * sizeof(struct kvm_msr_entry)];
+	} m;
+	if (n > 4)
+		return -EINVAL;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = n;
+	memcpy(m.b + sizeof(struct kvm_msrs), e, n * sizeof *e);
+	return kioctl(vcpu, KVM_SET_MSRS, &m);
+}
+
 /* threads -- the process's thread count, from /proc/self/status. */
 static int threads(void)
 {
@@ -224,11 +241,12 @@ static int setup_cpu(struct kvm_cpuid2 *cpuid)
 				       (unsigned long long)x.xcrs[0].value, strerror((int)-r));
 	}
 
-	struct { struct kvm_msrs h; struct kvm_msr_entry e[3]; } m = { .h.nmsrs = 3 };
-	m.e[0] = (struct kvm_msr_entry){ .index = 0xc0000081, .data = (0x23ull << 48) | (0x10ull << 32) };
-	m.e[1] = (struct kvm_msr_entry){ .index = 0xc0000082, .data = (uint64_t)vm__lstar };
-	m.e[2] = (struct kvm_msr_entry){ .index = 0xc0000084, .data = 0x47700 };
-	if ((r = kioctl(s->vcpu, KVM_SET_MSRS, &m)) != 3)
+	const struct kvm_msr_entry sys[3] = {
+		{ .index = 0xc0000081, .data = (0x23ull << 48) | (0x10ull << 32) },
+		{ .index = 0xc0000082, .data = (uint64_t)vm__lstar },
+		{ .index = 0xc0000084, .data = 0x47700 },
+	};
+	if ((r = set_msrs(s->vcpu, sys, 3)) != 3)
 		return vm__err(r < 0 ? (int)r : -EINVAL, "volimem: KVM_SET_MSRS STAR/LSTAR/SFMASK: %ld", r);
 
 	/* Guest TSC == host TSC, so the vDSO's clock agrees with the host's. */
@@ -238,9 +256,8 @@ static int setup_cpu(struct kvm_cpuid2 *cpuid)
 	if (kioctl(s->vcpu, KVM_SET_DEVICE_ATTR, &at) < 0) {
 		uint32_t lo, hi;
 		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-		struct { struct kvm_msrs h; struct kvm_msr_entry e[1]; } t = { .h.nmsrs = 1 };
-		t.e[0] = (struct kvm_msr_entry){ .index = 0x10, .data = (uint64_t)hi << 32 | lo };
-		kioctl(s->vcpu, KVM_SET_MSRS, &t);
+		const struct kvm_msr_entry tsc = { .index = 0x10, .data = (uint64_t)hi << 32 | lo };
+		set_msrs(s->vcpu, &tsc, 1);
 	}
 	return 0;
 }

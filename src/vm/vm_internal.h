@@ -29,9 +29,9 @@
 #define VM_PORT_EXC 0xf2
 
 /* Hypercalls: `syscall` numbers Linux will never use (-ENOSYS natively). */
-#define VM_HC_LEAVE 0x56000001l
-#define VM_HC_TRACK 0x56000002l
-#define VM_HC_COLLECT 0x56000003l
+#define VM_HC_LEAVE 0x56000001
+#define VM_HC_TRACK 0x56000002
+#define VM_HC_COLLECT 0x56000003
 
 /* Guest PTE bits. VM_PTE_SWW: "the host mapping is writable", set on
  * VM_WP-tracked pages whose RW bit is cleared to catch the first write. */
