@@ -104,6 +104,12 @@ static bool block_allocated(struct ck *c, uint64_t off, uint64_t *usable)
 static int check_roots(struct ck *c, struct vp_heap_report *rep)
 {
 	uint64_t off = c->h->roots_head, last = 0, n = 0, heap = c->npages * VP_PAGE;
+	/* Each record fills an allocated block of its own, so a count beyond
+	 * this is damage; checking it first keeps a looping list from being
+	 * walked up to a hostile nroots (found by the fuzzer as a hang). */
+	if (c->h->nroots > heap / sizeof(struct vp_root))
+		return fail(c, "heap header counts %llu roots, more than the heap can hold (%llu)",
+			    (unsigned long long)c->h->nroots, (unsigned long long)(heap / sizeof(struct vp_root)));
 	while (off) {
 		uint64_t us;
 		if (off > heap - sizeof(struct vp_root) || !block_allocated(c, off, &us) || us < sizeof(struct vp_root))
