@@ -18,25 +18,18 @@ static const struct vp_tracker_ops *const trackers[] = {
 	&vp__track_mprotect,
 	&vp__track_full,
 };
-#define AUTO_TRACKERS (sizeof trackers / sizeof trackers[0])
-
-static const struct vp_tracker_ops *const all_trackers[] = {
-	&vp__track_uffd,
-	&vp__track_mprotect,
-	&vp__track_full,
-};
-#define NTRACKERS (sizeof all_trackers / sizeof all_trackers[0])
+#define NTRACKERS (sizeof trackers / sizeof trackers[0])
 
 int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 {
 	if (name && *name) {
 		for (size_t i = 0; i < NTRACKERS; i++) {
-			if (strcmp(all_trackers[i]->name, name) == 0) {
-				int rc = all_trackers[i]->probe();
+			if (strcmp(trackers[i]->name, name) == 0) {
+				int rc = trackers[i]->probe();
 				if (rc)
 					return vp__misuse(VP_E_TRACKER, "tracker \"%s\" cannot run here: %s",
 							  name, vp_errormsg());
-				*out = all_trackers[i];
+				*out = trackers[i];
 				return 0;
 			}
 		}
@@ -44,7 +37,7 @@ int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 				  "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: uffd, mprotect, full", name);
 	}
 	char why[160] = "";
-	for (size_t i = 0; i < AUTO_TRACKERS; i++) {
+	for (size_t i = 0; i < NTRACKERS; i++) {
 		if (trackers[i]->probe() != 0) {
 			if (i == 0)
 				snprintf(why, sizeof why, "%s", vp_errormsg());
