@@ -4,35 +4,42 @@
  * guest, in x86-64 assembly.
  *
  *   vm__lstar       LSTAR: a `syscall` at CPL3 lands here at CPL0. Stores
- *                   the registers in vm__frame, exits with `out` (the host
- *                   side runs the syscall), loads the result, reloads CR3
- *                   when the host changed the page table, sysretq. It never
- *                   touches the stack: RSP is still the application's and
- *                   its red zone is live.
+ *                   the registers in this vCPU's frame (at VM_CPU_VA),
+ *                   exits with `out` (the host side runs the syscall),
+ *                   loads the result and the return RIP/RFLAGS/RSP (the
+ *                   host may have redirected them into a signal handler),
+ *                   reloads CR3 when the host asked, sysretq. It never
+ *                   pushes: RSP is still the application's and its red
+ *                   zone is live.
  *   vm__pf_entry    #PF (IST1): a VM_WP first write to a tracked page whose
  *                   host mapping is writable -> set RW, record the page in
- *                   vm__wp.bitmap, invlpg, iretq: no exit. Else a real fault.
+ *                   vm__wp.bitmap (locked: vCPUs share them), invlpg,
+ *                   iretq: no exit. Else a real fault.
+ *   vm__flush_irq   vector 32, injected by the host (KVM_INTERRUPT) when
+ *                   another vCPU took translations away: reload CR3.
  *   vm__exc_N       the other exceptions: store vector, error code, frame
  *                   and CR2 in vm__exc and exit; the host turns them into
  *                   the signal the process would have got natively, or
  *                   (stack growth) fixes the page table and sets retry:
  *                   then CR3 is reloaded and the instruction retried.
  *   vm__switch      host: save the caller's callee-saved registers, RSP and
- *                   return address (the guest resumes there), then run the
- *                   exit loop on the host's own stack.
+ *                   return address (the guest resumes there) in the vCPU's
+ *                   frame, then run the exit loop on the host's own stack.
+ *   vm__exit_thread host: mark the vCPU slot free and end the thread with
+ *                   no stack access in between (a new thread may take the
+ *                   slot, and its host stack, at once).
  *   vm__resume_native  host: continue natively where the guest called
  *                   vm__leave_call (callee-saved registers, RSP, RIP).
  *
- * The stubs address the .bss blocks RIP-relatively: the guest sees the
- * process at the same virtual addresses, and CPL0 may read and write U=1
- * pages (SMEP and SMAP stay off).
+ * The stubs address their vCPU's block at the fixed VM_CPU_VA (each vCPU's
+ * root maps its own block there) and vm__wp RIP-relatively: the guest sees
+ * the process at the same virtual addresses, and CPL0 may read and write
+ * U=1 pages (SMEP and SMAP stay off).
  */
 #include <stddef.h>
 #include <linux/kvm.h>
 #include "vm_internal.h"
 
-struct vm__frame vm__frame;
-struct vm__exc vm__exc;
 struct vm__wp vm__wp;
 
 _Static_assert(offsetof(struct vm__frame, rip) == 56, "asm offset");
@@ -41,40 +48,49 @@ _Static_assert(offsetof(struct vm__frame, ret) == 128, "asm offset");
 _Static_assert(offsetof(struct vm__frame, flush) == 136, "asm offset");
 _Static_assert(offsetof(struct vm__wp, faults) == 32, "asm offset");
 _Static_assert(offsetof(struct vm__exc, retry) == 56, "asm offset");
+_Static_assert(offsetof(struct vm__cpu, frame) == 0, "asm offset");
+_Static_assert(offsetof(struct vm__cpu, exc) == VM_CPU_EXC, "asm offset");
+_Static_assert(VM_CPU_VA == 0xffffffff80000000ull, "F() below");
 
 #define S_(x) #x
 #define S(x) S_(x)
+/* F(o) -- offset o of this vCPU's frame, E(o) -- of its exc block: absolute
+ * addresses in the top 2 GiB (a sign-extended disp32). */
+#define F(o) "(-0x80000000+" #o ")"
+#define E(o) "(-0x80000000+" S(VM_CPU_EXC) "+" #o ")"
 
 __asm__(
 	".text\n"
 	".globl vm__lstar\n"
 	".hidden vm__lstar\n"
 	"vm__lstar:\n"
-	"	mov %rax, vm__frame+0(%rip)\n"
-	"	mov %rdi, vm__frame+8(%rip)\n"
-	"	mov %rsi, vm__frame+16(%rip)\n"
-	"	mov %rdx, vm__frame+24(%rip)\n"
-	"	mov %r10, vm__frame+32(%rip)\n"
-	"	mov %r8, vm__frame+40(%rip)\n"
-	"	mov %r9, vm__frame+48(%rip)\n"
-	"	mov %rcx, vm__frame+56(%rip)\n"
-	"	mov %r11, vm__frame+64(%rip)\n"
-	"	mov %rsp, vm__frame+72(%rip)\n"
-	"	mov %rbx, vm__frame+80(%rip)\n"
-	"	mov %rbp, vm__frame+88(%rip)\n"
-	"	mov %r12, vm__frame+96(%rip)\n"
-	"	mov %r13, vm__frame+104(%rip)\n"
-	"	mov %r14, vm__frame+112(%rip)\n"
-	"	mov %r15, vm__frame+120(%rip)\n"
+	"	mov %rax, " F(0) "\n"
+	"	mov %rdi, " F(8) "\n"
+	"	mov %rsi, " F(16) "\n"
+	"	mov %rdx, " F(24) "\n"
+	"	mov %r10, " F(32) "\n"
+	"	mov %r8, " F(40) "\n"
+	"	mov %r9, " F(48) "\n"
+	"	mov %rcx, " F(56) "\n"
+	"	mov %r11, " F(64) "\n"
+	"	mov %rsp, " F(72) "\n"
+	"	mov %rbx, " F(80) "\n"
+	"	mov %rbp, " F(88) "\n"
+	"	mov %r12, " F(96) "\n"
+	"	mov %r13, " F(104) "\n"
+	"	mov %r14, " F(112) "\n"
+	"	mov %r15, " F(120) "\n"
 	"	out %al, $" S(VM_PORT_SYSCALL) "\n"
-	"	mov vm__frame+128(%rip), %rax\n"
-	"	cmpq $0, vm__frame+136(%rip)\n"
+	"	cmpq $0, " F(136) "\n"
 	"	je 1f\n"
-	"	movq $0, vm__frame+136(%rip)\n"
-	"	mov %cr3, %rcx\n"                 /* flush the whole guest TLB */
-	"	mov %rcx, %cr3\n"
-	"	mov vm__frame+56(%rip), %rcx\n"
-	"1:	sysretq\n"
+	"	movq $0, " F(136) "\n"
+	"	mov %cr3, %rax\n"                 /* flush the whole guest TLB */
+	"	mov %rax, %cr3\n"
+	"1:	mov " F(128) ", %rax\n"
+	"	mov " F(56) ", %rcx\n"
+	"	mov " F(64) ", %r11\n"
+	"	mov " F(72) ", %rsp\n"
+	"	sysretq\n"
 
 	/* #PF: error code on the IST1 stack. */
 	".globl vm__pf_entry\n"
@@ -97,11 +113,10 @@ __asm__(
 	"	mov (%rcx), %rdx\n"
 	"	bt $9, %rdx\n"                    /* VM_PTE_SWW: writable on the host */
 	"	jnc 9f\n"
-	"	or $2, %rdx\n"
-	"	mov %rdx, (%rcx)\n"
+	"	lock orq $2, (%rcx)\n"
 	"	mov vm__wp+24(%rip), %rcx\n"
-	"	bts %rax, (%rcx)\n"
-	"	incq vm__wp+32(%rip)\n"
+	"	lock bts %rax, (%rcx)\n"
+	"	lock incq vm__wp+32(%rip)\n"
 	"	mov %cr2, %rax\n"
 	"	invlpg (%rax)\n"
 	"	pop %rdx\n"
@@ -115,6 +130,16 @@ __asm__(
 	"	push $14\n"
 	"	jmp vm__exc_common\n"
 
+	/* vector 32: a TLB shootdown from the host */
+	".globl vm__flush_irq\n"
+	".hidden vm__flush_irq\n"
+	"vm__flush_irq:\n"
+	"	push %rax\n"
+	"	mov %cr3, %rax\n"
+	"	mov %rax, %cr3\n"
+	"	pop %rax\n"
+	"	iretq\n"
+
 	".irp v, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31\n"
 	"vm__exc_\\v: push $0\n"
 	"	push $\\v\n"
@@ -127,23 +152,23 @@ __asm__(
 	"vm__exc_common:\n"                       /* vector, err, rip, cs, rflags, rsp, ss */
 	"	push %rax\n"
 	"	mov 8(%rsp), %rax\n"
-	"	mov %rax, vm__exc+0(%rip)\n"
+	"	mov %rax, " E(0) "\n"
 	"	mov 16(%rsp), %rax\n"
-	"	mov %rax, vm__exc+8(%rip)\n"
+	"	mov %rax, " E(8) "\n"
 	"	mov 24(%rsp), %rax\n"
-	"	mov %rax, vm__exc+16(%rip)\n"
+	"	mov %rax, " E(16) "\n"
 	"	mov 32(%rsp), %rax\n"
-	"	mov %rax, vm__exc+24(%rip)\n"
+	"	mov %rax, " E(24) "\n"
 	"	mov 40(%rsp), %rax\n"
-	"	mov %rax, vm__exc+32(%rip)\n"
+	"	mov %rax, " E(32) "\n"
 	"	mov 48(%rsp), %rax\n"
-	"	mov %rax, vm__exc+40(%rip)\n"
+	"	mov %rax, " E(40) "\n"
 	"	mov %cr2, %rax\n"
-	"	mov %rax, vm__exc+48(%rip)\n"
+	"	mov %rax, " E(48) "\n"
 	"	out %al, $" S(VM_PORT_EXC) "\n"
-	"	cmpq $0, vm__exc+56(%rip)\n"    /* retry: the host fixed it (stack growth) */
+	"	cmpq $0, " E(56) "\n"    /* retry: the host fixed it (stack growth) */
 	"	je 2f\n"
-	"	movq $0, vm__exc+56(%rip)\n"
+	"	movq $0, " E(56) "\n"
 	"	mov %cr3, %rax\n"
 	"	mov %rax, %cr3\n"
 	"	pop %rax\n"
@@ -161,23 +186,35 @@ __asm__(
 	"	syscall\n"
 	"	ret\n"
 
-	/* vm__switch(host_stack_top) */
+	/* vm__switch(host_stack_top, cpu): the frame is at offset 0 of cpu */
 	".globl vm__switch\n"
 	".hidden vm__switch\n"
 	"vm__switch:\n"
 	"	mov (%rsp), %rax\n"
-	"	mov %rax, vm__frame+56(%rip)\n"
+	"	mov %rax, 56(%rsi)\n"
 	"	lea 8(%rsp), %rax\n"
-	"	mov %rax, vm__frame+72(%rip)\n"
-	"	mov %rbx, vm__frame+80(%rip)\n"
-	"	mov %rbp, vm__frame+88(%rip)\n"
-	"	mov %r12, vm__frame+96(%rip)\n"
-	"	mov %r13, vm__frame+104(%rip)\n"
-	"	mov %r14, vm__frame+112(%rip)\n"
-	"	mov %r15, vm__frame+120(%rip)\n"
+	"	mov %rax, 72(%rsi)\n"
+	"	mov %rbx, 80(%rsi)\n"
+	"	mov %rbp, 88(%rsi)\n"
+	"	mov %r12, 96(%rsi)\n"
+	"	mov %r13, 104(%rsi)\n"
+	"	mov %r14, 112(%rsi)\n"
+	"	mov %r15, 120(%rsi)\n"
 	"	mov %rdi, %rsp\n"
+	"	mov %rsi, %rdi\n"
 	"	xor %ebp, %ebp\n"
 	"	call vm__host_loop\n"
+	"	ud2\n"
+
+	/* vm__exit_thread(busy, code) */
+	".globl vm__exit_thread\n"
+	".hidden vm__exit_thread\n"
+	"vm__exit_thread:\n"
+	"	mov %rsi, %rdx\n"
+	"	mov $60, %eax\n"
+	"	movl $0, (%rdi)\n"
+	"	mov %rdx, %rdi\n"
+	"	syscall\n"
 	"	ud2\n"
 
 	/* vm__resume_native(frame) */

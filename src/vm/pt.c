@@ -14,8 +14,11 @@
  * pages for every user mapping (the tracking granularity), with the host's
  * protections (U=1, RW if writable, NX if not executable, nothing for
  * PROT_NONE); the arena itself is mapped with 2 MiB supervisor pages.
- * Callers change it only while the vCPU is stopped, and then set
- * vm__frame.flush so the guest reloads CR3 before it runs again.
+ * Every vCPU has its own root (vm__cpu_root): a copy of the template's
+ * user half, whose 256 entries are all created up front so a copy never
+ * goes stale, plus its own block at VM_CPU_VA. Callers hold vm__lock; those
+ * that take translations away stop the world around the change and bump
+ * vm__s.gen, so every vCPU reloads CR3 before it runs again (vm.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -170,7 +173,7 @@ int vm__map(uint64_t start, uint64_t end, int prot)
 			e |= VM_PTE_NX;
 		*pte = vm__track_pte_bits(va, *pte, e);
 	}
-	vm__frame.flush = 1;
+	__atomic_add_fetch(&vm__s.gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -188,7 +191,7 @@ void vm__unmap(uint64_t start, uint64_t end)
 		*pte = 0;
 		va += VM_PAGE;
 	}
-	vm__frame.flush = 1;
+	__atomic_add_fetch(&vm__s.gen, 1, __ATOMIC_SEQ_CST);
 }
 
 /* vm__prot_of -- the PROT_* a present guest PTE gives va (0 if none). */
@@ -301,13 +304,37 @@ int vm__map_arena(void)
 	return 0;
 }
 
-/* vm__pt_init -- the root table. */
+/* vm__pt_init -- the template root, its user half complete (256 PDPTs,
+ * 1 MiB of the arena, zero until used) so the vCPUs' copies stay true. */
 int vm__pt_init(void);
 int vm__pt_init(void)
 {
 	uint64_t *root = vm__pool_alloc(VM_PAGE);
-	if (!root)
+	uint64_t *pdpt = vm__pool_alloc(256 * VM_PAGE);
+	if (!root || !pdpt)
 		return vm__err(-ENOMEM, "volimem: arena full");
+	for (int i = 0; i < 256; i++)
+		root[i] = host_to_gpa(pdpt + i * 512) | VM_PTE_P | VM_PTE_RW | VM_PTE_U;
 	vm__s.pml4_gpa = host_to_gpa(root);
+	return 0;
+}
+
+/* vm__cpu_root -- c's own root: the template's user half, and c's block
+ * (VM_CPU_LEN bytes at c) at VM_CPU_VA with 4 KiB supervisor pages. */
+int vm__cpu_root(struct vm__cpu *c);
+int vm__cpu_root(struct vm__cpu *c)
+{
+	uint64_t *root = vm__pool_alloc(VM_PAGE), *pdpt = vm__pool_alloc(VM_PAGE);
+	uint64_t *pd = vm__pool_alloc(VM_PAGE), *pt = vm__pool_alloc(VM_PAGE);
+	if (!root || !pdpt || !pd || !pt)
+		return vm__err(-ENOMEM, "volimem: arena full (vCPU %d's page table)", c->idx);
+	memcpy(root, gpa_to_host(vm__s.pml4_gpa), 256 * sizeof *root);
+	const uint64_t dir = VM_PTE_P | VM_PTE_RW;
+	root[(VM_CPU_VA >> 39) & 511] = host_to_gpa(pdpt) | dir;
+	pdpt[(VM_CPU_VA >> 30) & 511] = host_to_gpa(pd) | dir;
+	pd[(VM_CPU_VA >> 21) & 511] = host_to_gpa(pt) | dir;
+	for (uint64_t off = 0; off < VM_CPU_LEN; off += VM_PAGE)
+		pt[((VM_CPU_VA + off) >> 12) & 511] = host_to_gpa((uint8_t *)c + off) | dir | VM_PTE_NX;
+	c->root_gpa = host_to_gpa(root);
 	return 0;
 }

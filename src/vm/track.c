@@ -17,9 +17,14 @@
  * host's page table, which neither D nor a guest #PF sees, so sys.c marks
  * those pages in the same bitmap (vm__mark_written).
  *
- * vm_track/vm_collect run in the guest and reach the host side by a
- * hypercall (a `syscall` with a number Linux never uses), so the page
- * table changes only while the vCPU is stopped.
+ * vm_track/vm_collect/vm_untrack called in the guest reach the host side by
+ * a hypercall (a `syscall` with a number Linux never uses); a thread
+ * outside the VM calls the host side directly. Either way the change is
+ * made under vm__lock with the world stopped (every other vCPU out of
+ * KVM_RUN), then gen is bumped so each vCPU reloads CR3 before it runs
+ * again: no write can go through a stale translation and be missed.
+ * Bitmap updates are atomic: the #PF handlers of several vCPUs and the
+ * host sides of forwarded reads set bits concurrently.
  */
 #include <errno.h>
 #include <string.h>
@@ -32,7 +37,13 @@ static bool tracked(uint64_t va)
 
 static bool bit_test(uint64_t i)
 {
-	return vm__s.tbitmap[i / 64] >> (i % 64) & 1;
+	return __atomic_load_n(&vm__s.tbitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+}
+
+static bool bit_set(uint64_t i)
+{
+	uint64_t m = 1ull << (i % 64);
+	return __atomic_fetch_or(&vm__s.tbitmap[i / 64], m, __ATOMIC_RELAXED) & m;
 }
 
 /* vm__track_pte_bits -- adjust a new PTE for va (replacing old) to the
@@ -46,7 +57,7 @@ uint64_t vm__track_pte_bits(uint64_t va, uint64_t old, uint64_t pte)
 	uint64_t i = (va - vm__s.tbase) / VM_PAGE;
 	if (vm__s.mode == VM_DIRTY) {
 		if ((old & (VM_PTE_P | VM_PTE_D)) == (VM_PTE_P | VM_PTE_D))
-			vm__s.tbitmap[i / 64] |= 1ull << (i % 64);
+			bit_set(i);
 		return pte;
 	}
 	if ((pte & VM_PTE_RW) && !bit_test(i))
@@ -66,31 +77,37 @@ void vm__mark_written(uint64_t addr, uint64_t len)
 	for (; a < e; a += VM_PAGE) {
 		if (!tracked(a))
 			continue;
-		uint64_t i = (a - vm__s.tbase) / VM_PAGE;
-		if (!bit_test(i))
-			vm__s.st.host_marks++;
-		vm__s.tbitmap[i / 64] |= 1ull << (i % 64);
+		if (!bit_set((a - vm__s.tbase) / VM_PAGE))
+			__atomic_add_fetch(&vm__s.st.host_marks, 1, __ATOMIC_RELAXED);
 	}
 }
 
-/* vm__track_host -- the VM_HC_TRACK hypercall. */
+/* vm__track_host -- start tracking (the VM_HC_TRACK hypercall). */
 long vm__track_host(uint64_t base, uint64_t len, int mode)
 {
 	struct vm__state *s = &vm__s;
-	if (s->mode)
-		return vm__err(-EBUSY, "volimem: vm_track: a range is already tracked "
-			       "(one per VM in slice 1)");
+	long r = 0;
+	vm__lock();
+	if (s->mode) {
+		r = vm__err(-EBUSY, "volimem: vm_track: a range is already tracked (one per VM)");
+		goto out;
+	}
 	uint64_t n = len / VM_PAGE;
 	uint64_t **ptes = vm__pool_alloc(n * sizeof *ptes);
 	uint64_t *bm = vm__pool_alloc((n + 63) / 64 * 8);
-	if (!ptes || !bm)
-		return vm__err(-ENOMEM, "volimem: vm_track: the arena cannot hold the arrays for "
-			       "%llu pages", (unsigned long long)n);
+	if (!ptes || !bm) {
+		r = vm__err(-ENOMEM, "volimem: vm_track: the arena cannot hold the arrays for "
+			    "%llu pages", (unsigned long long)n);
+		goto out;
+	}
 	for (uint64_t i = 0; i < n; i++) {
 		ptes[i] = vm__pte(base + i * VM_PAGE, true);
-		if (!ptes[i])
-			return vm__err(-ENOMEM, "volimem: vm_track: arena full (page tables)");
+		if (!ptes[i]) {
+			r = vm__err(-ENOMEM, "volimem: vm_track: arena full (page tables)");
+			goto out;
+		}
 	}
+	vm__stop_world();
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t *p = ptes[i];
 		if (!(*p & VM_PTE_P))
@@ -108,7 +125,33 @@ long vm__track_host(uint64_t base, uint64_t len, int mode)
 	if (mode == VM_WP)
 		vm__wp = (struct vm__wp){ .base = base, .len = len, .ptes = ptes, .bitmap = bm,
 					  .faults = vm__wp.faults };
-	vm__frame.flush = 1;
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	vm__start_world();
+out:
+	vm__unlock();
+	return r;
+}
+
+/* vm__untrack_host -- stop tracking: VM_WP pages writable again. */
+long vm__untrack_host(void)
+{
+	struct vm__state *s = &vm__s;
+	vm__lock();
+	if (!s->mode) {
+		vm__unlock();
+		return vm__err(-EINVAL, "volimem: vm_untrack: no range is tracked");
+	}
+	vm__stop_world();
+	for (uint64_t i = 0; i < s->tlen / VM_PAGE; i++)
+		if (*s->tptes[i] & VM_PTE_SWW)
+			*s->tptes[i] = (*s->tptes[i] | VM_PTE_RW) & ~VM_PTE_SWW;
+	s->st.wp_faults += vm__wp.faults;
+	memset(&vm__wp, 0, sizeof vm__wp);
+	s->mode = 0;
+	s->tlen = 0;
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	vm__start_world();
+	vm__unlock();
 	return 0;
 }
 
@@ -116,11 +159,15 @@ long vm__track_host(uint64_t base, uint64_t len, int mode)
 long vm__collect_host(void **pages, uint64_t max)
 {
 	struct vm__state *s = &vm__s;
-	if (!s->mode)
+	vm__lock();
+	if (!s->mode) {
+		vm__unlock();
 		return vm__err(-EINVAL, "volimem: vm_collect: no range is tracked (vm_track first)");
+	}
+	vm__stop_world();
 	uint64_t n = s->tlen / VM_PAGE, got = 0;
 	for (uint64_t w = 0; w < (n + 63) / 64 && got < max; w++) {
-		uint64_t bits = s->tbitmap[w];
+		uint64_t bits = __atomic_load_n(&s->tbitmap[w], __ATOMIC_RELAXED);
 		if (s->mode == VM_DIRTY) {
 			uint64_t lim = n - w * 64 < 64 ? n - w * 64 : 64;
 			for (uint64_t j = 0; j < lim; j++)
@@ -131,14 +178,16 @@ long vm__collect_host(void **pages, uint64_t max)
 			uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			uint64_t *p = s->tptes[i];
 			pages[got++] = (void *)(s->tbase + i * VM_PAGE);
-			s->tbitmap[w] &= ~(1ull << (i % 64));
+			__atomic_fetch_and(&s->tbitmap[w], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
 			if (s->mode == VM_DIRTY)
 				*p &= ~VM_PTE_D;
 			else if (*p & VM_PTE_SWW)
 				*p &= ~VM_PTE_RW;
 		}
 	}
-	vm__frame.flush = 1;
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
+	vm__start_world();
+	vm__unlock();
 	return (long)got;
 }
 
@@ -155,19 +204,32 @@ static long hypercall(long nr, long a0, long a1, long a2)
 
 int vm_track(void *base, size_t len, int mode)
 {
-	if (!vm__s.in_guest)
-		return vm__err(-EINVAL, "volimem: vm_track: call it after vm_enter (in the guest)");
+	if (vm__s.vm < 0)
+		return vm__err(-EINVAL, "volimem: vm_track: no VM (vm_enter first)");
 	if (((uintptr_t)base | len) & (VM_PAGE - 1) || !len)
 		return vm__err(-EINVAL, "volimem: vm_track: range %p + 0x%zx is not page-aligned",
 			       base, len);
 	if (mode != VM_DIRTY && mode != VM_WP)
 		return vm__err(-EINVAL, "volimem: vm_track: mode %d is neither VM_DIRTY nor VM_WP", mode);
+	if (!vm__self)
+		return (int)vm__track_host((uint64_t)base, len, mode);
 	return (int)hypercall(VM_HC_TRACK, (long)base, (long)len, mode);
+}
+
+int vm_untrack(void)
+{
+	if (vm__s.vm < 0)
+		return vm__err(-EINVAL, "volimem: vm_untrack: no VM");
+	if (!vm__self)
+		return (int)vm__untrack_host();
+	return (int)hypercall(VM_HC_UNTRACK, 0, 0, 0);
 }
 
 long vm_collect(void **pages, size_t max)
 {
-	if (!vm__s.in_guest)
-		return vm__err(-EINVAL, "volimem: vm_collect: not in the VM");
+	if (vm__s.vm < 0)
+		return vm__err(-EINVAL, "volimem: vm_collect: no VM");
+	if (!vm__self)
+		return vm__collect_host(pages, max);
 	return hypercall(VM_HC_COLLECT, (long)pages, (long)max, 0);
 }

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * volimem.h -- libvolimem, slice 1: the calling thread enters a KVM guest
- * and keeps running its own code there (guest-virtual == host-virtual, CPL3,
- * system calls forwarded to the host), and the library collects the pages
- * written in one registered range by the MMU (D bits or write protection).
+ * volimem.h -- libvolimem: the process enters a KVM guest and keeps running
+ * its own code there (guest-virtual == host-virtual, CPL3, system calls
+ * forwarded to the host), and the library collects the pages written in
+ * one registered range by the MMU (D bits or write protection).
  *
- * Slice 1 supports one thread only (vm_enter fails if the process has more
- * than one); clone/fork/vfork/execve made in the guest return -ENOSYS;
- * signal handlers run on the host side, not in the guest. docs/VM.md says
- * what this slice does and does not do. Not yet a tracker of src/track/.
+ * vm_enter is called while the process has one thread; every thread it
+ * creates afterwards runs as a vCPU of its own. Signal handlers run in the
+ * guest. fork, vfork, posix_spawn/system, execve and arch_prctl(SET_FS)
+ * made in the guest return -ENOSYS with a line on stderr; one real-time
+ * signal (SIGRTMAX - 2) belongs to the library. The runtime's vm-dirty and
+ * vm-wp trackers (src/track/vm.c) are built on this API. docs/VM.md says
+ * what works, what does not, and how kvm-pvm and TCG differ from VT-x.
  */
 #ifndef VOLIMEM_H
 #define VOLIMEM_H
@@ -34,21 +37,24 @@ struct vm_stats {
 	uint64_t host_marks; /* pages added because a forwarded syscall wrote them */
 };
 
-/* vm_enter -- create a VM and one vCPU and continue the calling thread in
+/* vm_enter -- create a VM and a vCPU and continue the calling thread in
  * it, at CPL3, from the point where vm_enter returns. Returns 0 (now in the
  * guest) or a negative errno with vm_errmsg() naming the cause (-ENOENT: no
- * /dev/kvm; -EBUSY: already in; -EOPNOTSUPP: more than one thread). */
+ * /dev/kvm, or a kvm-pvm host; -EBUSY: already in; -EOPNOTSUPP: more than
+ * one thread). */
 int vm_enter(void);
 
-/* vm_leave -- return the thread to the host and destroy the VM. */
+/* vm_leave -- return the thread to the host and destroy the VM. -EBUSY
+ * while other threads still run in it. */
 int vm_leave(void);
 
-/* vm_in_guest -- 1 between vm_enter and vm_leave, else 0. */
+/* vm_in_guest -- 1 if the calling thread runs in the VM, else 0. */
 int vm_in_guest(void);
 
 /* vm_track -- start collecting the pages written in [base, base + len),
- * both page-aligned, with mode VM_DIRTY or VM_WP. One range per VM in this
- * slice. In the guest only. Returns 0 or a negative errno. */
+ * both page-aligned, with mode VM_DIRTY or VM_WP. One range per VM. Any
+ * thread, in the guest or not, once the VM exists. Returns 0 or a negative
+ * errno. */
 int vm_track(void *base, size_t len, int mode);
 
 /* vm_collect -- store up to max addresses of pages of the tracked range
@@ -57,6 +63,9 @@ int vm_track(void *base, size_t len, int mode);
  * beyond max stay recorded for the next call. Returns the count stored or a
  * negative errno. */
 long vm_collect(void **pages, size_t max);
+
+/* vm_untrack -- stop tracking the range (its pages writable again). */
+int vm_untrack(void);
 
 /* vm_get_stats -- copy the counters. */
 void vm_get_stats(struct vm_stats *st);
