@@ -20,21 +20,35 @@ static const struct vp_tracker_ops *const trackers[] = {
 };
 #define NTRACKERS (sizeof trackers / sizeof trackers[0])
 
+/* Chosen by name only, never automatically: they run the process as a KVM
+ * guest (src/vm/), which changes what the process may do (no fork) and is
+ * slow on nested KVMs such as kvm-pvm. */
+static const struct vp_tracker_ops *const named_only[] = {
+	&vp__track_vm_dirty,
+	&vp__track_vm_wp,
+};
+#define NNAMED (sizeof named_only / sizeof named_only[0])
+
+static int choose_named(const struct vp_tracker_ops *t, const char *name,
+			const struct vp_tracker_ops **out)
+{
+	if (t->probe())
+		return vp__misuse(VP_E_TRACKER, "tracker \"%s\" cannot run here: %s", name, vp_errormsg());
+	*out = t;
+	return 0;
+}
+
 int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 {
 	if (name && *name) {
-		for (size_t i = 0; i < NTRACKERS; i++) {
-			if (strcmp(trackers[i]->name, name) == 0) {
-				int rc = trackers[i]->probe();
-				if (rc)
-					return vp__misuse(VP_E_TRACKER, "tracker \"%s\" cannot run here: %s",
-							  name, vp_errormsg());
-				*out = trackers[i];
-				return 0;
-			}
-		}
-		return vp__misuse(VP_E_TRACKER,
-				  "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: uffd, mprotect, full", name);
+		for (size_t i = 0; i < NTRACKERS; i++)
+			if (strcmp(trackers[i]->name, name) == 0)
+				return choose_named(trackers[i], name, out);
+		for (size_t i = 0; i < NNAMED; i++)
+			if (strcmp(named_only[i]->name, name) == 0)
+				return choose_named(named_only[i], name, out);
+		return vp__misuse(VP_E_TRACKER, "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: "
+				  "uffd, mprotect, full, vm-dirty, vm-wp", name);
 	}
 	char why[160] = "";
 	for (size_t i = 0; i < NTRACKERS; i++) {

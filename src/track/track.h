@@ -73,6 +73,8 @@ struct vp_tracker_ops {
 extern const struct vp_tracker_ops vp__track_uffd;
 extern const struct vp_tracker_ops vp__track_mprotect;
 extern const struct vp_tracker_ops vp__track_full;
+extern const struct vp_tracker_ops vp__track_vm_dirty;
+extern const struct vp_tracker_ops vp__track_vm_wp;
 
 /* vp__track_choose -- the tracker named (NULL or "" = best available).
  * Fails with VP_E_TRACKER and a message listing the known names, or naming

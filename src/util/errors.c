@@ -56,11 +56,20 @@ const char *vp_errormsg(void) { return errbuf; }
 
 void vp__clear_err(void) { errbuf[0] = 0; }
 
+/* set_msg -- format into errbuf through a copy: callers often pass
+ * vp_errormsg() itself as an argument, to add context to it. */
+static void set_msg(const char *fmt, va_list ap)
+{
+	char tmp[sizeof errbuf];
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	memcpy(errbuf, tmp, sizeof errbuf);
+}
+
 int vp__err(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	set_msg(fmt, ap);
 	va_end(ap);
 	vp__log(2, "%s", errbuf);
 	return code;
@@ -70,7 +79,7 @@ int vp__misuse(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	set_msg(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "volipmem: error: %s\n", errbuf);
 	return code;

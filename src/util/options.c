@@ -38,7 +38,7 @@ static int parse_bool(const char *s) { return !(strcmp(s, "0") == 0 || strcmp(s,
 int vp__options_load(void)
 {
 	const char *s;
-	uint64_t v;
+	uint64_t v = 0;   /* set by parse_u64 on success; gcc -O3 cannot see it */
 	int rc;
 
 	if ((s = getenv("VOLIPMEM_VERBOSE")))

@@ -44,7 +44,7 @@
 #include "vm_internal.h"
 
 struct vm__state vm__s = { .kvm = -1, .vm = -1 };
-__thread struct vm__cpu *vm__self;
+__thread struct vm__cpu *vm__self __attribute__((tls_model("initial-exec")));
 static char vm__msg[512];
 
 int vm__cpu_root(struct vm__cpu *c);
@@ -525,6 +525,20 @@ static bool grow_guest_stack(struct vm__cpu *c)
 	c->exc.retry = 1;   /* the stub reloads CR3 and retries */
 	c->flushed_gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
 	return true;
+}
+
+int vm_probe(void)
+{
+	if (vm__s.vm >= 0)
+		return 0;
+	int fd = open_kvm();
+	if (fd < 0)
+		return fd;
+	long v = kioctl(fd, KVM_GET_API_VERSION, NULL);
+	close(fd);
+	if (v != KVM_API_VERSION)
+		return vm__err(-EINVAL, "volimem: KVM API version %ld, need %d", v, KVM_API_VERSION);
+	return 0;
 }
 
 int vm_in_guest(void)

@@ -167,7 +167,7 @@ struct vm__state {
 
 extern struct vm__state vm__s;
 extern struct vm__wp vm__wp;
-extern __thread struct vm__cpu *vm__self;
+extern __thread struct vm__cpu *vm__self __attribute__((tls_model("initial-exec")));
 
 /* entry.c: guest stubs and the host/guest switches */
 extern const char vm__lstar[], vm__pf_entry[], vm__flush_irq[];

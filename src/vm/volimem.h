@@ -44,6 +44,11 @@ struct vm_stats {
  * one thread). */
 int vm_enter(void);
 
+/* vm_probe -- 0 if vm_enter could work here (a usable /dev/kvm), else the
+ * negative errno vm_enter would fail with, with vm_errmsg() saying why in
+ * one line (no /dev/kvm, a kvm-pvm host, permissions, API version). */
+int vm_probe(void);
+
 /* vm_leave -- return the thread to the host and destroy the VM. -EBUSY
  * while other threads still run in it. */
 int vm_leave(void);

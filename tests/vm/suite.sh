@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# suite.sh -- the runtime's test suite on a libvolimem tracker, inside the
+# qemu guest (run by kvm-guest.sh; VOLIPMEM_TRACKER=vm-dirty or vm-wp):
+# the unit tests (pool, allocator, FAS incl. threads and relaxed mode,
+# tracking incl. a 5,000-page FAS and fork -> ENOSYS, 4 concurrent writer
+# threads), then the kill -9 torture in synchronous and relaxed mode.
+#
+#   VP_BUILD               the build directory (required)
+#   VP_VM_TORTURE_KILLS    kills per torture run (default 25; exits are
+#                          slow under TCG, so the host's 150 would take
+#                          ~4 min per run)
+# Exit 0 if everything passed; the first failure's log is printed.
+set -u
+b=${VP_BUILD:?VP_BUILD: the build directory}
+kills=${VP_VM_TORTURE_KILLS:-25}
+: "${VOLIPMEM_TRACKER:?VOLIPMEM_TRACKER=vm-dirty or vm-wp}"
+tmp=${TMPDIR:-/run/tmp}
+mkdir -p "$tmp"
+fail=0
+run() {
+	name=$1
+	shift
+	s=$(date +%s)
+	"$@" > "$tmp/$name.log" 2>&1
+	rc=$?
+	echo "$name ($VOLIPMEM_TRACKER): exit $rc, $(( $(date +%s) - s )) s"
+	if [ $rc != 0 ]; then
+		tail -40 "$tmp/$name.log"
+		fail=1
+	fi
+}
+export CMOCKA_MESSAGE_OUTPUT=stdout
+cd "$b/tests" || exit 2
+for t in test_pool test_alloc test_fas test_track test_concurrent; do
+	run "$t" "./$t"
+done
+cd "$b/tests/crash" || exit 2
+export VP_CLI="$b/tools/volipmem" VP_TORTURE_BIG=0
+VOLIPMEM_COMMIT_INTERVAL_MS=0 run torture.sync ./torture "$kills"
+VOLIPMEM_COMMIT_INTERVAL_MS=1 run torture.relaxed ./torture "$kills"
+exit $fail
