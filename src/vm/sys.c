@@ -8,7 +8,11 @@
  * guest page table before the guest sees their result. Those that write
  * user memory through the host's page table (read, pread64, readv, preadv,
  * preadv2, recvfrom, recvmsg) add the pages they wrote to the write set:
- * the guest PTE never sees that write. Those that take translations away
+ * the guest PTE never sees that write. Any other call given a pointer into
+ * the tracked range adds the page it points to and the next, unless it is
+ * known to only read there (mark_pointers): stat, getrandom, pipe, ... .
+ * Buffers reached only through other structures (io_uring, aio, the
+ * iovecs of preadv in recvmmsg) are not seen. Those that take translations away
  * run with the world stopped (vm.c). clone of a thread starts a vCPU
  * (vm__clone), exit frees it; signal calls go to sig.c. fork, vfork,
  * clone of a process, execve and arch_prctl(SET_FS) are not supported:
@@ -47,6 +51,41 @@ static const char *unsupported(const struct vm__frame *f)
 	case SYS_execveat: return "execveat";
 	default: return NULL;
 	}
+}
+
+/* input_only -- calls that only read user memory (or, for futex, touch
+ * the word only for PI operations). Any other call with a pointer into the
+ * tracked range may have written there through the host's page table. */
+static bool input_only(uint64_t nr, const uint64_t *a)
+{
+	switch (nr) {
+	case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev:
+	case SYS_pwritev2: case SYS_sendto: case SYS_sendmsg: case SYS_open:
+	case SYS_openat: case SYS_access: case SYS_faccessat: case SYS_unlink:
+	case SYS_unlinkat: case SYS_mkdir: case SYS_rename: case SYS_renameat:
+	case SYS_renameat2: case SYS_madvise: case SYS_msync: case SYS_mlock:
+	case SYS_munlock: case SYS_mincore:
+		return true;
+	case SYS_futex: {
+		unsigned op = (unsigned)a[1] & 127;   /* less FUTEX_PRIVATE_FLAG */
+		return !(op == 6 || op == 7 || op == 8 || op == 11 || op == 12 || op == 13);
+	}
+	default:
+		return false;
+	}
+}
+
+/* mark_pointers -- after a call not known to the table below: every
+ * argument that points into the tracked range marks its page and the next
+ * (a structure the kernel filled may cross a page boundary). Extra pages
+ * only cost a copy; a missed one would be a lost write. */
+static void mark_pointers(const struct vm__frame *f)
+{
+	if (!vm__s.mode || input_only(f->nr, f->a))
+		return;
+	for (int i = 0; i < 6; i++)
+		if (f->a[i] - vm__s.tbase < vm__s.tlen)
+			vm__mark_written(f->a[i], VM_PAGE);
 }
 
 /* takes_away -- does syscall nr (with args a) remove or narrow guest
@@ -174,6 +213,9 @@ void vm__forward(struct vm__cpu *c, struct vm__frame *f)
 			mark_iov(m->msg_iov, (long)m->msg_iovlen, r);
 			break;
 		}
+		default:
+			mark_pointers(f);
+			break;
 		}
 	}
 	if (maps) {
