@@ -84,6 +84,15 @@
  *   mprotect  PROT_READ + SIGSEGV; works on any Linux. The fallback
  *             (VOLIPMEM_VERBOSE=1 says why uffd was not usable).
  *   full      every page counts as written; a test oracle.
+ *   vm-dirty, vm-wp
+ *             the process runs as a KVM guest that owns its page table
+ *             (libvolimem, docs/VM.md): hardware D bits, or read-only guest
+ *             PTEs with an in-guest fault handler. Never chosen
+ *             automatically. pmap() must be called while the process has
+ *             one thread; threads created afterwards run in the VM; fork
+ *             in the VM fails with ENOSYS. Needs a standard /dev/kvm: on a
+ *             kvm-pvm host or without KVM, pmap() fails with VP_E_TRACKER
+ *             and one line saying so.
  *   An unknown name makes pmap() fail with VP_E_TRACKER and a message that
  *   lists the available ones.
  *
