@@ -4,7 +4,8 @@
 # qemu guest (run by kvm-guest.sh; VOLIPMEM_TRACKER=vm-dirty or vm-wp):
 # the unit tests (pool, allocator, FAS incl. threads and relaxed mode,
 # tracking incl. a 5,000-page FAS and fork -> ENOSYS, 4 concurrent writer
-# threads), then the kill -9 torture in synchronous and relaxed mode.
+# threads, FASes that map/unmap memory and take signals whose handlers
+# store to the heap), then the kill -9 torture, synchronous and relaxed.
 #
 #   VP_BUILD               the build directory (required)
 #   VP_VM_TORTURE_KILLS    kills per torture run (default 25; exits are
@@ -32,7 +33,7 @@ run() {
 }
 export CMOCKA_MESSAGE_OUTPUT=stdout
 cd "$b/tests" || exit 2
-for t in test_pool test_alloc test_fas test_track test_concurrent; do
+for t in test_pool test_alloc test_fas test_track test_concurrent test_maps_signals; do
 	run "$t" "./$t"
 done
 cd "$b/tests/crash" || exit 2
