@@ -124,6 +124,10 @@ int vm__sig_init(void)
 	k.sa_flags = SA_RESTART;
 	if (sigaction(vm__sig_kick(), &k, NULL) != 0)
 		return vm__err(-errno, "volimem: cannot install the kick signal's handler");
+	/* The entering thread may have blocked it natively; threads created in
+	 * the VM inherit its mask, and the guest cannot block it again. */
+	uint64_t kb = kick_bit();
+	vm__sys6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&kb, 0, 8, 0, 0);
 	for (int sig = 1; sig <= 64; sig++) {
 		struct ksigaction a;
 		if (vm__sys6(SYS_rt_sigaction, sig, 0, (long)&a, 8, 0, 0) == 0)

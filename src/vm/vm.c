@@ -195,6 +195,13 @@ static int threads(void)
 static int open_kvm(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	static bool warned;
+	if (fd >= 0 && !warned && access("/sys/module/kvm_pvm", F_OK) == 0) {
+		warned = true;
+		vm__say("volimem: warning: /dev/kvm here may be kvm-pvm (/sys/module/kvm_pvm is "
+			"loaded): nested shadow paging, emulated ring 0, syscalls that reach LSTAR at "
+			"CPL3; libvolimem targets VT-x/AMD-V and may fail or crawl (docs/VM.md)");
+	}
 	if (fd >= 0)
 		return fd;
 	int e = errno;
@@ -650,6 +657,16 @@ static void fault(struct vm__cpu *c)
 static void enter_guest(struct vm__cpu *c, int how)
 {
 	struct vm__state *s = &vm__s;
+	/* Signals still pending: delivered now if the vCPU stands at CPL3 and
+	 * can take them (each on the frame of the one before, as the kernel
+	 * nests them), else as soon as its interrupt window opens. */
+	if (c->sigpend) {
+		if (how != VM_DELIVER_SYSCALL && c->run->if_flag && c->run->ready_for_interrupt_injection)
+			while (c->sigpend)
+				vm__sig_deliver(c, VM_DELIVER_REGS);
+		else
+			c->run->request_interrupt_window = 1;
+	}
 	for (;;) {
 		__atomic_store_n(&c->in_guest, 1, __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST))
@@ -662,8 +679,6 @@ static void enter_guest(struct vm__cpu *c, int how)
 		c->flushed_gen = g;
 		c->flush_pending = true;
 	}
-	if (c->sigpend && how != VM_DELIVER_SYSCALL && !(c->run->if_flag && c->run->ready_for_interrupt_injection))
-		c->run->request_interrupt_window = 1;
 	if (!c->flush_pending)
 		return;
 	if (how == VM_DELIVER_SYSCALL) {

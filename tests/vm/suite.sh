@@ -11,6 +11,9 @@
 #   VP_VM_TORTURE_KILLS    kills per torture run (default 25; exits are
 #                          slow under TCG, so the host's 150 would take
 #                          ~4 min per run)
+#   VP_VM_TEST_TIMEOUT     seconds per program (default 240): a program
+#                          still running then is reported with the state of
+#                          each of its threads (/proc) and killed
 # Exit 0 if everything passed; the first failure's log is printed.
 set -u
 b=${VP_BUILD:?VP_BUILD: the build directory}
@@ -19,11 +22,33 @@ kills=${VP_VM_TORTURE_KILLS:-25}
 tmp=${TMPDIR:-/run/tmp}
 mkdir -p "$tmp"
 fail=0
+limit=${VP_VM_TEST_TIMEOUT:-240}
+# threads PID -- each thread's state, blocking syscall and wait channel
+threads() {
+	for t in /proc/$1/task/*; do
+		echo "  thread ${t##*/}: $(cut -d' ' -f3 "$t/stat" 2>/dev/null) syscall=[$(cat "$t/syscall" 2>/dev/null)] wchan=$(cat "$t/wchan" 2>/dev/null)"
+		head -4 "$t/stack" 2>/dev/null | sed "s/^/    /"
+	done
+}
 run() {
 	name=$1
 	shift
 	s=$(date +%s)
-	"$@" > "$tmp/$name.log" 2>&1
+	"$@" > "$tmp/$name.log" 2>&1 &
+	pid=$!
+	while kill -0 $pid 2>/dev/null && [ $(( $(date +%s) - s )) -lt "$limit" ]; do
+		sleep 1
+	done
+	if kill -0 $pid 2>/dev/null; then
+		echo "$name ($VOLIPMEM_TRACKER): still running after $limit s; its threads:"
+		threads $pid
+		for c in $(cat /proc/$pid/task/*/children 2>/dev/null); do
+			echo " child $c:"
+			threads "$c"
+		done
+		kill -9 $pid
+	fi
+	wait $pid
 	rc=$?
 	echo "$name ($VOLIPMEM_TRACKER): exit $rc, $(( $(date +%s) - s )) s"
 	if [ $rc != 0 ]; then
