@@ -7,7 +7,7 @@
  * a native one.
  *
  * Order: everything native first (getppid, uffd, mprotect), then the VM
- * part, one VM per (mode, range) since slice 1 tracks one range per VM.
+ * part, one VM per (mode, range) since libvolimem tracks one range per VM.
  * vm_enter needs a single-threaded process: this program never starts a
  * thread (uffd in async mode needs no handler thread).
  *

@@ -222,7 +222,7 @@ def main():
               "no exit; collect walks a bitmap of recorded pages), each collect being one "
               "hypercall (an exit to the host side of the process). The host mechanisms run "
               "first, natively, in the same process, then `vm_enter`; one VM per (mode, "
-              "range) since slice 1 tracks one range per VM. Ranges are private anonymous, "
+              "range) since libvolimem tracks one range per VM. Ranges are private anonymous, "
               "`MADV_NOHUGEPAGE`, populated before arming (a heap in use). First writes are "
               "timed in batches of 64 pages (the median of 64 batch means); a collect is "
               "timed per call (median of 15), with 0, 1 or 512 pages written, spread over "
