@@ -9,10 +9,10 @@
  *
  *   - 3 threads x 60 FASes: each FAS bumps the thread's counter on two heap
  *     pages and, in the middle, mmaps, fills and munmaps a scratch region;
- *   - meanwhile the main thread, inside FASes, is sent SIGUSR1 by a 4th
- *     thread; the handler bumps a heap counter (its store is part of the
- *     interrupted FAS), and raise() inside a FAS does the same
- *     synchronously;
+ *   - meanwhile the main thread, which unblocks SIGUSR1 only inside its
+ *     FASes, is sent SIGUSR1 by a 4th thread; the handler bumps a heap
+ *     counter (its store is part of the interrupted FAS), and raise()
+ *     inside a FAS does the same synchronously;
  *   - the pool is unmapped and mapped again: every counter must hold
  *     exactly what was committed.
  *
@@ -44,7 +44,7 @@ struct state {
 };
 
 static struct state *st;
-static volatile int stop_sender;
+static int stop_sender;
 
 static void on_usr1(int sig)
 {
@@ -76,7 +76,7 @@ static void *sender(void *arg)
 {
 	pthread_t to = *(pthread_t *)arg;
 	struct timespec ts = { 0, 3000000 };
-	for (int i = 0; i < 30 && !stop_sender; i++) {
+	for (int i = 0; i < 30 && !__atomic_load_n(&stop_sender, __ATOMIC_ACQUIRE); i++) {
 		nanosleep(&ts, NULL);
 		pthread_kill(to, SIGUSR1);
 	}
@@ -95,36 +95,39 @@ int main(void)
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_usr1;
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);   /* inherited by every thread */
 
 	pthread_t t[NTHREADS], s, self = pthread_self();
 	for (int i = 0; i < NTHREADS; i++)
 		CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0, "pthread_create");
 	CHECK(pthread_create(&s, NULL, sender, &self) == 0, "pthread_create");
 
-	/* The main thread spends most of its time inside FASes, so most
-	 * signals land in one; those landing outside are stored outside any
-	 * FAS and made durable by the pcommit below. */
+	/* SIGUSR1 is unblocked only inside the main thread's FASes, so every
+	 * handler store is part of one (a store outside any FAS would race
+	 * with the commit copying the page: no atomicity is promised there);
+	 * a signal sent meanwhile waits, pending, for the next FAS. */
 	for (int k = 0; k < 200; k++) {
 		pstart();
+		pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 		if (k % 20 == 0) {
 			raise(SIGUSR1);
 			st->raised++;
 		}
 		struct timespec ts = { 0, 500000 };
 		nanosleep(&ts, NULL);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 		CHECK(pend() == 0, "pend: %s", vp_errormsg());
 	}
-	stop_sender = 1;
+	__atomic_store_n(&stop_sender, 1, __ATOMIC_RELEASE);
 	pthread_join(s, NULL);
 	for (int i = 0; i < NTHREADS; i++) {
 		void *r;
 		pthread_join(t[i], &r);
 		CHECK(r == NULL, "worker %d failed at step %ld", i, (long)(intptr_t)r);
 	}
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);   /* no handler store after the count */
 	uint64_t handled = st->handled[0], raised = st->raised;
 	CHECK(pcommit() == 0, "pcommit: %s", vp_errormsg());
 	CHECK(handled >= raised && raised == 10, "handler ran %llu times, raise() %llu",
