@@ -217,8 +217,8 @@ def main():
               "`PM_SCAN_WP_MATCHING`, which reports and re-protects in one walk), `mprotect` "
               "(range read-only; a SIGSEGV handler records the page and makes it writable; "
               "collect = `mprotect(PROT_READ)` of the whole range), and libvolimem's "
-              "`vm-dirty` (D bits in the guest page table, no fault; collect scans the "
-              "range's PTEs) and `vm-wp` (read-only guest PTEs, an in-guest #PF handler, "
+              "`vm-dirty` (D bits in the guest page table, no fault; collect scans the PTEs of "
+              "the 2 MiB regions whose PDE was accessed) and `vm-wp` (read-only guest PTEs, an in-guest #PF handler, "
               "no exit; collect walks a bitmap of recorded pages), each collect being one "
               "hypercall (an exit to the host side of the process). The host mechanisms run "
               "first, natively, in the same process, then `vm_enter`; one VM per (mode, "
@@ -285,8 +285,10 @@ def main():
               "merges 2N+1 VMAs and changes N PTEs: it grows with the pages written (in the "
               "guest hardly with the range). Its first write is a signal delivery + `mprotect` + return.")
     md.append("* `vm-dirty`: one hypercall (an exit, about a forwarded syscall's cost) plus "
-              "a scan of every PTE of the range on the host side of the process (linear "
-              "in the range), then a guest CR3 reload.")
+              "one read of the page-directory entry of each 2 MiB region and a scan of the "
+              "512 PTEs of each region whose PDE has A set (a translation was made through "
+              "it since the last collect), then a shootdown: flat when little was touched, "
+              "a full PTE scan when writes are spread over every region (the 512-page rows).")
     md.append("* `vm-wp`: one hypercall plus a walk of the bitmap of recorded pages (one bit "
               "per page, so nearly flat) and a PTE write per recorded page, then a CR3 reload.")
     md.append("* A THP-backed range changes the picture for the host mechanisms: without "

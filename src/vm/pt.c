@@ -77,6 +77,20 @@ uint64_t *vm__pte(uint64_t va, bool alloc)
 	return &t[(va >> 12) & 511];
 }
 
+/* vm__pde -- the page-directory entry over va (shared by every vCPU's
+ * root), or NULL if the tables down to it do not exist. */
+uint64_t *vm__pde(uint64_t va)
+{
+	uint64_t *t = gpa_to_host(vm__s.pml4_gpa);
+	for (int shift = 39; shift > 21; shift -= 9) {
+		uint64_t e = t[(va >> shift) & 511];
+		if (!(e & VM_PTE_P) || (e & VM_PTE_PS))
+			return NULL;
+		t = gpa_to_host(e & VM_PTE_ADDR);
+	}
+	return &t[(va >> 21) & 511];
+}
+
 /* slot_find -- the slot holding hva, or NULL. */
 static struct vm__slot *slot_find(uint64_t hva)
 {

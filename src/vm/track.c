@@ -6,7 +6,10 @@
  * the first write through each translation, with no fault. Collect scans
  * the PTEs, clears D, and has the guest reload CR3 before it runs again: a
  * translation still cached with D set would let later writes through
- * without setting D again, and they would be lost.
+ * without setting D again, and they would be lost. It skips every 2 MiB
+ * region whose page-directory entry has A clear: no translation through it
+ * was made since the last collect (which cleared A and flushed every TLB
+ * and paging-structure cache), so no page of it can have been written.
  *
  * VM_WP: the range's writable PTEs are read-only with VM_PTE_SWW set; the
  * guest's own CPL0 #PF handler (entry.c) sets RW, records the page in
@@ -107,6 +110,14 @@ long vm__track_host(uint64_t base, uint64_t len, int mode)
 			goto out;
 		}
 	}
+	uint64_t r0 = base & ~(VM_2M - 1), nr = (base + len - r0 + VM_2M - 1) / VM_2M;
+	uint64_t **pdes = mode == VM_DIRTY ? vm__pool_alloc(nr * sizeof *pdes) : NULL;
+	if (mode == VM_DIRTY && !pdes) {
+		r = vm__err(-ENOMEM, "volimem: vm_track: arena full (page directory array)");
+		goto out;
+	}
+	for (uint64_t k = 0; pdes && k < nr; k++)
+		pdes[k] = vm__pde(r0 + k * VM_2M);   /* exists: vm__pte built it */
 	vm__stop_world();
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t *p = ptes[i];
@@ -121,6 +132,8 @@ long vm__track_host(uint64_t base, uint64_t len, int mode)
 	s->tbase = base;
 	s->tlen = len;
 	s->tptes = ptes;
+	s->tpdes = pdes;
+	s->ntpdes = nr;
 	s->tbitmap = bm;
 	if (mode == VM_WP)
 		vm__wp = (struct vm__wp){ .base = base, .len = len, .ptes = ptes, .bitmap = bm,
@@ -166,22 +179,33 @@ long vm__collect_host(void **pages, uint64_t max)
 	}
 	vm__stop_world();
 	uint64_t n = s->tlen / VM_PAGE, got = 0;
+	if (s->mode == VM_DIRTY) {
+		/* D bits of regions walked since the last collect -> bitmap */
+		uint64_t r0 = s->tbase & ~(VM_2M - 1);
+		for (uint64_t k = 0; k < s->ntpdes; k++) {
+			uint64_t *pde = s->tpdes[k];
+			if (pde && !(__atomic_fetch_and(pde, ~VM_PTE_A, __ATOMIC_RELAXED) & VM_PTE_A))
+				continue;
+			uint64_t lo = r0 + k * VM_2M, hi = lo + VM_2M;
+			lo = lo < s->tbase ? s->tbase : lo;
+			hi = hi > s->tbase + s->tlen ? s->tbase + s->tlen : hi;
+			/* plain reads first: a locked RMW on every PTE costs more
+			 * than the scan (the world is stopped; A and D are only
+			 * set by the MMU of a running vCPU) */
+			for (uint64_t i = (lo - s->tbase) / VM_PAGE; i < (hi - s->tbase) / VM_PAGE; i++)
+				if ((__atomic_load_n(s->tptes[i], __ATOMIC_RELAXED) & VM_PTE_D) &&
+				    (__atomic_fetch_and(s->tptes[i], ~VM_PTE_D, __ATOMIC_RELAXED) & VM_PTE_D))
+					bit_set(i);
+		}
+	}
 	for (uint64_t w = 0; w < (n + 63) / 64 && got < max; w++) {
 		uint64_t bits = __atomic_load_n(&s->tbitmap[w], __ATOMIC_RELAXED);
-		if (s->mode == VM_DIRTY) {
-			uint64_t lim = n - w * 64 < 64 ? n - w * 64 : 64;
-			for (uint64_t j = 0; j < lim; j++)
-				if (*s->tptes[w * 64 + j] & VM_PTE_D)
-					bits |= 1ull << j;
-		}
 		for (; bits && got < max; bits &= bits - 1) {
 			uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			uint64_t *p = s->tptes[i];
 			pages[got++] = (void *)(s->tbase + i * VM_PAGE);
 			__atomic_fetch_and(&s->tbitmap[w], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
-			if (s->mode == VM_DIRTY)
-				*p &= ~VM_PTE_D;
-			else if (*p & VM_PTE_SWW)
+			if (s->mode == VM_WP && (*p & VM_PTE_SWW))
 				*p &= ~VM_PTE_RW;
 		}
 	}

@@ -161,6 +161,8 @@ struct vm__state {
 	int mode;
 	uint64_t tbase, tlen;
 	uint64_t **tptes;
+	uint64_t **tpdes;        /* VM_DIRTY: the PDE over each 2 MiB region */
+	uint64_t ntpdes;
 	uint64_t *tbitmap;       /* VM_WP: the handler's; both: host marks */
 	struct vm_stats st;
 };
@@ -192,6 +194,7 @@ _Noreturn void vm__die(int sig, const char *fmt, ...) __attribute__((format(prin
 /* pt.c: arena, memslots, the guest page table */
 void *vm__pool_alloc(size_t len);
 uint64_t *vm__pte(uint64_t va, bool alloc);
+uint64_t *vm__pde(uint64_t va);
 int vm__map(uint64_t start, uint64_t end, int prot);
 void vm__unmap(uint64_t start, uint64_t end);
 int vm__mirror_maps(void);
