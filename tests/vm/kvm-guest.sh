@@ -18,7 +18,8 @@
 # 125 when the harness failed (guest did not boot, KVM did not load, the
 # command never ran). The command's stdout and stderr arrive merged, after
 # the guest powers off. Environment: VP_VM_CACHE (default build-vm/ in the
-# source tree), VP_VM_MEM (1G), VP_VM_SMP (2), VP_VM_APPEND (more kernel
+# source tree), VP_VM_MEM (1G), VP_VM_SMP (1: with 2 the guest stalls in
+# about 1 run in 7, docs/VM.md), VP_VM_APPEND (more kernel
 # parameters, e.g. loglevel=7 to see soft-lockup traces); VOLIPMEM_* and VP_* variables
 # are passed to the command, nothing else is. The cwd is kept when the guest
 # can see it. Typical cost: ~10 s of boot, then 10-20x slower CPU-bound code
@@ -28,7 +29,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${VP_VM_CACHE:-$src/build-vm}
 mem=${VP_VM_MEM:-1G}
-smp=${VP_VM_SMP:-2}
+smp=${VP_VM_SMP:-1}
 timeout_s=600
 cpu=max
 kvm_amd_args=
