@@ -190,16 +190,23 @@ static void event_name(char *buf, size_t len, int nw, size_t mib)
 
 /* ---- native: system call, plain store ---------------------------------- */
 
-static void bench_native(void)
+/* time_getppid -- batches of per getppid calls, reported under mech (v:
+ * room for reps.sys_batches results). */
+static void time_getppid(const char *mech, int per, double *v)
 {
-	double v[200];
 	for (int b = 0; b < reps.sys_batches; b++) {
 		uint64_t t0 = now_ns();
-		for (int i = 0; i < reps.sys_native_per; i++)
+		for (int i = 0; i < per; i++)
 			syscall(SYS_getppid);
 		v[b] = (double)(now_ns() - t0);
 	}
-	report("getppid", "native", v, reps.sys_batches, reps.sys_native_per, 0);
+	report("getppid", mech, v, reps.sys_batches, per, 0);
+}
+
+static void bench_native(void)
+{
+	double v[200];
+	time_getppid("native", reps.sys_native_per, v);
 	/* No tracker: a store to a populated, writable page (the floor). */
 	size_t len = range_mib[0] * MiB;
 	char *base = region_new(len);
@@ -412,13 +419,7 @@ static void vm_bench_syscall(void)
 	       ? "runs in the vDSO (no exit)"
 	       : "is forwarded (clocksource not vDSO-capable): each timing adds one round trip");
 	double v[200];
-	for (int b = 0; b < reps.sys_batches; b++) {
-		uint64_t t0 = now_ns();
-		for (int i = 0; i < reps.sys_vm_per; i++)
-			syscall(SYS_getppid);
-		v[b] = (double)(now_ns() - t0);
-	}
-	report("getppid", "vm", v, reps.sys_batches, reps.sys_vm_per, 0);
+	time_getppid("vm", reps.sys_vm_per, v);
 }
 
 /* vm_bench_one -- one VM: track base+len with mode, time first writes (on

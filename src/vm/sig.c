@@ -343,6 +343,21 @@ static bool setup_frame(struct vm__cpu *c, int sig, const siginfo_t *info, struc
 	return true;
 }
 
+/* start_handler -- deliver sig to c from state r (see setup_frame) and load
+ * the handler's registers; cpl3: the vCPU stands in a CPL0 stub, whose rest
+ * is abandoned. false if the action was taken here instead. */
+static bool start_handler(struct vm__cpu *c, int sig, const siginfo_t *info, struct kvm_regs *r,
+			  bool cpl3)
+{
+	if (!setup_frame(c, sig, info, r))
+		return false;
+	if (kio(c->fd, KVM_SET_REGS, r) < 0)
+		vm__die(SIGABRT, "KVM_SET_REGS for signal %d", sig);
+	if (cpl3)
+		to_cpl3(c);
+	return true;
+}
+
 /* take -- the lowest pending signal of c, with its siginfo; 0 if none. */
 static int take(struct vm__cpu *c, siginfo_t *info)
 {
@@ -379,16 +394,8 @@ bool vm__sig_deliver(struct vm__cpu *c, int how)
 			r.rax = f->nr;
 		}
 	}
-	if (!setup_frame(c, sig, &info, &r)) {
-		if (how == VM_DELIVER_SYSCALL)
-			return false;   /* the stub returns as it would have */
-		return false;
-	}
-	if (kio(c->fd, KVM_SET_REGS, &r) < 0)
-		vm__die(SIGABRT, "KVM_SET_REGS for a signal");
-	if (how == VM_DELIVER_SYSCALL)
-		to_cpl3(c);
-	return true;
+	/* not started: a stub goes on returning as it would have */
+	return start_handler(c, sig, &info, &r, how == VM_DELIVER_SYSCALL);
 }
 
 /* vm__sig_fault -- the guest's exception c->exc is signal sig: deliver it
@@ -421,12 +428,7 @@ bool vm__sig_fault(struct vm__cpu *c, int sig)
 		info.si_code = sig == SIGILL ? ILL_ILLOPN : sig == SIGFPE ? FPE_INTDIV : 0;
 		info.si_addr = (void *)e->rip;
 	}
-	if (!setup_frame(c, sig, &info, &r))
-		return false;
-	if (kio(c->fd, KVM_SET_REGS, &r) < 0)
-		vm__die(SIGABRT, "KVM_SET_REGS for a fault");
-	to_cpl3(c);
-	return true;
+	return start_handler(c, sig, &info, &r, true);
 }
 
 /* vm__sig_return -- rt_sigreturn from the guest: the handler returned

@@ -85,6 +85,14 @@ void vm__mark_written(uint64_t addr, uint64_t len)
 	}
 }
 
+/* tables_changed -- end a change made with the world stopped: every vCPU
+ * reloads CR3 before it runs again, then the world goes on. */
+static void tables_changed(void)
+{
+	__atomic_add_fetch(&vm__s.gen, 1, __ATOMIC_SEQ_CST);
+	vm__start_world();
+}
+
 /* vm__track_host -- start tracking (the VM_HC_TRACK hypercall). */
 long vm__track_host(uint64_t base, uint64_t len, int mode)
 {
@@ -138,23 +146,32 @@ long vm__track_host(uint64_t base, uint64_t len, int mode)
 	if (mode == VM_WP)
 		vm__wp = (struct vm__wp){ .base = base, .len = len, .ptes = ptes, .bitmap = bm,
 					  .faults = vm__wp.faults };
-	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
-	vm__start_world();
+	tables_changed();
 out:
 	vm__unlock();
 	return r;
+}
+
+/* stop_tracked -- take the lock and stop the world if a range is tracked
+ * (true), else unlock and record why call fails (false). */
+static bool stop_tracked(const char *call)
+{
+	vm__lock();
+	if (vm__s.mode) {
+		vm__stop_world();
+		return true;
+	}
+	vm__unlock();
+	vm__err(-EINVAL, "volimem: %s: no range is tracked (vm_track first)", call);
+	return false;
 }
 
 /* vm__untrack_host -- stop tracking: VM_WP pages writable again. */
 long vm__untrack_host(void)
 {
 	struct vm__state *s = &vm__s;
-	vm__lock();
-	if (!s->mode) {
-		vm__unlock();
-		return vm__err(-EINVAL, "volimem: vm_untrack: no range is tracked");
-	}
-	vm__stop_world();
+	if (!stop_tracked("vm_untrack"))
+		return -EINVAL;
 	for (uint64_t i = 0; i < s->tlen / VM_PAGE; i++)
 		if (*s->tptes[i] & VM_PTE_SWW)
 			*s->tptes[i] = (*s->tptes[i] | VM_PTE_RW) & ~VM_PTE_SWW;
@@ -162,8 +179,7 @@ long vm__untrack_host(void)
 	memset(&vm__wp, 0, sizeof vm__wp);
 	s->mode = 0;
 	s->tlen = 0;
-	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
-	vm__start_world();
+	tables_changed();
 	vm__unlock();
 	return 0;
 }
@@ -172,12 +188,8 @@ long vm__untrack_host(void)
 long vm__collect_host(void **pages, uint64_t max)
 {
 	struct vm__state *s = &vm__s;
-	vm__lock();
-	if (!s->mode) {
-		vm__unlock();
-		return vm__err(-EINVAL, "volimem: vm_collect: no range is tracked (vm_track first)");
-	}
-	vm__stop_world();
+	if (!stop_tracked("vm_collect"))
+		return -EINVAL;
 	uint64_t n = s->tlen / VM_PAGE, got = 0;
 	if (s->mode == VM_DIRTY) {
 		/* D bits of regions walked since the last collect -> bitmap */
@@ -209,8 +221,7 @@ long vm__collect_host(void **pages, uint64_t max)
 				*p &= ~VM_PTE_RW;
 		}
 	}
-	__atomic_add_fetch(&s->gen, 1, __ATOMIC_SEQ_CST);
-	vm__start_world();
+	tables_changed();
 	vm__unlock();
 	return (long)got;
 }

@@ -412,7 +412,6 @@ static struct vm__cpu *cpu_get(bool with_stack)
 	__atomic_add_fetch(&s->nthreads, 1, __ATOMIC_SEQ_CST);
 	c->tid = 0;
 	c->sigpend = 0;
-	c->leaving = false;
 	c->flushed_gen = 0;
 	c->flush_pending = true;
 	memset(&c->frame, 0, sizeof c->frame);
@@ -589,7 +588,6 @@ int vm_enter(void)
 	c->tid = (int)vm__sys6(SYS_gettid, 0, 0, 0, 0, 0, 0);
 	c->flushed_gen = s->gen;
 	c->flush_pending = false;
-	s->in_guest = true;
 	vm__self = c;
 	vm__switch(s->arena + VM_A_HSTACK_TOP, c);
 	return 0;   /* in the guest */
@@ -724,7 +722,6 @@ static _Noreturn void run_loop(struct vm__cpu *c)
 		if (run->exit_reason == KVM_EXIT_IO && run->io.port == VM_PORT_SYSCALL) {
 			how = VM_DELIVER_SYSCALL;
 			if (c->frame.nr == (uint64_t)VM_HC_LEAVE) {
-				s->in_guest = false;
 				vm__self = NULL;
 				vm__resume_native(&c->frame);
 			}

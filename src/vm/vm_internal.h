@@ -10,9 +10,10 @@
  * vCPUs stopped (vm.c: TLB shootdown).
  *
  * The arena: one 2 MiB-aligned private mapping, one memslot, mapped in the
- * guest with 2 MiB supervisor pages (U=0, NX): GDT/IDT/TSS and the CPL0
- * stack, the host side's own stack for the exit loop, the memslot table, a
- * scratch buffer, then a bump pool for page-table pages and tracking arrays.
+ * guest with 2 MiB supervisor pages (U=0, NX): GDT and IDT, vCPU 0's host
+ * stack for the exit loop, the memslot table, a scratch buffer, then a bump
+ * pool for page tables, vCPU blocks (TSS, CPL0 stack), the host stacks of
+ * threads created in the VM, and tracking arrays.
  */
 #ifndef VM_INTERNAL_H
 #define VM_INTERNAL_H
@@ -52,10 +53,7 @@
 /* Arena layout (offsets). */
 #define VM_A_GDT 0x0000ul
 #define VM_A_IDT 0x1000ul
-#define VM_A_TSS 0x2000ul
-#define VM_A_KSTACK_TOP 0x8000ul          /* IST1 / RSP0: 20 KiB below */
-#define VM_A_HSTACK 0x200000ul            /* host exit-loop stack, 2 MiB */
-#define VM_A_HSTACK_TOP 0x400000ul
+#define VM_A_HSTACK_TOP 0x400000ul        /* vCPU 0's host exit-loop stack: 2 MiB below */
 #define VM_A_SLOTS 0x400000ul             /* memslot table, 2 MiB */
 #define VM_A_SCRATCH 0x600000ul           /* /proc/self/maps buffer, 2 MiB */
 #define VM_A_SCRATCH_LEN 0x200000ul
@@ -128,7 +126,6 @@ struct vm__cpu {
 	uint8_t *hstack_top;           /* NULL for the thread that called vm_enter */
 	uint64_t flushed_gen;          /* TLB state the vCPU is known to match */
 	bool flush_pending;            /* flush still to arrange before CPL3 code runs */
-	bool leaving;                  /* vm_leave's hypercall seen */
 	uint64_t sigpend;              /* bit s-1: signal s caught on the host side */
 	siginfo_t siginfo[64];
 };
@@ -148,7 +145,6 @@ struct vm__state {
 	uint32_t nslots;
 	uint64_t brk;            /* the program break as last seen */
 	uint64_t stack_lo, stack_max; /* main thread's [stack]: start, rlimit */
-	bool in_guest;
 	struct kvm_cpuid2 *cpuid;
 	/* vCPUs and the TLB protocol (docs/VM.md "Threads") */
 	struct vm__cpu *cpus[VM_MAX_CPUS];
