@@ -348,8 +348,9 @@ static int uf_attach(struct vp_tracker *t)
 	u->sticky_age = calloc(u->sticky_max + 1, 1);
 	if (!u->state || !u->armed || !u->idle || !u->pre || !u->pre_any || !u->last_seen || !u->streak ||
 	    !u->sticky || !u->sticky_age) {
+		size_t nregions = u->nregions; /* uf_fini frees u */
 		uf_fini(u);
-		return vp__err(-ENOMEM, "uffd tracker: out of memory for %zu regions", u->nregions);
+		return vp__err(-ENOMEM, "uffd tracker: out of memory for %zu regions", nregions);
 	}
 	if ((rc = uf_register(u, t->base, t->len)))
 		goto fail;
