@@ -20,8 +20,8 @@
  *                     also given in ms per GiB of range
  * Output: one "event=E mech=M ns=X n=N ..." line per result, one
  * "unavailable: mech=M reason=..." line per mechanism that cannot run here
- * (no /dev/kvm, a kernel without WP_ASYNC or PAGEMAP_SCAN), a table for
- * humans at the end. Exit 0 unless a mechanism that ran returned a wrong
+ * (no /dev/kvm, kvm-pvm, a kernel without WP_ASYNC or PAGEMAP_SCAN), a
+ * table for humans at the end. Exit 0 unless a mechanism that ran returned a wrong
  * write set (1) or the arguments are wrong (2). bench/vm/run.py runs it on
  * the host and in the qemu guest and writes docs/bench-vm.md.
  *
@@ -494,12 +494,11 @@ static int vm_bench_one(char *base, size_t mib, int mode, int with_syscall, int 
 
 static void bench_vm(void)
 {
-	if (access("/dev/kvm", F_OK) != 0) {
-		/* vm_enter's message names the cause (kvm-pvm, ...). */
-		int r = vm_enter();
-		unavailable("vm", "no /dev/kvm: vm_enter -> %d: %s", r, vm_errmsg());
-		unavailable("vm-dirty", "no /dev/kvm");
-		unavailable("vm-wp", "no /dev/kvm");
+	if (vm_probe() != 0) {
+		/* One line naming the cause: no /dev/kvm, kvm-pvm, ... */
+		unavailable("vm", "%s", vm_errmsg());
+		unavailable("vm-dirty", "no VM (see mech=vm)");
+		unavailable("vm-wp", "no VM (see mech=vm)");
 		return;
 	}
 	for (size_t r = 0; r < NRANGE; r++) {

@@ -191,29 +191,6 @@ static int threads(void)
 	return n;
 }
 
-/* open_kvm -- /dev/kvm, or a message that names why not. */
-static int open_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	static bool warned;
-	if (fd >= 0 && !warned && access("/sys/module/kvm_pvm", F_OK) == 0) {
-		warned = true;
-		vm__say("volimem: warning: /dev/kvm here may be kvm-pvm (/sys/module/kvm_pvm is "
-			"loaded): nested shadow paging, emulated ring 0, syscalls that reach LSTAR at "
-			"CPL3; libvolimem targets VT-x/AMD-V and may fail or crawl (docs/VM.md)");
-	}
-	if (fd >= 0)
-		return fd;
-	int e = errno;
-	if (e == ENOENT && access("/sys/module/kvm_pvm", F_OK) == 0)
-		return vm__err(-ENOENT, "volimem: no /dev/kvm: this is a kvm-pvm host "
-			       "(/sys/module/kvm_pvm is loaded) without a KVM device; libvolimem needs "
-			       "a standard KVM (VT-x/AMD-V), e.g. tests/vm/kvm-guest.sh (docs/VM.md)");
-	if (e == ENOENT)
-		return vm__err(-ENOENT, "volimem: no /dev/kvm on this machine (no KVM module loaded)");
-	return vm__err(-e, "volimem: cannot open /dev/kvm: %s", strerror(e));
-}
-
 /* supported_cpuid -- KVM_GET_SUPPORTED_CPUID, grown until it fits (arena memory). */
 static struct kvm_cpuid2 *supported_cpuid(int kvm)
 {
@@ -447,11 +424,9 @@ static int create(void)
 {
 	struct vm__state *s = &vm__s;
 	long r;
-	s->kvm = open_kvm();
+	s->kvm = vm__open_kvm();   /* host.c: refuses kvm-pvm, checks the API version */
 	if (s->kvm < 0)
 		return s->kvm;
-	if ((r = kioctl(s->kvm, KVM_GET_API_VERSION, NULL)) != KVM_API_VERSION)
-		return vm__err(-EINVAL, "volimem: KVM API version %ld, need %d", r, KVM_API_VERSION);
 	s->arena_map_len = VM_ARENA_LEN + VM_2M;
 	void *m = mmap(NULL, s->arena_map_len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -531,20 +506,6 @@ static bool grow_guest_stack(struct vm__cpu *c)
 	c->exc.retry = 1;   /* the stub reloads CR3 and retries */
 	c->flushed_gen = __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST);
 	return true;
-}
-
-int vm_probe(void)
-{
-	if (vm__s.vm >= 0)
-		return 0;
-	int fd = open_kvm();
-	if (fd < 0)
-		return fd;
-	long v = kioctl(fd, KVM_GET_API_VERSION, NULL);
-	close(fd);
-	if (v != KVM_API_VERSION)
-		return vm__err(-EINVAL, "volimem: KVM API version %ld, need %d", v, KVM_API_VERSION);
-	return 0;
 }
 
 int vm_in_guest(void)

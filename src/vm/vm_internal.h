@@ -187,6 +187,9 @@ int vm__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void vm__say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void vm__die(int sig, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* host.c: the KVM device, kvm-pvm refused */
+int vm__open_kvm(void);
+
 /* pt.c: arena, memslots, the guest page table */
 void *vm__pool_alloc(size_t len);
 uint64_t *vm__pte(uint64_t va, bool alloc);

@@ -39,8 +39,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
-
-#define SKIP 77
+#include "vm_skip.h"
 
 /* Guest code, copied into guest memory at run time. */
 extern const uint8_t smoke_rm_start[], smoke_rm_end[];
@@ -143,8 +142,7 @@ static void fail(const char *fmt, ...)
 /* skip -- this machine cannot run the test: one line, exit 77. */
 static void skip(const char *why)
 {
-	printf("kvm_smoke: SKIP: %s\n", why);
-	exit(SKIP);
+	vm_skip("kvm_smoke", why);
 }
 
 /* xioctl -- ioctl that fails the test, naming the step, on error. */

@@ -14,8 +14,10 @@
  *   3. Children that write to an unmapped address / run ud2 in the guest
  *      die of SIGSEGV / SIGILL.
  *
- * Exit code: 0 passed, 1 a check failed (the message says which), 77 no
- * /dev/kvm (CTest: Skipped); run it as tests/vm/kvm-guest.sh -- vm_slice1.
+ * Exit code: 0 passed, 1 a check failed (the message says which), 77
+ * vm_probe refused this host, e.g. no /dev/kvm or kvm-pvm (CTest: Skipped,
+ * with vm_errmsg's line; vm_skip.h); run it as
+ * tests/vm/kvm-guest.sh -- vm_slice1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "volimem.h"
+#include "vm_skip.h"
 
 #define PG 4096ul
 
@@ -46,10 +49,6 @@ static double now_s(void)
 static void enter(void)
 {
 	int r = vm_enter();
-	if (r == -ENOENT || r == -EACCES) {
-		printf("vm_slice1: SKIP: %s\n", vm_errmsg());
-		exit(77);
-	}
 	CHECK(r == 0, "vm_enter: %d: %s", r, vm_errmsg());
 	CHECK(vm_in_guest(), "vm_in_guest() is 0 after vm_enter");
 }
@@ -349,11 +348,8 @@ static void test_fault(int sig)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (access("/dev/kvm", F_OK) != 0) {
-		int r = vm_enter();
-		printf("vm_slice1: SKIP: vm_enter -> %d: %s\n", r, vm_errmsg());
-		return 77;
-	}
+	if (vm_probe() != 0)
+		vm_skip("vm_slice1", vm_errmsg());   /* no /dev/kvm, kvm-pvm, ... */
 	double t0 = now_s();
 	test_basic();
 	test_track(VM_DIRTY);

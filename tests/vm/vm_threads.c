@@ -24,7 +24,8 @@
  *      SA_RESTART continues after the handler; a SIGSEGV handler gets
  *      si_addr and siglongjmps out.
  *
- * Exit code: 0 passed, 1 failed, 77 no /dev/kvm (CTest: Skipped).
+ * Exit code: 0 passed, 1 failed, 77 vm_probe refused this host, e.g. no
+ * /dev/kvm or kvm-pvm (CTest: Skipped, with vm_errmsg's line).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "volimem.h"
+#include "vm_skip.h"
 
 #define PG 4096ul
 #define NPG 4096   /* 16 MiB tracked */
@@ -392,11 +394,9 @@ static void test_signals(void)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (vm_probe() != 0)
+		vm_skip("vm_threads", vm_errmsg());   /* no /dev/kvm, kvm-pvm, ... */
 	int r = vm_enter();
-	if (r == -ENOENT || r == -EACCES) {
-		printf("vm_threads: SKIP: %s\n", vm_errmsg());
-		return 77;
-	}
 	CHECK(r == 0, "vm_enter: %d: %s", r, vm_errmsg());
 	base = mmap(NULL, NPG * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(base != MAP_FAILED, "mmap");
