@@ -67,6 +67,15 @@ def cpu_model():
     return "?"
 
 
+def host_kvm():
+    """What this machine's KVM is, as libvolimem sees it (src/vm/host.c)."""
+    pvm, dev = os.path.exists("/sys/module/kvm_pvm"), os.path.exists("/dev/kvm")
+    if pvm:
+        return ("a kvm-pvm host (shadow paging under the cloud's hypervisor) "
+                + ("whose `/dev/kvm` libvolimem refuses" if dev else "with no `/dev/kvm`"))
+    return "a host with a `/dev/kvm`" if dev else "a host with no `/dev/kvm`"
+
+
 def fmt_ns(v):
     if v is None:
         return "–"
@@ -241,9 +250,10 @@ def main():
               "guest table, `uffd`, `mprotect` and `native` run in the qemu guest's own "
               "kernel (natively in that kernel, before `vm_enter`), and `vm-*` run one "
               "level deeper under that kernel's KVM; so every column pays the same "
-              "emulation. The host table is this machine's kernel, for reference: a "
-              "kvm-pvm host (shadow paging under the cloud's hypervisor) with no `/dev/kvm`, "
-              "where the VM rows are unavailable and every page-table change is expensive.")
+              "emulation. The host table is this machine's kernel, for reference: "
+              f"{host_kvm()}"
+              + (", where the VM rows are unavailable and every page-table change is "
+                 "expensive." if os.path.exists("/sys/module/kvm_pvm") else "."))
     md.append("* The guest's `clock_gettime` ran in the vDSO (no exit) in these runs: "
               "timings inside the VM carry no forwarded call." if any(
                   "runs in the vDSO" in l for l in guest.info) else
@@ -252,7 +262,7 @@ def main():
     md.append("")
     md.append("## Machine and command\n")
     md.append(f"* Host: {cpu_model()}, {os.cpu_count()} CPUs (nproc), kernel `{uname.release}`, "
-              "no `/dev/kvm` (kvm-pvm host).")
+              f"{host_kvm()}.")
     md.append(f"* Guest: inside qemu TCG `-cpu {gcpu}` guest ({qemu[0] if qemu else 'qemu'}), "
               f"1 vCPU (`VP_VM_SMP=1`), 1 GiB, kernel `{gkern}`, nested KVM with AMD SVM+NPT "
               f"(`kvm_amd npt=Y`); one boot per run, {min(walls):.0f}–{max(walls):.0f} s "

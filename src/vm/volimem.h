@@ -39,14 +39,17 @@ struct vm_stats {
 
 /* vm_enter -- create a VM and a vCPU and continue the calling thread in
  * it, at CPL3, from the point where vm_enter returns. Returns 0 (now in the
- * guest) or a negative errno with vm_errmsg() naming the cause (-ENOENT: no
- * /dev/kvm, or a kvm-pvm host; -EBUSY: already in; -EOPNOTSUPP: more than
- * one thread). */
+ * guest) or a negative errno with vm_errmsg() naming the cause (the
+ * vm_probe codes below; -EBUSY: already in; -EOPNOTSUPP: more than one
+ * thread). */
 int vm_enter(void);
 
 /* vm_probe -- 0 if vm_enter could work here (a usable /dev/kvm), else the
  * negative errno vm_enter would fail with, with vm_errmsg() saying why in
- * one line (no /dev/kvm, a kvm-pvm host, permissions, API version). */
+ * one line: -ENODEV /dev/kvm is kvm-pvm (refused: docs/VM.md) or no KVM
+ * device, -ENOENT no /dev/kvm (on a kvm-pvm host or not), -EACCES/-EPERM
+ * not allowed to open it, -EINVAL another API version. VOLIMEM_HOST_ROOT=DIR looks for
+ * DIR/dev/kvm and DIR/sys/module/kvm_pvm instead (tests). */
 int vm_probe(void);
 
 /* vm_leave -- return the thread to the host and destroy the VM. -EBUSY
