@@ -12,6 +12,7 @@ PKGS=(
   valgrind
   libpmemobj-dev                          # PMDK peer for benchmarks
   memcached libmemcached-tools            # memcached peer + protocol tools
+  nutcracker                              # twemproxy: the scale-out test
   python3 python3-dev python3-pytest python3-tinydb python3-pymemcache
   gnuplot-nox                             # plots of benchmark results
   util-linux procps                       # flock, setpriv, pgrep

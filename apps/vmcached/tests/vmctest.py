@@ -19,18 +19,35 @@ import time
 SKIP = 77
 _procs = []
 _files = []
+_dirs = []
+_hooks = []
 
 
-def _cleanup():
+def at_cleanup(fn):
+    """Run fn at exit (and on SIGTERM/SIGINT), before servers are killed:
+    e.g. to kill daemons that are not our children."""
+    _hooks.append(fn)
+
+
+def kill_all():
+    """SIGKILL every server started so far."""
     for p in _procs:
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def _cleanup():
+    for fn in _hooks:
+        fn()
+    kill_all()
     for f in _files:
         try:
             os.unlink(f)
         except OSError:
             pass
+    for d in _dirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 atexit.register(_cleanup)
@@ -62,6 +79,14 @@ def pool_path(tag):
     path = "/dev/shm/vmcached-test-%s-%d.pool" % (tag, os.getpid())
     _files.append(path)
     return path
+
+
+def private_dir(tag):
+    """A fresh directory on /dev/shm for pools and files, removed at exit."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="vmcached-test-%s-" % tag, dir="/dev/shm")
+    _dirs.append(d)
+    return d
 
 
 def remove_pool(path):
@@ -118,7 +143,7 @@ def vmcached_bin():
     b = os.environ.get("VMCACHED")
     if not b or not os.access(b, os.X_OK):
         skip("VMCACHED does not name the vmcached binary")
-    return b
+    return os.path.abspath(b)
 
 
 def start_vmcached(pool, port=None, args=(), env=None):
@@ -158,6 +183,66 @@ def request(port, data, wait=0.3, expect_close=False):
         out += b"<EOF>"
     s.close()
     return out
+
+
+class TextClient:
+    """One text-protocol connection, reopened after any error: set() and
+    get() see whole replies without waiting for the server to go quiet."""
+
+    def __init__(self, port):
+        self.port = port
+        self.s = None
+        self.buf = b""
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            d = self.s.recv(65536)
+            if not d:
+                raise OSError("closed")
+            self.buf += d
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def call(self, req, want_value=False):
+        """Send req; the reply's first line (and value), None on failure."""
+        try:
+            if self.s is None:
+                self.s = socket.create_connection(("127.0.0.1", self.port),
+                                                  timeout=10)
+                self.buf = b""
+            self.s.sendall(req)
+            line = self._line()
+            if not want_value or not line.startswith(b"VALUE "):
+                return line, None
+            n = int(line.split()[3])
+            while len(self.buf) < n + 7:  # value, \r\n, END\r\n
+                d = self.s.recv(65536)
+                if not d:
+                    raise OSError("closed")
+                self.buf += d
+            val, rest = self.buf[:n], self.buf[n:]
+            if not rest.startswith(b"\r\nEND\r\n"):
+                raise OSError("bad reply %r" % rest[:40])
+            self.buf = rest[7:]
+            return line, val
+        except (OSError, ValueError, IndexError):
+            if self.s is not None:
+                self.s.close()
+            self.s = None
+            return None, None
+
+    def set(self, key, val):
+        line, _ = self.call(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(val), val))
+        return line == b"STORED"
+
+    def get(self, key):
+        line, val = self.call(b"get %s\r\n" % key, want_value=True)
+        return val if line and line.startswith(b"VALUE ") else None
+
+    def close(self):
+        if self.s is not None:
+            self.s.close()
+        self.s = None
 
 
 def request_both(port_a, port_b, data, wait=0.3):
