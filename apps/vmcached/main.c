@@ -4,10 +4,16 @@
  * in a VolipMem persistent heap, so its contents survive kill -9, power
  * loss (on a persistent medium) and restarts.
  *
- * Options follow memcached where they mean the same (-p -l -t -m -c -I -v,
- * -u accepted and ignored); --pool names the pool file and
+ * Options follow memcached where they mean the same (-p -l -t -m -c -I -v
+ * -d -P, -u accepted and ignored); --pool names the pool file and
  * --commit-interval chooses durability: 0 = each request is durable before
  * it is acknowledged, N > 0 = relaxed, a commit every N ms.
+ *
+ * SIGTERM, SIGINT and SIGHUP stop the server cleanly: the workers finish
+ * their batch (within 200 ms, their longest wait), and punmap() commits
+ * whatever was acknowledged but not yet committed (relaxed mode) before
+ * the process exits 0. A service manager must give that final commit time
+ * before it resorts to SIGKILL (vmcached.service).
  */
 #include "vmcached.h"
 #include "cache.h"
@@ -49,6 +55,8 @@ static void usage(FILE *f)
 "  -c, --conn-limit=N        max simultaneous connections (1024)\n"
 "  -I, --max-item-size=SIZE  largest item, e.g. 1m, 512k (1m)\n"
 "  -v                        verbose\n"
+"  -d, --daemon              run in the background (returns once serving)\n"
+"  -P, --pidfile=FILE        with -d, write the daemon's pid to FILE\n"
 "      --pool=PATH           pool file (vmcached-PORT.pool)\n"
 "      --commit-interval=MS  0 = every request durable before its reply\n"
 "                            (default); MS > 0 = commit every MS ms\n"
@@ -135,6 +143,8 @@ int main(int argc, char **argv)
 		{ "conn-limit", required_argument, NULL, 'c' },
 		{ "max-item-size", required_argument, NULL, 'I' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, 'P' },
 		{ "pool", required_argument, NULL, OPT_POOL },
 		{ "commit-interval", required_argument, NULL, OPT_INTERVAL },
 		{ "check", no_argument, NULL, OPT_CHECK },
@@ -142,10 +152,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool check_only = false;
+	bool check_only = false, background = false;
+	const char *pidfile = NULL;
 	int o;
 	char *e;
-	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:vhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'p': vmc_settings.port = atoi(optarg); break;
 		case 'l': vmc_settings.listen = optarg; break;
@@ -168,6 +179,8 @@ int main(int argc, char **argv)
 			break;
 		case 'u': break; /* memcached compatibility; we do not switch user */
 		case 'v': vmc_settings.verbose++; break;
+		case 'd': background = true; break;
+		case 'P': pidfile = optarg; break; /* like memcached: only with -d */
 		case OPT_POOL: vmc_settings.pool = optarg; break;
 		case OPT_INTERVAL:
 			vmc_settings.commit_interval_ms = strtod(optarg, &e);
@@ -200,6 +213,15 @@ int main(int argc, char **argv)
 	if (!vmc_settings.pool) {
 		snprintf(defpool, sizeof defpool, "vmcached-%d.pool", vmc_settings.port);
 		vmc_settings.pool = defpool;
+	}
+	if (background && !check_only) {
+		/* Before pmap(), never after: see daemon.c. Paths are made
+		 * absolute first, the daemon works in "/". */
+		const char *pf = pidfile ? vmc_absolute(pidfile) : NULL;
+		vmc_settings.pool = vmc_absolute(vmc_settings.pool);
+		if (!vmc_settings.pool || (pidfile && !pf) || vmc_daemonize() != 0)
+			return 1;
+		pidfile = pf;
 	}
 	vmc_item_max = vmc_settings.item_max;
 	vmc_limit = vmc_settings.maxbytes;
@@ -234,6 +256,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* its default would skip the commit */
 	signal(SIGPIPE, SIG_IGN);
 
 	int lfd = open_listener();
@@ -250,7 +273,12 @@ int main(int argc, char **argv)
 		vmc_settings.threads,
 		(unsigned long long)(vmc_settings.maxbytes >> 20),
 		ms == 0 ? "synchronous commits, " : "relaxed commits every ", ms);
-	rc = net_run(lfd);
+	if (background && vmc_daemon_ready(pidfile) != 0) {
+		vmc_stop = 1;
+		rc = -1;
+	} else {
+		rc = net_run(lfd);
+	}
 	vmc_stop = 1;
 	if (ticking)
 		pthread_join(tick, NULL);
@@ -258,5 +286,7 @@ int main(int argc, char **argv)
 	int urc = punmap();
 	if (urc != 0)
 		fprintf(stderr, "vmcached: final commit failed: %s\n", vp_strerror(urc));
+	if (background)
+		vmc_daemon_exit();
 	return rc == 0 && urc == 0 ? 0 : 1;
 }

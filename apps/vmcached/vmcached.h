@@ -4,6 +4,7 @@
  * connections (all in volatile memory) and per-thread counters.
  *
  *   main.c   options, pool, listener, threads, signals
+ *   daemon.c -d (background, before the pool is mapped) and -P pid file
  *   net.c    one epoll loop per worker thread, reading and writing sockets
  *   proto.c  the memcached text protocol on a connection's buffers
  *   cache.c  the cache itself, in the persistent heap
@@ -94,6 +95,12 @@ struct vmc_conn {
 int proto_process(struct vmc_conn *c);
 /* out_append -- queue output; false if memory ran out. */
 bool out_append(struct vmc_conn *c, const void *p, size_t n);
+
+/* daemon.c */
+const char *vmc_absolute(const char *path);
+int vmc_daemonize(void);
+int vmc_daemon_ready(const char *pidfile);
+void vmc_daemon_exit(void);
 
 int net_run(int lfd);             /* start workers; returns when stopped */
 extern volatile int vmc_stop;
