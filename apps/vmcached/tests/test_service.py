@@ -16,8 +16,13 @@ the daemon killed with SIGKILL is started again with -d on the same pool
 and holds every acknowledged store (synchronous mode); SIGTERM stops it
 and removes its pid file. A -d start that cannot map its pool must exit
 non-zero and say why on stderr.
+
+Unit file. If systemd-analyze is there, apps/vmcached/vmcached.service
+(ExecStart pointed at the binary under test, as `cmake --install` does)
+must pass `systemd-analyze verify`.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -203,6 +208,25 @@ def test_daemon(ck):
             repr(r.stderr[-200:]))
 
 
+def test_unit(ck):
+    sa = shutil.which("systemd-analyze")
+    if not sa:
+        print("systemd-analyze not installed: unit file not verified")
+        return
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "vmcached.service")
+    with open(src) as f:
+        unit = f.read()
+    ck.true("unit starts /usr/local/bin/vmcached (install rewrites it)",
+            "ExecStart=/usr/local/bin/vmcached " in unit)
+    path = os.path.join(vmctest.private_dir("unit"), "vmcached.service")
+    with open(path, "w") as f:
+        f.write(unit.replace("/usr/local/bin/vmcached", vmctest.vmcached_bin()))
+    r = subprocess.run([sa, "verify", path], capture_output=True, timeout=60)
+    ck.eq("systemd-analyze verify vmcached.service",
+          (r.returncode, r.stdout + r.stderr), (0, b""))
+
+
 def main():
     vmctest.vmcached_bin()
     ck = vmctest.Checker()
@@ -213,6 +237,7 @@ def main():
     ck.true("control: SIGKILL in relaxed mode loses acknowledged stores",
             lost > 0)
     test_daemon(ck)
+    test_unit(ck)
     ck.done()
 
 
