@@ -35,9 +35,19 @@ import vmctest  # noqa: E402
 
 RELAXED = ("--commit-interval", "60000", "-t", "2")
 _daemons = []
+_starting = []  # (starter process, pid file) of a -d start under way
 
 
 def _kill_daemons():
+    """Kill the daemons; one still starting is found through its pid file
+    (written before its starter returns), waited for up to 5 s."""
+    for starter, pidfile in _starting:
+        end = time.time() + 5
+        while starter.poll() is None and time.time() < end:
+            time.sleep(0.05)
+        pid = read_pid(pidfile)
+        if pid:
+            _daemons.append(pid)
     for pid in _daemons:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -152,20 +162,28 @@ def stop_daemon(pid, sig, seconds):
     end = time.time() + seconds
     while alive(pid) and time.time() < end:
         time.sleep(0.05)
-    return not alive(pid)
+    if alive(pid):
+        return False
+    _daemons.remove(pid)  # its pid may be reused: never signal it again
+    return True
 
 
 def daemon_start(ck, d, port, what):
-    r = subprocess.run([vmctest.vmcached_bin(), "-d", "-P", "vmc.pid",
-                        "-p", str(port), "-t", "1", "-m", "16",
-                        "--pool", "rel.pool"], cwd=d, timeout=60,
-                       stdin=subprocess.DEVNULL, capture_output=True)
-    ck.eq("%s: -d exit status" % what, r.returncode, 0)
-    pid = read_pid(os.path.join(d, "vmc.pid"))
-    ck.true("%s: pid file names a live process" % what,
-            pid is not None and alive(pid), str(pid))
+    pidfile = os.path.join(d, "vmc.pid")
+    starter = subprocess.Popen([vmctest.vmcached_bin(), "-d", "-P", "vmc.pid",
+                                "-p", str(port), "-t", "1", "-m", "16",
+                                "--pool", "rel.pool"], cwd=d,
+                               stdin=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _starting.append((starter, pidfile))
+    rc = starter.wait(timeout=60)
+    pid = read_pid(pidfile)
     if pid:
         _daemons.append(pid)
+    _starting.remove((starter, pidfile))
+    ck.eq("%s: -d exit status" % what, rc, 0)
+    ck.true("%s: pid file names a live process" % what,
+            pid is not None and alive(pid), str(pid))
     # it serves at once: -d returned only after the listener was open
     out = vmctest.request(port, b"version\r\n", wait=0.2)
     ck.true("%s: serves when -d returns" % what, out.startswith(b"VERSION"),

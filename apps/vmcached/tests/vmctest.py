@@ -29,18 +29,24 @@ def at_cleanup(fn):
     _hooks.append(fn)
 
 
-def kill_all():
-    """SIGKILL every server started so far."""
+def kill_all(wait=True):
+    """SIGKILL every server started so far. A signal handler passes
+    wait=False: the code it interrupted may be inside Popen.wait(), whose
+    lock a nested wait would block on."""
     for p in _procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        if p.returncode is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            if wait:
+                p.wait()
 
 
-def _cleanup():
+def _cleanup(wait=True):
     for fn in _hooks:
         fn()
-    kill_all()
+    kill_all(wait)
     for f in _files:
         try:
             os.unlink(f)
@@ -53,8 +59,15 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+_spawning = [0]
+_pending_sig = []
+
+
 def _on_signal(sig, frame):
-    _cleanup()
+    if _spawning[0]:
+        _pending_sig.append(sig)
+        return
+    _cleanup(wait=False)
     sys.exit(128 + sig)
 
 
@@ -118,9 +131,17 @@ class Server:
         self.errpath = "/tmp/vmctest-%d-%d.err" % (os.getpid(), port)
         _files.append(self.errpath)
         self.err = open(self.errpath, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                     stderr=self.err, env=env)
-        _procs.append(self.proc)
+        # A SIGTERM/SIGINT between the fork and the append is handled
+        # after the append, else the cleanup would miss the new server.
+        _spawning[0] += 1
+        try:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                         stderr=self.err, env=env)
+            _procs.append(self.proc)
+        finally:
+            _spawning[0] -= 1
+        if _pending_sig:
+            _on_signal(_pending_sig[0], None)
         wait_port(port, self.proc)
 
     def stderr(self):
