@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * daemon.c -- `-d` (run in the background) and `-P` (pid file), as
- * memcached has them.
+ * memcached has them, and telling a service manager when the server is
+ * ready and when it is stopping.
  *
  * The fork happens before the pool is mapped, never after: a child forked
  * after pmap() gets a detached pool (the library closes its fd and shared
@@ -16,6 +17,11 @@
  * which case it exits with the daemon's status after the daemon printed why
  * on the still shared stderr). `vmcached -d && client` is then safe, and a
  * service manager's "forking" readiness is exact.
+ *
+ * Under systemd (Type=notify) the same moment is reported as READY=1 on
+ * $NOTIFY_SOCKET, so units ordered after vmcached start only once its pool
+ * has been checked, which takes a while for a big cache; STOPPING=1 says
+ * the final commit is under way.
  */
 #define _GNU_SOURCE /* asprintf, pipe2 */
 #include "vmcached.h"
@@ -25,8 +31,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -90,6 +99,30 @@ int vmc_daemonize(void)
 		_exit(1);
 	}
 	return 0;
+}
+
+/* vmc_notify -- one datagram to the service manager's $NOTIFY_SOCKET
+ * (systemd's notification protocol: a path, or "@" for an abstract name);
+ * nothing when it is not set. */
+void vmc_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = path ? strlen(path) : 0;
+	if (n < 2 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
+		return;
+	memcpy(sa.sun_path, path, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0 &&
+	    vmc_settings.verbose)
+		fprintf(stderr, "vmcached: NOTIFY_SOCKET %s: %s\n", path,
+			strerror(errno));
+	close(fd);
 }
 
 /* vmc_daemon_ready -- the server listens: write the pid file, let go of

@@ -277,8 +277,10 @@ int main(int argc, char **argv)
 		vmc_stop = 1;
 		rc = -1;
 	} else {
+		vmc_notify("READY=1");
 		rc = net_run(lfd);
 	}
+	vmc_notify("STOPPING=1");
 	vmc_stop = 1;
 	if (ticking)
 		pthread_join(tick, NULL);

@@ -4,7 +4,8 @@
  * connections (all in volatile memory) and per-thread counters.
  *
  *   main.c   options, pool, listener, threads, signals
- *   daemon.c -d (background, before the pool is mapped) and -P pid file
+ *   daemon.c -d (background, before the pool is mapped), -P pid file,
+ *            readiness for a service manager
  *   net.c    one epoll loop per worker thread, reading and writing sockets
  *   proto.c  the memcached text protocol on a connection's buffers
  *   cache.c  the cache itself, in the persistent heap
@@ -101,6 +102,7 @@ const char *vmc_absolute(const char *path);
 int vmc_daemonize(void);
 int vmc_daemon_ready(const char *pidfile);
 void vmc_daemon_exit(void);
+void vmc_notify(const char *msg);
 
 int net_run(int lfd);             /* start workers; returns when stopped */
 extern volatile int vmc_stop;

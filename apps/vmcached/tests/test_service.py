@@ -17,6 +17,10 @@ and holds every acknowledged store (synchronous mode); SIGTERM stops it
 and removes its pid file. A -d start that cannot map its pool must exit
 non-zero and say why on stderr.
 
+Readiness. With $NOTIFY_SOCKET set (a datagram socket of the test's, a
+path and an abstract "@" name), the server must send READY=1 only once
+it accepts connections, and STOPPING=1 after SIGTERM.
+
 Unit file. If systemd-analyze is there, apps/vmcached/vmcached.service
 (ExecStart pointed at the binary under test, as `cmake --install` does)
 must pass `systemd-analyze verify`.
@@ -228,6 +232,41 @@ def test_daemon(ck):
             repr(r.stderr[-200:]))
 
 
+def test_notify(ck, abstract):
+    d = vmctest.private_dir("notify")
+    name = "@vmctest-notify-%d" % os.getpid() if abstract \
+        else os.path.join(d, "notify")
+    what = "NOTIFY_SOCKET=%s" % ("@..." if abstract else "path")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind("\0" + name[1:] if abstract else name)
+    ns.settimeout(20)
+    env = dict(os.environ, NOTIFY_SOCKET=name)
+    port = vmctest.free_port()
+    argv = [vmctest.vmcached_bin(), "-p", str(port), "-t", "1", "-m", "16",
+            "--pool", os.path.join(d, "n.pool")]
+    p = vmctest.spawn(argv, env=env, stdin=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+    try:
+        msg = ns.recv(256)
+    except socket.timeout:
+        msg = b"<none>"
+    ck.eq("%s: first notification" % what, msg, b"READY=1")
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        listening = True
+    except OSError:
+        listening = False
+    ck.true("%s: accepts connections at READY=1" % what, listening)
+    p.terminate()
+    try:
+        msg = ns.recv(256)
+    except socket.timeout:
+        msg = b"<none>"
+    ck.eq("%s: notification after SIGTERM" % what, msg, b"STOPPING=1")
+    ck.eq("%s: exit status" % what, p.wait(timeout=30), 0)
+    ns.close()
+
+
 def test_unit(ck):
     sa = shutil.which("systemd-analyze")
     if not sa:
@@ -257,6 +296,8 @@ def main():
     ck.true("control: SIGKILL in relaxed mode loses acknowledged stores",
             lost > 0)
     test_daemon(ck)
+    test_notify(ck, abstract=False)
+    test_notify(ck, abstract=True)
     test_unit(ck)
     ck.done()
 

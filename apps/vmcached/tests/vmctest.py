@@ -122,6 +122,21 @@ def wait_port(port, proc, timeout=20.0):
     raise RuntimeError("server did not listen on port %d" % port)
 
 
+def spawn(argv, **kw):
+    """Popen a server that the cleanup kills. A SIGTERM/SIGINT between the
+    fork and the bookkeeping is handled after it, else the cleanup would
+    miss the new process."""
+    _spawning[0] += 1
+    try:
+        p = subprocess.Popen(argv, **kw)
+        _procs.append(p)
+    finally:
+        _spawning[0] -= 1
+    if _pending_sig:
+        _on_signal(_pending_sig[0], None)
+    return p
+
+
 class Server:
     """A running server: .port, .proc; stop() or kill() it."""
 
@@ -131,17 +146,8 @@ class Server:
         self.errpath = "/tmp/vmctest-%d-%d.err" % (os.getpid(), port)
         _files.append(self.errpath)
         self.err = open(self.errpath, "wb")
-        # A SIGTERM/SIGINT between the fork and the append is handled
-        # after the append, else the cleanup would miss the new server.
-        _spawning[0] += 1
-        try:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                         stderr=self.err, env=env)
-            _procs.append(self.proc)
-        finally:
-            _spawning[0] -= 1
-        if _pending_sig:
-            _on_signal(_pending_sig[0], None)
+        self.proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=self.err,
+                          env=env)
         wait_port(port, self.proc)
 
     def stderr(self):
