@@ -20,6 +20,7 @@
 
 #include "heap/heap.h"
 #include "pool/grow.h"
+#include "pool/newfile.h"
 #include "runtime.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -158,11 +159,16 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 			return vp__err(-errno, "cannot access pool %s: %s", path, strerror(errno));
 		if (flags & VP_OPEN_ONLY)
 			return vp__err(-ENOENT, "pool %s does not exist", path);
+		/* -EEXIST: another process created it meanwhile; open theirs. */
 		rc = vp__pool_create(path, heap_size, flags);
 		if (rc && rc != -EEXIST)
 			return rc;
+		if (rc && (flags & VP_CREATE_ONLY))
+			return vp__err(-EEXIST, "pool %s already exists (created by another process meanwhile)", path);
 	} else if (flags & VP_CREATE_ONLY) {
 		return vp__err(-EEXIST, "pool %s already exists", path);
+	} else {
+		vp__newfile_sweep(path); /* creation does it for a new pool */
 	}
 
 	memset(&rt->sb, 0, sizeof rt->sb);

@@ -2,10 +2,10 @@
 /*
  * pool.c -- pool files: geometry, creation, superblock validation.
  *
- * A new pool is built under a temporary name and linked into place only
- * when complete, so a crash during creation never leaves a half-made pool
- * at `path`; link() fails if the name exists, which makes creation
- * exclusive like O_EXCL.
+ * A new pool is built as a file without a name and linked into place
+ * only when complete (newfile.c), so a crash during creation never leaves
+ * a half-made pool at `path`, nor anything else; the link fails if the
+ * name exists, which makes creation exclusive like O_EXCL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pool/newfile.h"
 #include "runtime.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -123,7 +124,7 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
 int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 {
 	struct vp_superblock sb;
-	char tmp[PATH_MAX];
+	struct vp_newfile nf;
 	uint8_t *map = MAP_FAILED;
 	int fd = -1, rc;
 
@@ -147,11 +148,9 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 			sb.uuid[i] = (uint8_t)(rand() ^ (int)getpid());
 	sb_seal(&sb);
 
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.creating.%d", path, (int)getpid()) >= sizeof tmp)
-		return vp__err(-ENAMETOOLONG, "pool path too long: %s", path);
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return vp__err(-errno, "cannot create pool %s: %s", tmp, strerror(errno));
+	if ((rc = vp__newfile_open(&nf, path)))
+		return rc;
+	fd = nf.fd;
 	if (ftruncate(fd, (off_t)sb.file_size) != 0) {
 		rc = vp__err(-errno, "cannot size pool %s to %llu bytes: %s", path,
 			     (unsigned long long)sb.file_size, strerror(errno));
@@ -165,12 +164,14 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 		 * it through a private mapping, and a read of a hole on a full
 		 * tmpfs raises SIGBUS. */
 		uint64_t len = (flags & VP_SPARSE) ? sb.logdesc_off : sb.file_size;
+		vp__create_point("reserve");
 		int e = posix_fallocate(fd, 0, (off_t)len);
 		if (e) {
 			rc = vp__err(-e, "cannot reserve %llu bytes for pool %s: %s",
 				     (unsigned long long)len, path, strerror(e));
 			goto fail;
 		}
+		vp__create_point("reserved");
 	}
 	/* Format the heap's own metadata in the home image. */
 	size_t meta = vp_align_up(sizeof(struct vp_heaphdr), VP_PAGE) +
@@ -207,22 +208,16 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 		rc = vp__err(-errno, "cannot sync new pool %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (link(tmp, path) != 0) {
-		rc = -errno;
-		if (rc != -EEXIST)
-			vp__err(rc, "cannot create pool %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	unlink(tmp);
-	close(fd);
+	vp__create_point("durable");
+	if ((rc = vp__newfile_publish(&nf)))
+		return rc;
 	vp__log(1, "created pool %s: heap %zu bytes at %#llx", path, heap_size,
 		(unsigned long long)sb.heap_base);
 	return 0;
 fail:
 	if (map != MAP_FAILED)
 		munmap(map, meta);
-	close(fd);
-	unlink(tmp);
+	vp__newfile_drop(&nf);
 	return rc;
 }
 
