@@ -165,7 +165,12 @@ extern "C" {
  * (VOLIPMEM_RESERVE, default 64 GiB; beyond it pmap fails with VP_E_INVAL);
  * `volipmem grow PATH SIZE` does the same from the shell. Returns 0 or a
  * negative code; nothing is written to a pool that fails validation. One
- * pool per process. */
+ * pool per process. A new pool gets its name only when complete, so a
+ * crash during creation leaves nothing or the finished pool; if another
+ * process creates it meanwhile, pmap opens that one (VP_CREATE_ONLY: fails
+ * with -EEXIST). Where the file system lacks O_TMPFILE the pool is built at
+ * PATH.creating.PID, and pmap removes such a file once its creator is gone
+ * (docs/FORMAT.md, "Creation"). */
 int pmap(const char *path, size_t heap_size, unsigned flags);
 
 /* punmap -- commit what is pending, stop tracking and unmap the heap.
