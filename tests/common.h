@@ -23,7 +23,8 @@ static void vpt_cleanup(void)
 {
 	for (int i = 0; i < vpt_npaths; i++) {
 		unlink(vpt_paths[i]);
-		/* a child killed while creating the pool leaves its temporary */
+		/* where O_TMPFILE is refused, a child killed while creating
+		 * the pool leaves its temporary */
 		char pat[sizeof vpt_paths[0] + 16];
 		glob_t g;
 		snprintf(pat, sizeof pat, "%.255s.creating.*", vpt_paths[i]);

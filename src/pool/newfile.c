@@ -96,8 +96,8 @@ static long stale_pid(const char *name, const char *base)
 		return 0;
 	const char *d = name + bl + il;
 	long pid = 0;
-	if (!*d || strlen(d) > 9)
-		return 0;
+	if (*d < '1' || *d > '9' || strlen(d) > 9)
+		return 0; /* empty, a sign or a leading zero: not a name made here */
 	for (; *d; d++) {
 		if (*d < '0' || *d > '9')
 			return 0;
@@ -127,8 +127,11 @@ int vp__newfile_sweep(const char *path)
 		struct stat a, b;
 		/* The lock proves no creator holds it; the second stat that the
 		 * name still is the locked file (another sweeper may have removed
-		 * it and a new creator taken the name since we opened it). */
-		if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		 * it and a new creator taken the name since we opened it). A file
+		 * with a second name was published (a creator died between link
+		 * and unlink): that is the pool, whose lock is pmap's, and this
+		 * name can go without it. */
+		if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && (a.st_nlink > 1 || flock(fd, LOCK_EX | LOCK_NB) == 0) &&
 		    fstatat(dirfd(d), e->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
 		    a.st_ino == b.st_ino && unlinkat(dirfd(d), e->d_name, 0) == 0) {
 			vp__log(1, "removed %s/%s, left by a creation that did not finish", dir, e->d_name);
