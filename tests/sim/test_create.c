@@ -3,8 +3,9 @@
  * test_create.c -- pool creation killed with SIGKILL leaves nothing to
  * clean (src/pool/newfile.c):
  *   - a child pmap()s a new pool of VP_CREATE_MB MiB (default 64) in a
- *     private directory and is killed after a random delay drawn over the
- *     whole creation time, measured first (VP_CREATE_KILLS times, default
+ *     private directory and is killed after a random delay drawn, in
+ *     thirds, before, during and after the space reservation as timed
+ *     on an unkilled creation first (VP_CREATE_KILLS times, default
  *     24), and at each named point of creation (paused there by the test
  *     hook), and at random moments inside the space reservation;
  *   - after each kill the directory holds nothing or the finished, valid
@@ -12,7 +13,9 @@
  *   - the named-temporary fallback (forced by the test hook): a killed
  *     creator's PATH.creating.PID is removed by the next pmap() and by
  *     `volipmem create`, a live creator's is not, nor one whose flock is
- *     held, nor names that only look alike.
+ *     held, nor names that only look alike;
+ *   - a creator that loses the race opens the winner, or with
+ *     VP_CREATE_ONLY fails with -EEXIST.
  * Usage: vp_test_create VOLIPMEM_CLI. VP_CREATE_SEED fixes the delays.
  */
 #include <dirent.h>
@@ -88,6 +91,7 @@ static const char *const points[] = {"start", "opened", "reserve", "reserved", "
 struct shared { volatile int reached; double at[NPOINTS]; double t0; };
 static struct shared *sh;
 static const char *pause_at;
+static unsigned creator_flags; /* pmap flags of the creating child */
 
 static void hook(const char *point)
 {
@@ -114,7 +118,9 @@ static pid_t spawn_creator(const char *stop, int named)
 		pause_at = stop;
 		vp__newfile_named = named;
 		vp__create_pause = hook;
-		int rc = pmap(path, pool_size, 0);
+		int rc = pmap(path, pool_size, creator_flags);
+		if (rc == -EEXIST && (creator_flags & VP_CREATE_ONLY))
+			_exit(6);
 		if (rc) {
 			fprintf(stderr, "creator: pmap(%s): %s\n", path, vp_errormsg());
 			_exit(3);
@@ -475,4 +481,17 @@ void stale_files_test(const char *cli)
 	CHECK(dir_is(want2, got, sizeof got), "a second name of an open pool: [%s]", got);
 	close(pfd);
 	printf("test_create: a second name left between link and unlink is removed while the pool is open\n");
+
+	/* VP_CREATE_ONLY that loses the race fails with -EEXIST. */
+	CHECK(unlink(path) == 0, "unlink");
+	creator_flags = VP_CREATE_ONLY;
+	c = spawn_creator("durable", 0);
+	creator_flags = 0;
+	wait_stopped(c, "durable");
+	next_pmap("pmap while a VP_CREATE_ONLY creator is paused");
+	kill(c, SIGCONT);
+	CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 6,
+	      "VP_CREATE_ONLY losing the race: status %#x, want -EEXIST (exit 6)", st);
+	CHECK(dir_is(want2, got, sizeof got), "after the VP_CREATE_ONLY race: [%s]", got);
+	printf("test_create: VP_CREATE_ONLY that loses the race fails with -EEXIST\n");
 }
