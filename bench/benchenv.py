@@ -34,6 +34,7 @@ at the end), and the others' load is then the injected end 1-minute load.
 
 Python 3 standard library only (Debian's /usr/bin/python3).
 """
+import json
 import os
 import platform
 import shutil
@@ -171,6 +172,7 @@ class Session:
         self.end = None
         self.others = None
         self.notes = []
+        self.problems = []     # found by the runner before start()
 
     # -- start and end ------------------------------------------------------
 
@@ -182,7 +184,7 @@ class Session:
         self.env = env_rows(self.core)
         self.kernel = platform.release()
         self.commit = git_commit()
-        problems = []
+        problems = list(self.problems)
         if self.load0[0] > LIMIT * self.ncpu:
             problems.append("load %.2f at the start is over the %.1f/core limit "
                             "(%.2f on %d cores)" % (self.load0[0], LIMIT,
@@ -303,17 +305,24 @@ class Session:
         os.makedirs(os.path.dirname(p), exist_ok=True)
         return p
 
-    def write(self, rel, body, prefix="> "):
+    def write(self, rel, body, prefix="> ", first=None):
         """write -- body under --out/rel, after the header (each header line
         starts with prefix: "> " for markdown, "# " for text)."""
         if not self.out:
             return None
         p = self.path(rel)
         with open(p, "w") as f:
-            f.write(self.header_text(prefix) + ("\n\n" if prefix.startswith(">") else "\n"))
+            if first is None:
+                first = self.header_text(prefix) + ("\n" if prefix.startswith(">") else "")
+            f.write(first + "\n")
             f.write(body if body.endswith("\n") else body + "\n")
         print("wrote %s" % p)
         return p
+
+    def write_jsonl(self, rel, body):
+        """write_jsonl -- JSON lines under --out/rel, the header first as
+        {"session": [its lines]} (readers skip it)."""
+        return self.write(rel, body, prefix=None, first=json.dumps({"session": self.header_lines()}))
 
     def plot(self, rel, title, panels, ylabel, logy=True, layout=None, size="1600,1100"):
         """plot -- a PNG of clustered bars under --out/rel with the load in

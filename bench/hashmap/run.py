@@ -24,14 +24,17 @@ Usage: /usr/bin/python3 bench/hashmap/run.py --build-dir BUILD [--keys N]
        [--threads 1,2] [--batches 1,16,256] [--value-size 32] [--out docs]
 """
 import argparse
+import io
 import json
 import math
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import benchenv  # noqa: E402
 
 CONFIGS = {
     # name: (binary, args, environment, label)
@@ -208,7 +211,7 @@ def report(a, med, out):
     cfgs = [c for c in a.configs if any(k[0] == c for k in med)]
     p("Hashmap benchmark: %d keys, %d-byte values, medians of %d runs, measured phase capped at %s s"
       % (a.keys, a.value_size, a.runs, a.max_seconds or "no"))
-    p("machine: %s, %d CPUs, kernel %s" % (cpu_model(), os.cpu_count(), os.uname().release))
+    p("machine: %s, %d CPUs, kernel %s" % (benchenv.cpu_model(), os.cpu_count(), os.uname().release))
     p("configurations:")
     for c in cfgs:
         p("  %-17s %s" % (c, sub(CONFIGS[c][3], a.interval)))
@@ -330,65 +333,36 @@ def goals(a, med, p):
          "vp-uffd-relaxed", "volatile", rd)
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
-def plot(a, med, png):
-    gp = shutil.which("gnuplot")
-    if not gp:
-        print("gnuplot not found: no plot")
-        return
-    d = os.path.dirname(os.path.abspath(png))
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(a.dir, "hm-plot-%d" % os.getpid())
-    os.makedirs(tmp, exist_ok=True)
+def panels(a, med):
+    """One panel per workload: ops/s per configuration, per T/B cell."""
     cfgs = [c for c in a.configs if any(k[0] == c for k in med)]
-    for wl in a.workloads:
-        with open(os.path.join(tmp, wl + ".dat"), "w") as f:
-            f.write("# cell " + " ".join(cfgs) + "\n")
-            for t in a.threads:
-                for b in a.batches:
-                    row = ["T%d/B%d" % (t, b)]
-                    for c in cfgs:
-                        m = med.get((c, wl, t, b))
-                        row.append("%.1f" % m["ops_per_s"] if m else "NaN")
-                    f.write(" ".join(row) + "\n")
-    s = ["set terminal pngcairo size 1600,1100 font 'sans,10'" if has_cairo(gp)
-         else "set terminal png size 1600,1100",
-         "set output '%s'" % png,
-         "set multiplot layout 2,2 title 'Hashmap: throughput per configuration (%d keys, %d B values, median of %d; T=threads, B=ops per FAS/tx)'"
-         % (a.keys, a.value_size, a.runs),
-         "set style data histograms", "set style histogram clustered gap 1",
-         "set style fill solid 0.85 border -1", "set boxwidth 0.9",
-         "set logscale y", "set ylabel 'ops/s (log)'", "set grid ytics",
-         "set key outside right top vertical font ',9'", "set yrange [100:*]",
-         "set format y '%.0s%c'", "set offsets 0.4, 0.4, 0, 0"]
-    for wl in a.workloads:
-        s.append("set title '%s'" % WL_LABEL[wl])
-        parts = []
-        for i, c in enumerate(cfgs):
-            parts.append("'%s' using %d:xtic(1) title '%s'" %
-                         (os.path.join(tmp, wl + ".dat"), i + 2, c))
-        s.append("plot " + ", ".join(parts))
-    s.append("unset multiplot")
-    gpf = os.path.join(tmp, "plot.gp")
-    with open(gpf, "w") as f:
-        f.write("\n".join(s) + "\n")
-    subprocess.run([gp, gpf], check=True)
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("plot written to %s" % png)
+    return [(WL_LABEL[wl], cfgs,
+             [("T%d/B%d" % (t, b), [med[(c, wl, t, b)]["ops_per_s"] if (c, wl, t, b) in med
+                                    else None for c in cfgs])
+              for t in a.threads for b in a.batches])
+            for wl in a.workloads]
 
 
-def has_cairo(gp):
-    r = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
-    return "pngcairo" in (r.stdout + r.stderr)
+def write_outputs(a, s, med, extra=""):
+    """The report, the markdown table, the medians and the plot under
+    --out, each stamped by the session; nothing when it refused."""
+    rep = io.StringIO()
+    report(a, med, rep)
+    s.write(os.path.join("data", a.tag + "-summary.txt"), rep.getvalue() + extra, prefix="# ")
+    tab = io.StringIO()
+    markdown(a, med, tab)
+    s.write(os.path.join("data", a.tag + "-table.md"), tab.getvalue())
+    tsv = ["config\tworkload\tthreads\tbatch\truns\tops_per_s\tp50_ns\tp99_ns\tlookups_per_s"]
+    for k in sorted(med):
+        m = med[k]
+        tsv.append("%s\t%s\t%d\t%d\t%d\t%.1f\t%d\t%d\t%.1f" %
+                   (k[0], k[1], k[2], k[3], m["n"], m["ops_per_s"], m["p50_ns"],
+                    m["p99_ns"], m["lookups_per_s"]))
+    s.write(os.path.join("data", a.tag + "-medians.tsv"), "\n".join(tsv), prefix="# ")
+    s.plot(os.path.join("img", a.tag + ".png"),
+           "Hashmap: throughput per configuration (%d keys, %d B values, median of %d; "
+           "T=threads, B=ops per FAS/tx)" % (a.keys, a.value_size, a.runs),
+           panels(a, med), "ops/s (log)")
 
 
 def main():
@@ -411,6 +385,7 @@ def main():
     ap.add_argument("--from-jsonl", help="only report and plot an earlier run's results")
     ap.add_argument("--tag", default="hashmap",
                     help="base name of the output files (data/TAG.jsonl, img/TAG.png, ...)")
+    benchenv.add_args(ap, out=False)
     a = ap.parse_args()
     a.configs = a.configs.split(",")
     a.workloads = a.workloads.split(",")
@@ -420,16 +395,24 @@ def main():
         if c not in CONFIGS:
             sys.exit("unknown config %s (known: %s)" % (c, ", ".join(CONFIGS)))
     a.out = os.path.normpath(a.out)
-    os.makedirs(os.path.join(a.out, "data"), exist_ok=True)
-    os.makedirs(os.path.join(a.out, "img"), exist_ok=True)
 
     if a.from_jsonl:
-        results = [json.loads(l) for l in open(a.from_jsonl) if l.strip()]
+        lines = [json.loads(l) for l in open(a.from_jsonl) if l.strip()]
+        results = [r for r in lines if "session" not in r]
+        taken = [r["session"] for r in lines if "session" in r]
+        s = benchenv.Session("bench/hashmap", a.out, a.force, a.build_dir, runs=a.runs,
+                             peer="pmdk" in a.configs)
+        if not taken or any(l.startswith("WARNING") for l in taken[0]):
+            s.problems.append("re-reported from %s, %s" % (a.from_jsonl, "; ".join(
+                taken[0][:1]) if taken else "which does not record its load"))
+        else:
+            s.notes.append("re-reported from %s, taken: %s" % (a.from_jsonl, "; ".join(taken[0][:3])))
+        s.start()
         med = median_table(results)
         report(a, med, sys.stdout)
-        with open(os.path.join(a.out, "data", a.tag + "-table.md"), "w") as f:
-            markdown(a, med, f)
-        plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
+        if not s.finish():
+            return 3
+        write_outputs(a, s, med)
         return 0
 
     R = Runner(a)
@@ -437,12 +420,17 @@ def main():
         b = R.bins[CONFIGS[c][0]]
         if not os.access(b, os.X_OK):
             sys.exit("%s not built (looked for %s); build with cmake first" % (c, b))
+    s = benchenv.Session("bench/hashmap", a.out, a.force, a.build_dir, runs=a.runs,
+                         peer="pmdk" in a.configs)
+    s.start()
     cells = [(wl, t, b, c) for wl in a.workloads for t in a.threads for b in a.batches
              for c in a.configs]
     print("%d cells x %d runs = %d runs; measured phase capped at %s s each" %
           (len(cells), a.runs, len(cells) * a.runs, a.max_seconds or "no"), flush=True)
-    jsonl_path = os.path.join(a.out, "data", a.tag + ".jsonl")
-    R.jsonl = open(jsonl_path, "w")
+    # Every run's JSON line goes to a scratch file first: it moves under
+    # --out only if the session lets the run be written there.
+    scratch = os.path.join(a.dir, "%s-%d.jsonl" % (a.tag, os.getpid()))
+    R.jsonl = open(scratch, "w")
     t0 = time.time()
     try:
         for rep in range(a.runs):
@@ -452,28 +440,21 @@ def main():
     finally:
         R.cleanup()
         R.jsonl.close()
+    ok = s.finish()
     med = median_table(R.results)
-    with open(os.path.join(a.out, "data", a.tag + "-medians.tsv"), "w") as f:
-        f.write("config\tworkload\tthreads\tbatch\truns\tops_per_s\tp50_ns\tp99_ns\tlookups_per_s\n")
-        for k in sorted(med):
-            m = med[k]
-            f.write("%s\t%s\t%d\t%d\t%d\t%.1f\t%d\t%d\t%.1f\n" %
-                    (k[0], k[1], k[2], k[3], m["n"], m["ops_per_s"], m["p50_ns"],
-                     m["p99_ns"], m["lookups_per_s"]))
-    with open(os.path.join(a.out, "data", a.tag + "-summary.txt"), "w") as f:
-        report(a, med, f)
-        f.write("\ntotal time %.0f s; command: %s\n" % (time.time() - t0, " ".join(sys.argv)))
     report(a, med, sys.stdout)
-    with open(os.path.join(a.out, "data", a.tag + "-table.md"), "w") as f:
-        markdown(a, med, f)
-    plot(a, med, os.path.join(a.out, "img", a.tag + ".png"))
+    if ok:
+        with open(scratch) as f:
+            s.write_jsonl(os.path.join("data", a.tag + ".jsonl"), f.read())
+        write_outputs(a, s, med, "\ntotal time %.0f s\n" % (time.time() - t0))
+    os.unlink(scratch)
     print("total %.0f s" % (time.time() - t0))
     if R.failures:
         print("%d runs FAILED verification or crashed:" % len(R.failures))
         for f in R.failures[:20]:
             print("  %s %s T%d B%d run %d exit %d\n    %s" % (f[:6] + (f[7].strip()[-400:],)))
         return 1
-    return 0
+    return 0 if ok else 3
 
 
 if __name__ == "__main__":
