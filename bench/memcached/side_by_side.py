@@ -23,8 +23,14 @@ Knobs (environment):
   VMC_BENCH_THREADS   server and client threads (default 2)
   VMC_BENCH_CONC      memcaslap concurrency (default 64)
   VMCACHED            the vmcached binary (default: build tree guesses)
-Usage: bench/memcached/side_by_side.py   (from anywhere)
+Usage: bench/memcached/side_by_side.py [--out docs [--tag memcached]] [--force]
+                                       [--build-dir build]   (from anywhere)
+With --out DIR it also writes DIR/data/TAG.md (the table under a header
+naming the command, the load and the machine's raw costs) and
+DIR/img/TAG.png; into docs/ only from an idle machine with >= 3 repeats
+(bench/benchenv.py).
 """
+import argparse
 import atexit
 import os
 import re
@@ -36,6 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import benchenv  # noqa: E402
 
 FULL = os.environ.get("VMC_BENCH_FULL") == "1"
 SECONDS = int(os.environ.get("VMC_BENCH_SECONDS", "20" if FULL else "2"))
@@ -195,18 +204,31 @@ def median_cell(results):
     return results[len(results) // 2]
 
 
+def server_name(s):
+    return "memcached" if s[1] is None else (
+        "vmcached sync" if s[1] == "0" else "vmcached %sms" % s[1])
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build-dir", help="build tree (for bench_core env)")
+    ap.add_argument("--tag", default="memcached", help="base name of the output files")
+    benchenv.add_args(ap)
+    a = ap.parse_args()
     if not shutil.which("memcaslap") or not shutil.which("memcached"):
         print("SKIP: needs memcached and libmemcached-tools (memcaslap)")
         sys.exit(77)
     cfgdir = tempfile.mkdtemp(prefix="vmcbench-")
     tmpfiles.append(cfgdir)
     servers = [("memcached", None)] + [("vmcached", m) for m in MODES]
-    print("memcached %s vs vmcached, -t %d -m %d; memcaslap -T %d -c %d -t %ds "
-          "-w 2k, %d run(s) per cell (median), %s" %
-          (subprocess.run(["memcached", "-V"], capture_output=True,
-                          text=True).stdout.strip(), THREADS, MEM_MB, THREADS,
-           CONC, SECONDS, REPEAT, time.strftime("%Y-%m-%d %H:%M")))
+    bs = benchenv.Session("bench/memcached", a.out, a.force, a.build_dir, runs=REPEAT)
+    bs.start()
+    title = ("memcached %s vs vmcached, -t %d -m %d; memcaslap -T %d -c %d -t %ds "
+             "-w 2k, %d run(s) per cell (median)" %
+             (subprocess.run(["memcached", "-V"], capture_output=True,
+                             text=True).stdout.strip(), THREADS, MEM_MB, THREADS,
+              CONC, SECONDS, REPEAT))
+    print(title)
     table = {}
     for load, (getp, size) in LOADS.items():
         runs = {s: [] for s in servers}
@@ -216,24 +238,35 @@ def main():
                 runs[s].append(run_load(port, getp, size, cfgdir))
                 stop(p, pool)
         table[load] = {s: median_cell(r) for s, r in runs.items()}
+    ok = bs.finish()
     hdr = "%-10s %-22s %10s %7s %8s %8s %8s" % (
         "load", "server", "ops/s", "ratio", "avg_us", "p50_us", "p99_us")
     print(hdr)
     print("-" * len(hdr))
+    md = [title + "\n", "| load | server | ops/s | x memcached | avg µs | p50 µs | p99 µs |",
+          "|---|---|---:|---:|---:|---:|---:|"]
     for load, cells in table.items():
         base = cells[("memcached", None)][0] or 1
         for s in servers:
             tps, avg, p50, p99 = cells[s]
-            name = "memcached" if s[1] is None else (
-                "vmcached sync" if s[1] == "0" else "vmcached %sms" % s[1])
             print("%-10s %-22s %10d %7.2f %8d %8s %8s" % (
-                load, name, tps, tps / base, avg, "<=%d" % p50, "<=%d" % p99))
+                load, server_name(s), tps, tps / base, avg, "<=%d" % p50, "<=%d" % p99))
+            md.append("| %s | %s | %d | %.2f | %d | <=%d | <=%d |" % (
+                load, server_name(s), tps, tps / base, avg, p50, p99))
+    if ok:
+        bs.write(os.path.join("data", a.tag + ".md"), "\n".join(md))
+        bs.plot(os.path.join("img", a.tag + ".png"),
+                "memcached vs vmcached: ops/s, memcaslap -T %d -c %d, %d s runs, median of %d"
+                % (THREADS, CONC, SECONDS, REPEAT),
+                [("ops/s per workload", [server_name(s) for s in servers],
+                  [(load, [cells[s][0] for s in servers]) for load, cells in table.items()])],
+                "ops/s", logy=False, size="1200,600")
     dead = [(load, s) for load, cells in table.items()
             for s, cell in cells.items() if cell[0] == 0]
     if dead:
         print("FAIL: no throughput measured for %r" % dead)
         return 1
-    return 0
+    return 0 if ok else 3
 
 
 if __name__ == "__main__":
