@@ -282,7 +282,8 @@ class Session:
         ]
         method = []
         if self.runs is not None:
-            method.append("medians of %d runs" % self.runs)
+            method.append("medians of %d runs" % self.runs if self.runs > 1
+                          else "one run (no median)")
         if self.peer:
             method.append("peer and ours alternating in the same run" if self.alternating
                           else "peer and ours NOT alternated")

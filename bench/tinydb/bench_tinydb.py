@@ -44,6 +44,8 @@ from tinydb.storages import JSONStorage, MemoryStorage
 import volipmem
 import volipmem.tinydb as vtdb
 
+import tinydb_out
+
 ALL = ["json", "memory", "vm-storage", "vm-table", "vm-relaxed"]
 OPS = ["insert", "search", "get", "update", "reopen"]
 FAST = ("vm-table", "vm-relaxed")
@@ -182,7 +184,10 @@ def machine():
 
 
 def main():
+    global run_one
+    recorded, run_one = tinydb_out.record(run_one)   # for --out
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    tinydb_out.benchenv.add_args(ap)
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--full", action="store_true",
                     default=os.environ.get("VPY_BENCH_FULL") == "1",
@@ -203,6 +208,7 @@ def main():
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless every backend saw the same results")
     args = ap.parse_args()
+    bench_session = tinydb_out.session(args)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.full and 100000 not in sizes:
@@ -250,7 +256,8 @@ def main():
                                               results[b][op]))
                     for b in others)
             print(row)
-    return 0 if (ok or not args.check) else 1
+    return tinydb_out.publish(bench_session, recorded,
+                              0 if (ok or not args.check) else 1)
 
 
 if __name__ == "__main__":
