@@ -139,6 +139,7 @@ def git_commit():
 
 
 def docs_dir():
+    """docs_dir -- the directory writing into which publishes."""
     return os.path.realpath(os.environ.get("VP_BENCH_DOCS_DIR") or os.path.join(ROOT, "docs"))
 
 
@@ -146,10 +147,6 @@ def is_docs(path):
     """is_docs -- whether writing under path publishes (it is in docs/)."""
     p, d = os.path.realpath(path), docs_dir()
     return p == d or p.startswith(d + os.sep)
-
-
-class Refused(Exception):
-    pass
 
 
 class Session:
