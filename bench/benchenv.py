@@ -250,6 +250,7 @@ class Session:
         return ""
 
     def load_text(self):
+        """load_text -- both load averages and the others' share."""
         s = "load %.2f %.2f %.2f at the start" % self.load0
         if self.end:
             s += ", %.2f %.2f %.2f at the end" % self.end
@@ -266,6 +267,8 @@ class Session:
         return ", ".join("%s %s" % r for r in self.env)
 
     def header_lines(self):
+        """header_lines -- what every output starts with: the stamp if
+        over the limit, the command, machine, loads, env rows, method."""
         lines = []
         if self.stamp():
             lines.append("WARNING: " + self.stamp())
@@ -333,6 +336,7 @@ class Session:
 
 
 def has_cairo(gp):
+    """has_cairo -- whether this gnuplot has the pngcairo terminal."""
     r = subprocess.run([gp, "-e", "set terminal"], capture_output=True, text=True)
     return "pngcairo" in (r.stdout + r.stderr)
 
