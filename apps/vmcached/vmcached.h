@@ -7,7 +7,7 @@
  *   daemon.c -d (background, before the pool is mapped), -P pid file,
  *            readiness for a service manager
  *   net.c    one epoll loop per worker thread, reading and writing sockets
- *   proto.c  the memcached text protocol on a connection's buffers
+ *   proto*.c the memcached protocol on a connection's buffers (proto.h)
  *   cache.c  the cache itself, in the persistent heap
  */
 #ifndef VMCACHED_H
