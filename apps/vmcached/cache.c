@@ -535,6 +535,33 @@ int vmc_check(char *why, size_t whylen)
 	return 0;
 }
 
+void vmc_walk(bool (*fn)(void *ctx, const struct vmc_item *it), void *ctx,
+	      const struct vmc_clock *now)
+{
+	for (struct vmc_item *it = vmc_root->lru_head; it; it = it->next)
+		if (item_dead(it, now) == VMC_HIT && !fn(ctx, it))
+			break;
+}
+
+/* heap_for -- the heap vmc_open gives a cache of `limit` item bytes with
+ * nb buckets: the items, 25 % allocator slack, the table, 16 MiB. */
+static uint64_t heap_for(uint64_t limit, uint64_t nb)
+{
+	return limit + limit / 4 + nb * sizeof(void *) + (16u << 20);
+}
+
+bool vmc_set_limit(uint64_t limit)
+{
+	bool ok = false;
+	vmc_lock();
+	if (heap_for(limit, vmc_root->nbuckets) <= vp_heap_size()) {
+		__atomic_store_n(&vmc_limit, limit, __ATOMIC_RELAXED);
+		ok = true;
+	}
+	vmc_unlock();
+	return ok;
+}
+
 static uint64_t pow2_at_least(uint64_t v)
 {
 	uint64_t p = 1;
@@ -551,7 +578,7 @@ int vmc_open(const char *path, uint64_t limit, bool check_only, bool quiet)
 	uint64_t nb = pow2_at_least(limit / 256);
 	if (nb < (1u << 16))
 		nb = 1u << 16;
-	size_t heap = limit + limit / 4 + nb * sizeof(void *) + (16u << 20);
+	size_t heap = heap_for(limit, nb);
 	int rc = pmap(path, heap, check_only ? VP_OPEN_ONLY : 0);
 	if (rc != 0) {
 		fprintf(stderr, "vmcached: cannot map pool %s: %s %s\n", path,

@@ -133,5 +133,13 @@ enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
 			     bool incr, uint64_t delta, char *out, size_t outlen,
 			     const struct vmc_clock *now);
 void vmc_flush(int64_t delay_s, const struct vmc_clock *now);
+/* vmc_walk -- call fn on each live item from the LRU head (newest first)
+ * until it returns false. Caller holds the lock; writes nothing. */
+void vmc_walk(bool (*fn)(void *ctx, const struct vmc_item *it), void *ctx,
+	      const struct vmc_clock *now);
+/* vmc_set_limit -- change -m at run time (cache_memlimit): false if the
+ * pool's heap, sized from -m when it was created, cannot hold that much.
+ * Takes the lock; items over a lower limit are evicted by later stores. */
+bool vmc_set_limit(uint64_t limit);
 
 #endif

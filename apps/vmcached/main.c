@@ -57,6 +57,13 @@ static void usage(FILE *f)
 "  -v                        verbose\n"
 "  -d, --daemon              run in the background (returns once serving)\n"
 "  -P, --pidfile=FILE        with -d, write the daemon's pid to FILE\n"
+"  -F                        refuse flush_all (CLIENT_ERROR)\n"
+"  -X                        refuse stats cachedump (CLIENT_ERROR)\n"
+"  -b N                      listen backlog (1024)\n"
+"  -B ascii                  protocol: only ascii exists here\n"
+"  -o OPT,...                memcached's extended options that tune its\n"
+"                            slab and LRU threads, which vmcached has not:\n"
+"                            accepted and ignored (others are refused)\n"
 "      --pool=PATH           pool file (vmcached-PORT.pool)\n"
 "      --commit-interval=MS  0 = every request durable before its reply\n"
 "                            (default); MS > 0 = commit every MS ms\n"
@@ -70,6 +77,37 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	vmc_stop = 1;
+}
+
+/* compat_o -- memcached's -o list. The options named here tune memcached's
+ * slab allocator and LRU maintenance threads; vmcached has neither (one
+ * pmalloc heap, a CLOCK list), so they are accepted and change nothing.
+ * Any other option is refused, so no setting is silently lost. */
+static int compat_o(const char *list)
+{
+	static const char *const ignored[] = {
+		"slab_chunk_max", "slab_reassign", "slab_automove", "modern",
+		"no_modern", "lru_crawler", "no_lru_crawler", "lru_maintainer",
+		"no_lru_maintainer", "hash_algorithm", NULL,
+	};
+	const char *p = list;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t name = strcspn(p, "=,");
+		bool known = false;
+		for (int i = 0; ignored[i] && !known; i++)
+			known = strlen(ignored[i]) == name &&
+				strncmp(p, ignored[i], name) == 0;
+		if (!known) {
+			fprintf(stderr, "vmcached: -o %.*s: not supported\n",
+				(int)n, p);
+			return -1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
 }
 
 /* parse_size -- "1048576", "1m", "512k". */
@@ -107,7 +145,7 @@ static int open_listener(void)
 	int one = 1;
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, vmc_settings.backlog) != 0) {
 		fprintf(stderr, "vmcached: cannot listen on %s:%d: %s\n",
 			vmc_settings.listen, vmc_settings.port, strerror(errno));
 		if (fd >= 0)
@@ -154,9 +192,11 @@ int main(int argc, char **argv)
 	};
 	bool check_only = false, background = false;
 	const char *pidfile = NULL;
+	int backlog = 1024;
+	bool item_max_given = false;
 	int o;
 	char *e;
-	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhV", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhVFXb:B:o:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'p': vmc_settings.port = atoi(optarg); break;
 		case 'l': vmc_settings.listen = optarg; break;
@@ -176,11 +216,32 @@ int main(int argc, char **argv)
 				fprintf(stderr, "vmcached: bad -I %s\n", optarg);
 				return 2;
 			}
+			item_max_given = true;
 			break;
 		case 'u': break; /* memcached compatibility; we do not switch user */
 		case 'v': vmc_settings.verbose++; break;
 		case 'd': background = true; break;
 		case 'P': pidfile = optarg; break; /* like memcached: only with -d */
+		case 'F': vmc_settings.flush_disabled = true; break;
+		case 'X': vmc_settings.dump_disabled = true; break;
+		case 'b':
+			backlog = atoi(optarg);
+			if (backlog <= 0) {
+				fprintf(stderr, "vmcached: bad -b %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'B':
+			if (strcmp(optarg, "ascii") != 0) {
+				fprintf(stderr, "vmcached: -B %s: only the ascii "
+					"protocol is supported\n", optarg);
+				return 2;
+			}
+			break;
+		case 'o':
+			if (compat_o(optarg) != 0)
+				return 2;
+			break;
 		case OPT_POOL: vmc_settings.pool = optarg; break;
 		case OPT_INTERVAL:
 			vmc_settings.commit_interval_ms = strtod(optarg, &e);
@@ -214,6 +275,15 @@ int main(int argc, char **argv)
 		snprintf(defpool, sizeof defpool, "vmcached-%d.pool", vmc_settings.port);
 		vmc_settings.pool = defpool;
 	}
+	if (item_max_given && vmc_settings.item_max > vmc_settings.maxbytes / 2) {
+		/* memcached's rule: an item may take at most half of -m
+		 * (applied to an explicit -I only: a small -m with the
+		 * default -I has always been accepted here) */
+		fprintf(stderr, "vmcached: -I %zu is more than half of -m\n",
+			vmc_settings.item_max);
+		return 2;
+	}
+	vmc_settings.backlog = backlog;
 	if (background && !check_only) {
 		/* Before pmap(), never after: see daemon.c. Paths are made
 		 * absolute first, the daemon works in "/". */

@@ -245,6 +245,8 @@ static const struct proto_cmd {
 	{ "md", meta_md, 0, false },
 	{ "ma", meta_ma, 0, false },
 	{ "stats", admin_stats, 0, true },
+	{ "slabs", admin_slabs, 0, true },
+	{ "cache_memlimit", admin_memlimit, 0, true },
 };
 
 /* dispatch -- one request whose command line is line[0, len) (without
@@ -263,6 +265,12 @@ static long dispatch(struct vmc_conn *c, const char *line, size_t len,
 			continue;
 		r.arg = pc->arg;
 		return pc->fn(c, &r);
+	}
+	/* like memcached, an HTTP request line closes the connection unanswered */
+	const struct tok *last = &t[(r.nt < NTOK ? r.nt : NTOK) - 1];
+	if (last->n >= 5 && memcmp(last->p, "HTTP/", 5) == 0) {
+		c->closing = true;
+		return (long)linelen;
 	}
 	return pr_answer(c, false, "ERROR", linelen);
 }

@@ -16,6 +16,9 @@
 
 #include <volipmem.h>
 
+/* `slabs automove`: memcached's default; vmcached has nothing to move */
+static int slab_automove = 1;
+
 static bool statf(struct vmc_conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static bool statf(struct vmc_conn *c, const char *fmt, ...)
@@ -44,7 +47,13 @@ static void sum_tstats(struct vmc_tstats *s)
 	}
 }
 
-/* cache_snapshot -- the persistent counters, read under the lock. */
+/* What `stats reset` zeroes of the persistent counters, which themselves
+ * keep counting across restarts: their values at the last reset, under
+ * the cache lock. */
+static uint64_t base_total_items, base_evictions, base_reclaimed;
+
+/* cache_snapshot -- the persistent counters, read under the lock; the
+ * event counters since the last `stats reset`. */
 struct cache_snap {
 	uint64_t curr_items, bytes, total_items, evictions, reclaimed, nbuckets,
 		 cas, starts, tail_age;
@@ -56,9 +65,9 @@ static void cache_snapshot(struct cache_snap *s)
 	vmc_lock();
 	s->curr_items = vmc_root->curr_items;
 	s->bytes = vmc_root->bytes;
-	s->total_items = vmc_root->total_items;
-	s->evictions = vmc_root->evictions;
-	s->reclaimed = vmc_root->reclaimed;
+	s->total_items = vmc_root->total_items - base_total_items;
+	s->evictions = vmc_root->evictions - base_evictions;
+	s->reclaimed = vmc_root->reclaimed - base_reclaimed;
 	s->nbuckets = vmc_root->nbuckets;
 	s->cas = vmc_root->cas_counter;
 	s->starts = vmc_root->starts;
@@ -98,12 +107,18 @@ static bool stats_general(struct vmc_conn *c)
 		statf(c, "total_connections %" PRIu64,
 		      __atomic_load_n(&vmc_total_conns, __ATOMIC_RELAXED)) &&
 		statf(c, "rejected_connections %" PRIu64,
-		      __atomic_load_n(&vmc_rejected_conns, __ATOMIC_RELAXED));
+		      __atomic_load_n(&vmc_rejected_conns, __ATOMIC_RELAXED)) &&
+		/* a connection past -c is refused, listening never stops */
+		statf(c, "listen_disabled_num 0") &&
+		statf(c, "time_in_listen_disabled_us 0") &&
+		/* a get never locks an item the LRU tail then has to skip */
+		statf(c, "lrutail_reflocked 0");
 #define X(n) ok = ok && (strcmp(#n, "fas") == 0 || strcmp(#n, "commit_errors") == 0 || \
 			 statf(c, #n " %" PRIu64, s.n));
 	VMC_TSTATS(X)
 #undef X
-	ok = ok && statf(c, "limit_maxbytes %" PRIu64, vmc_limit) &&
+	ok = ok && statf(c, "limit_maxbytes %" PRIu64,
+			       __atomic_load_n(&vmc_limit, __ATOMIC_RELAXED)) &&
 		statf(c, "accepting_conns 1") &&
 		statf(c, "threads %d", vmc_settings.threads) &&
 		statf(c, "hash_power_level %d", hp) &&
@@ -194,20 +209,134 @@ static bool stats_slabs(struct vmc_conn *c)
 
 static bool stats_settings(struct vmc_conn *c)
 {
-	return statf(c, "maxbytes %" PRIu64, vmc_limit) &&
+	return statf(c, "maxbytes %" PRIu64,
+		     __atomic_load_n(&vmc_limit, __ATOMIC_RELAXED)) &&
 	       statf(c, "maxconns %d", vmc_settings.maxconns) &&
 	       statf(c, "tcpport %d", vmc_settings.port) &&
 	       statf(c, "inter %s", vmc_settings.listen) &&
+	       statf(c, "tcp_backlog %d", vmc_settings.backlog) &&
+	       statf(c, "binding_protocol ascii") &&
+	       statf(c, "domain_socket NULL") &&
+	       statf(c, "auth_enabled_sasl no") &&
+	       statf(c, "shutdown_command no") &&
 	       statf(c, "verbosity %d", vmc_settings.verbose) &&
 	       statf(c, "evictions on") &&
 	       statf(c, "num_threads %d", vmc_settings.threads) &&
 	       statf(c, "cas_enabled yes") &&
 	       statf(c, "item_size_max %zu", vmc_item_max) &&
+	       statf(c, "flush_enabled %s", vmc_settings.flush_disabled ? "no" : "yes") &&
+	       statf(c, "dump_enabled %s", vmc_settings.dump_disabled ? "no" : "yes") &&
+	       statf(c, "slab_automove %d",
+		     __atomic_load_n(&slab_automove, __ATOMIC_RELAXED)) &&
 	       statf(c, "pool %s", vmc_settings.pool) &&
 	       statf(c, "commit_interval_ms %g", vmc_settings.commit_interval_ms);
 }
 
-/* do_stats -- stats [reset|items|slabs|settings|detail]. */
+#define DUMP_MAX (2u << 20)   /* memcached's cap on a cachedump reply */
+#define MAX_SLAB_CLASSES 64   /* memcached's MAX_NUMBER_OF_SLAB_CLASSES */
+
+struct dump {
+	struct vmc_conn *c;
+	uint32_t left;   /* items still to show; 0 = no limit */
+	size_t start;    /* where the reply began in c->wbuf */
+	bool ok;
+};
+
+/* dump_item -- one "ITEM <key> [<bytes> b; <exptime> s]" line, exptime in
+ * absolute unix seconds (0 = never) as memcached prints it. */
+static bool dump_item(void *ctx, const struct vmc_item *it)
+{
+	struct dump *d = ctx;
+	char b[VMC_KEY_MAX + 64];
+	int n = snprintf(b, sizeof b, "ITEM %.*s [%" PRIu32 " b; %lld s]\r\n",
+			 (int)it->nkey, it->data, it->nbytes - 2,
+			 (long long)it->exptime);
+	if (d->c->wlen - d->start + (size_t)n + 5 > DUMP_MAX)
+		return false;
+	if (!out_append(d->c, b, (size_t)n)) {
+		d->ok = false;
+		return false;
+	}
+	return d->left == 0 || --d->left > 0;
+}
+
+/* stats_cachedump -- stats cachedump <class> <limit>: the keys of a slab
+ * class, newest first, like memcached 1.6.18 (items.c item_cachedump).
+ * Every item is in the one pseudo class 1; other valid classes are empty. */
+static long stats_cachedump(struct vmc_conn *c, const struct req *rq)
+{
+	uint32_t id, limit;
+	if (vmc_settings.dump_disabled)
+		return pr_answer(c, false, "CLIENT_ERROR stats cachedump not allowed",
+				 rq->linelen);
+	if (rq->nt < 4)
+		return pr_answer(c, false, "CLIENT_ERROR bad command line",
+				 rq->linelen);
+	if (!pr_parse_u32(&rq->t[2], &id) || !pr_parse_u32(&rq->t[3], &limit))
+		return pr_answer(c, false, BAD_FORMAT, rq->linelen);
+	if (id >= MAX_SLAB_CLASSES)
+		return pr_answer(c, false, "CLIENT_ERROR Illegal slab id",
+				 rq->linelen);
+	struct dump d = { .c = c, .left = limit, .start = c->wlen, .ok = true };
+	if (id == 1) {
+		struct vmc_clock now;
+		vmc_clock_now(&now);
+		vmc_lock();
+		vmc_walk(dump_item, &d, &now);
+		vmc_unlock();
+	}
+	return d.ok ? pr_answer(c, false, "END", rq->linelen) : -1;
+}
+
+/* admin_slabs -- slabs automove <0|1|2>, slabs reassign <src> <dst>, with
+ * memcached's answers. vmcached has no slab pages to move: automove is
+ * kept (stats settings) and reassign answers as memcached does when slab
+ * reassignment is disabled. */
+long admin_slabs(struct vmc_conn *c, const struct req *rq)
+{
+	const struct tok *t = rq->t;
+	if (rq->nt == 4 && pr_tok_is(&t[1], "reassign"))
+		return pr_answer(c, false,
+				 "CLIENT_ERROR slab reassignment disabled",
+				 rq->linelen);
+	if (rq->nt < 3 || !pr_tok_is(&t[1], "automove"))
+		return pr_answer(c, false, "ERROR", rq->linelen);
+	bool noreply = pr_tok_is(&t[rq->nt - 1], "noreply");
+	uint32_t level;
+	if (pr_tok_is(&t[2], "ratio"))  /* a tuning knob of the slab mover */
+		return pr_answer(c, noreply, rq->nt < 4 ? "ERROR" : "OK",
+				 rq->linelen);
+	if (!pr_parse_u32(&t[2], &level))
+		return pr_answer(c, noreply, BAD_FORMAT, rq->linelen);
+	if (level > 2)
+		return pr_answer(c, noreply, "ERROR", rq->linelen);
+	__atomic_store_n(&slab_automove, (int)level, __ATOMIC_RELAXED);
+	return pr_answer(c, noreply, "OK", rq->linelen);
+}
+
+/* admin_memlimit -- cache_memlimit <MB> [noreply]: change -m while
+ * running, with memcached 1.6.18's answers and bounds. */
+long admin_memlimit(struct vmc_conn *c, const struct req *rq)
+{
+	if (rq->nt != 2 && rq->nt != 3)
+		return pr_answer(c, false, "ERROR", rq->linelen);
+	bool noreply = pr_tok_is(&rq->t[rq->nt - 1], "noreply");
+	uint32_t mb;
+	const char *s;
+	if (!pr_parse_u32(&rq->t[1], &mb))
+		s = "ERROR";
+	else if (mb < 8)
+		s = "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m";
+	else if (mb > 1000000000)
+		s = "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes";
+	else if (!vmc_set_limit((uint64_t)mb << 20))
+		s = "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust";
+	else
+		s = "OK";
+	return pr_answer(c, noreply, s, rq->linelen);
+}
+
+/* do_stats -- stats [reset|items|slabs|settings|detail|cachedump]. */
 long admin_stats(struct vmc_conn *c, const struct req *rq)
 {
 	struct tok *t = rq->t;
@@ -221,6 +350,11 @@ long admin_stats(struct vmc_conn *c, const struct req *rq)
 			VMC_TSTATS(X)
 #undef X
 		}
+		vmc_lock();
+		base_total_items = vmc_root->total_items;
+		base_evictions = vmc_root->evictions;
+		base_reclaimed = vmc_root->reclaimed;
+		vmc_unlock();
 		return pr_answer(c, false, "RESET", linelen);
 	} else if (pr_tok_is(&t[1], "items")) {
 		ok = stats_items(c);
@@ -228,6 +362,8 @@ long admin_stats(struct vmc_conn *c, const struct req *rq)
 		ok = stats_slabs(c);
 	} else if (pr_tok_is(&t[1], "settings")) {
 		ok = stats_settings(c);
+	} else if (pr_tok_is(&t[1], "cachedump")) {
+		return stats_cachedump(c, rq);
 	} else if (pr_tok_is(&t[1], "detail")) {
 		return pr_answer(c, false,
 			      "CLIENT_ERROR usage: stats detail on|off|dump",

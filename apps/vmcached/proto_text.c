@@ -322,13 +322,16 @@ long text_flush(struct vmc_conn *c, const struct req *rq)
 	if (nt < 1 || nt > 3)
 		return pr_answer(c, false, "ERROR", linelen);
 	bool noreply = pr_tok_is(&t[nt - 1], "noreply");
+	TSTAT_INC(c->w, cmd_flush);  /* counted even when refused, as memcached */
+	if (vmc_settings.flush_disabled)
+		return pr_answer(c, noreply, "CLIENT_ERROR flush_all not allowed",
+				 linelen);
 	int32_t e = 0;
 	if (nt != (noreply ? 2u : 1u) && !pr_parse_i32(&t[1], &e))
 		return pr_answer(c, noreply,
 			      "CLIENT_ERROR invalid exptime argument", linelen);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
-	TSTAT_INC(c->w, cmd_flush);
 	/* a delay is relative unless it is past 30 days (absolute time) */
 	int64_t delay = e;
 	if (e > REALTIME_MAXDELTA)
@@ -338,7 +341,6 @@ long text_flush(struct vmc_conn *c, const struct req *rq)
 	int rc = pr_fas_end(c);
 	return pr_fas_answer(c, rc, noreply, "OK", linelen);
 }
-
 
 long text_version(struct vmc_conn *c, const struct req *rq)
 {
@@ -350,11 +352,12 @@ long text_verbosity(struct vmc_conn *c, const struct req *rq)
 {
 	if (rq->nt != 2 && rq->nt != 3)
 		return pr_answer(c, false, "ERROR", rq->linelen);
+	bool noreply = pr_tok_is(&rq->t[rq->nt - 1], "noreply");
 	uint32_t level;
-	if (pr_parse_u32(&rq->t[1], &level))
-		vmc_settings.verbose = level > 2 ? 2 : (int)level;
-	return pr_answer(c, pr_tok_is(&rq->t[rq->nt - 1], "noreply"), "OK",
-			 rq->linelen);
+	if (!pr_parse_u32(&rq->t[1], &level))
+		return pr_answer(c, noreply, BAD_FORMAT, rq->linelen);
+	vmc_settings.verbose = level > 2 ? 2 : (int)level;
+	return pr_answer(c, noreply, "OK", rq->linelen);
 }
 
 long text_quit(struct vmc_conn *c, const struct req *rq)

@@ -31,6 +31,9 @@ struct vmc_settings {
 	double commit_interval_ms; /* 0 = every request durable before reply */
 	size_t item_max;
 	int verbose;
+	bool flush_disabled;  /* -F: flush_all answers an error       */
+	bool dump_disabled;   /* -X: stats cachedump answers an error */
+	int backlog;          /* -b: listen() backlog                  */
 };
 extern struct vmc_settings vmc_settings;
 extern time_t vmc_started;
