@@ -110,11 +110,20 @@ static uint8_t *ref_of(const struct vmc_item *it)
 	return &refmap[((uintptr_t)it - refbase) >> 6];
 }
 
+/* A mark byte: bit 0 the CLOCK mark, bit 1 "fetched since stored". */
+#define REF_MARK 1
+#define REF_FETCHED 2
+
 void vmc_referenced(struct vmc_item *it)
 {
 	uint8_t *r = ref_of(it);
-	if (!*r)
-		*r = 1;
+	if (*r != (REF_MARK | REF_FETCHED))
+		*r = REF_MARK | REF_FETCHED;
+}
+
+bool vmc_fetched(const struct vmc_item *it)
+{
+	return *ref_of(it) & REF_FETCHED;
 }
 
 /* lru_unlink / lru_push -- take an item out of the LRU list / put it at
@@ -185,8 +194,9 @@ static bool evict_one(struct vmc_item *keep, const struct vmc_clock *now)
 			return false;
 		bool dead = item_dead(victim, now) != VMC_HIT;
 		uint8_t *ref = ref_of(victim);
-		if (!dead && *ref && spins < 64 && victim != vmc_root->lru_head) {
-			*ref = 0;
+		if (!dead && (*ref & REF_MARK) && spins < 64 &&
+		    victim != vmc_root->lru_head) {
+			*ref &= (uint8_t)~REF_MARK;
 			lru_unlink(victim);
 			lru_push(victim);
 			continue;
@@ -267,25 +277,38 @@ static struct vmc_item *find_live(const char *key, size_t nkey, uint64_t hv,
 enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 			     uint64_t hv, uint32_t flags, int64_t exptime,
 			     const char *data, size_t nbytes, uint64_t cas_in,
-			     const struct vmc_clock *now)
+			     unsigned opts, const struct vmc_clock *now)
 {
 	struct vmc_item *old = find_live(key, nkey, hv, now);
+	uint16_t iflags = opts & VMC_OPT_BINKEY ? VMC_IT_KEY_BINARY : 0;
 	switch (cmd) {
 	case VMC_ADD:
 		if (old)
 			return VMC_NOT_STORED;
 		break;
 	case VMC_REPLACE:
+		if (!old)
+			return VMC_NOT_STORED;
+		break;
 	case VMC_APPEND:
 	case VMC_PREPEND:
 		if (!old)
 			return VMC_NOT_STORED;
+		if (cas_in != 0 && old->cas != cas_in)
+			return VMC_EXISTS;
 		break;
 	case VMC_CAS:
 		if (!old)
 			return VMC_NOT_FOUND;
-		if (old->cas != cas_in)
+		if ((opts & VMC_OPT_STALE_CAS) && cas_in < old->cas) {
+			/* memcached's stale set: the value is replaced but
+			 * stays stale, with the old TTL and win token */
+			exptime = old->exptime;
+			iflags |= VMC_IT_STALE |
+				  (old->iflags & VMC_IT_TOKEN_SENT);
+		} else if (old->cas != cas_in) {
 			return VMC_EXISTS;
+		}
 		break;
 	case VMC_SET:
 		break;
@@ -312,8 +335,9 @@ enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 		old->nbytes = (uint32_t)vlen;
 		old->flags = flags;
 		old->exptime = exptime;
+		old->iflags = iflags;
 		memcpy(vmc_item_value(old), data, nbytes);
-		*ref_of(old) = 1;
+		*ref_of(old) = REF_MARK;  /* kept, but not fetched yet */
 		item_finish(old, now);
 		return VMC_STORED;
 	}
@@ -325,6 +349,8 @@ enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 	it->flags = flags;
 	it->exptime = exptime;
 	it->hash = (uint32_t)hv;
+	it->iflags = iflags;
+	*ref_of(it) = 0;  /* the block may have held another item */
 	memcpy(it->data, key, nkey);
 	char *v = vmc_item_value(it);
 	if (cmd == VMC_APPEND) {
@@ -372,8 +398,29 @@ struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 		return NULL;
 	it->exptime = exptime;
 	it->csum = item_csum(it);
-	*ref_of(it) = 1;
+	*ref_of(it) |= REF_MARK;
 	return it;
+}
+
+struct vmc_item *vmc_invalidate(const char *key, size_t nkey, uint64_t hv,
+				bool set_exp, int64_t exptime,
+				const struct vmc_clock *now)
+{
+	struct vmc_item *it = find_live(key, nkey, hv, now);
+	if (!it)
+		return NULL;
+	if (set_exp)
+		it->exptime = exptime;
+	it->iflags = (uint16_t)((it->iflags | VMC_IT_STALE) & ~VMC_IT_TOKEN_SENT);
+	it->cas = next_cas();
+	it->csum = item_csum(it);
+	return it;
+}
+
+void vmc_set_iflags(struct vmc_item *it, uint16_t bits)
+{
+	if ((it->iflags & bits) != bits)
+		it->iflags |= bits;
 }
 
 /* parse_value_u64 -- memcached's safe_strtoull: digits after optional blanks,
@@ -402,12 +449,15 @@ static bool parse_value_u64(const char *s, size_t n, uint64_t *out)
 /* vmc_delta -- incr/decr: the new decimal value goes to out; in place
  * when it fits (padded with blanks), else as a new item. */
 enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
-			     bool incr, uint64_t delta, char *out, size_t outlen,
+			     bool incr, uint64_t delta, uint64_t cas_in,
+			     char *out, size_t outlen,
 			     const struct vmc_clock *now)
 {
 	struct vmc_item *it = find_live(key, nkey, hv, now);
 	if (!it)
 		return VMC_DELTA_NOT_FOUND;
+	if (cas_in != 0 && it->cas != cas_in)
+		return VMC_DELTA_EXISTS;
 	uint64_t value;
 	if (it->nbytes <= 2 ||
 	    !parse_value_u64(vmc_item_value(it), it->nbytes, &value))
@@ -425,7 +475,7 @@ enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
 		memcpy(v, out, (size_t)res);
 		memset(v + res, ' ', it->nbytes - 2 - (size_t)res);
 		item_finish(it, now);
-		*ref_of(it) = 1;
+		*ref_of(it) |= REF_MARK;
 		return VMC_DELTA_OK;
 	}
 	char val[24];
@@ -434,6 +484,7 @@ enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
 	val[res + 1] = '\n';
 	enum vmc_store_res r = vmc_store(VMC_SET, key, nkey, hv, it->flags,
 					 it->exptime, val, (size_t)res + 2, 0,
+					 it->iflags & VMC_IT_KEY_BINARY ? VMC_OPT_BINKEY : 0,
 					 now);
 	return r == VMC_STORED ? VMC_DELTA_OK : VMC_DELTA_NO_MEMORY;
 }

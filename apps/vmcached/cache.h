@@ -50,9 +50,15 @@ struct vmc_item {
 	uint32_t nbytes;          /* value length including "\r\n"         */
 	uint32_t hash;            /* low 32 bits of the key hash           */
 	uint16_t nkey;            /* key length                            */
-	uint16_t reserved;        /* zero                                  */
+	uint16_t iflags;          /* VMC_IT_*; 0 in pools of older builds  */
 	char data[];              /* key, then value                       */
 };
+
+/* iflags: the meta protocol's item state (memcached's it_flags of the
+ * same names); outside the checksum, changed only inside a FAS. */
+#define VMC_IT_STALE 1       /* invalidated (md I, ms I): serve, but stale */
+#define VMC_IT_TOKEN_SENT 2  /* a client won the right to recache it (W)  */
+#define VMC_IT_KEY_BINARY 4  /* stored with a base64 key (b): binary key  */
 
 /* The root object. */
 struct vmc_root {
@@ -82,7 +88,11 @@ enum vmc_cmd { VMC_SET, VMC_ADD, VMC_REPLACE, VMC_APPEND, VMC_PREPEND,
 enum vmc_store_res { VMC_STORED, VMC_NOT_STORED, VMC_EXISTS, VMC_NOT_FOUND,
 		     VMC_TOO_LARGE, VMC_NO_MEMORY };
 enum vmc_delta_res { VMC_DELTA_OK, VMC_DELTA_NOT_FOUND,
-		     VMC_DELTA_NON_NUMERIC, VMC_DELTA_NO_MEMORY };
+		     VMC_DELTA_NON_NUMERIC, VMC_DELTA_NO_MEMORY,
+		     VMC_DELTA_EXISTS };
+/* vmc_store's opts */
+#define VMC_OPT_STALE_CAS 1  /* a CAS below the item's stores it as stale */
+#define VMC_OPT_BINKEY 2     /* the key is binary (VMC_IT_KEY_BINARY)    */
 enum vmc_miss { VMC_HIT, VMC_MISS, VMC_MISS_EXPIRED, VMC_MISS_FLUSHED };
 
 /* Settings and current time shared by the whole server. */
@@ -116,21 +126,35 @@ int vmc_check(char *why, size_t whylen);
 
 struct vmc_item *vmc_find(const char *key, size_t nkey, uint64_t hv,
 			  const struct vmc_clock *now, enum vmc_miss *miss);
-/* vmc_referenced -- a get marks the item used (in volatile memory). */
+/* vmc_referenced -- a get marks the item used and fetched (in volatile
+ * memory, like the CLOCK mark: a restart forgets both). */
 void vmc_referenced(struct vmc_item *it);
+/* vmc_fetched -- has the item been read since it was stored? */
+bool vmc_fetched(const struct vmc_item *it);
 /* mutating operations: caller inside a FAS, holding the lock */
+/* vmc_store -- cas_in: for VMC_CAS the CAS to match; for append/prepend,
+ * if not 0, too (memcached's meta rule); opts: VMC_OPT_*. */
 enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 			     uint64_t hv, uint32_t flags, int64_t exptime,
 			     const char *data, size_t nbytes, uint64_t cas_in,
-			     const struct vmc_clock *now);
+			     unsigned opts, const struct vmc_clock *now);
+/* vmc_invalidate -- md I: mark the live item stale with a new CAS (and
+ * exptime, if set_exp), forget a sent win token. NULL if no live item. */
+struct vmc_item *vmc_invalidate(const char *key, size_t nkey, uint64_t hv,
+				bool set_exp, int64_t exptime,
+				const struct vmc_clock *now);
+/* vmc_set_iflags -- or bits into a live item's iflags. */
+void vmc_set_iflags(struct vmc_item *it, uint16_t bits);
 void vmc_unlink_key(const char *key, size_t nkey, uint64_t hv,
 		    const struct vmc_clock *now);
 bool vmc_delete(const char *key, size_t nkey, uint64_t hv,
 		const struct vmc_clock *now);
 struct vmc_item *vmc_touch(const char *key, size_t nkey, uint64_t hv,
 			   int64_t exptime, const struct vmc_clock *now);
+/* vmc_delta -- cas_in: if not 0, the CAS the item must have. */
 enum vmc_delta_res vmc_delta(const char *key, size_t nkey, uint64_t hv,
-			     bool incr, uint64_t delta, char *out, size_t outlen,
+			     bool incr, uint64_t delta, uint64_t cas_in,
+			     char *out, size_t outlen,
 			     const struct vmc_clock *now);
 void vmc_flush(int64_t delay_s, const struct vmc_clock *now);
 /* vmc_walk -- call fn on each live item from the LRU head (newest first)

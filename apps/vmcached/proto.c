@@ -240,6 +240,7 @@ static const struct proto_cmd {
 	{ "verbosity", text_verbosity, 0, false },
 	{ "quit", text_quit, 0, false },
 	{ "mn", meta_mn, 0, false },
+	{ "me", meta_me, 0, false },
 	{ "mg", meta_mg, 0, false },
 	{ "ms", meta_ms, 0, false },
 	{ "md", meta_md, 0, false },

@@ -50,7 +50,7 @@ typedef long pr_handler(struct vmc_conn *c, const struct req *r);
 /* the handlers of the command table (proto.c) */
 pr_handler text_get, text_update, text_delete, text_delta, text_touch,
 	text_flush, text_version, text_verbosity, text_quit;
-pr_handler meta_mn, meta_mg, meta_ms, meta_md, meta_ma;
+pr_handler meta_mn, meta_me, meta_mg, meta_ms, meta_md, meta_ma;
 pr_handler admin_stats, admin_slabs, admin_memlimit;
 
 bool pr_out_str(struct vmc_conn *c, const char *s);

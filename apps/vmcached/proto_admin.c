@@ -248,6 +248,8 @@ static bool dump_item(void *ctx, const struct vmc_item *it)
 {
 	struct dump *d = ctx;
 	char b[VMC_KEY_MAX + 64];
+	if (it->iflags & VMC_IT_KEY_BINARY)
+		return true;  /* like memcached: no binary keys in the reply */
 	int n = snprintf(b, sizeof b, "ITEM %.*s [%" PRIu32 " b; %lld s]\r\n",
 			 (int)it->nkey, it->data, it->nbytes - 2,
 			 (long long)it->exptime);

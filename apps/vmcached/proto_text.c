@@ -80,7 +80,7 @@ long text_update(struct vmc_conn *c, const struct req *rq)
 	pr_fas_begin(c);
 	enum vmc_store_res r = vmc_store(cmd, t[1].p, t[1].n, hv, flags,
 					 pr_abs_exptime(exptime, &now), data,
-					 nbytes, cas_in, &now);
+					 nbytes, cas_in, 0, &now);
 	int rc = pr_fas_end(c);
 	const char *s = "SERVER_ERROR out of memory storing object";
 	switch (r) {
@@ -259,7 +259,7 @@ long text_delta(struct vmc_conn *c, const struct req *rq)
 	char out[32];
 	pr_fas_begin(c);
 	enum vmc_delta_res r = vmc_delta(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n),
-					 incr, delta, out, sizeof out, &now);
+					 incr, delta, 0, out, sizeof out, &now);
 	int rc = pr_fas_end(c);
 	const char *s = out;
 	switch (r) {
@@ -281,6 +281,9 @@ long text_delta(struct vmc_conn *c, const struct req *rq)
 		break;
 	case VMC_DELTA_NO_MEMORY:
 		s = "SERVER_ERROR out of memory";
+		break;
+	case VMC_DELTA_EXISTS: /* no CAS given: cannot happen */
+		s = "EXISTS";
 		break;
 	}
 	return pr_fas_answer(c, rc, noreply, s, linelen);
