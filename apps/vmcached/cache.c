@@ -152,6 +152,15 @@ static void lru_push(struct vmc_item *it)
 	vmc_root->lru_head = it;
 }
 
+/* The pmalloc blocks the items take (their usable sizes, allocator
+ * rounding included): volatile, summed by the check at every start. */
+static uint64_t chunk_bytes;
+
+uint64_t vmc_chunk_bytes(void)
+{
+	return chunk_bytes;
+}
+
 /* item_unlink -- remove from chain and LRU, uncount and free. */
 static void item_unlink(struct vmc_item *it)
 {
@@ -163,6 +172,7 @@ static void item_unlink(struct vmc_item *it)
 	lru_unlink(it);
 	vmc_root->curr_items--;
 	vmc_root->bytes -= vmc_item_size(it->nkey, it->nbytes);
+	chunk_bytes -= vp_usable_size(it);
 	pfree(it);
 }
 
@@ -180,6 +190,7 @@ static void item_link(struct vmc_item *it, uint64_t hv, struct vmc_item *old)
 	vmc_root->curr_items++;
 	vmc_root->total_items++;
 	vmc_root->bytes += vmc_item_size(it->nkey, it->nbytes);
+	chunk_bytes += vp_usable_size(it);
 }
 
 /* evict_one -- free one item from the LRU tail (but not `keep`), giving
@@ -350,7 +361,6 @@ enum vmc_store_res vmc_store(enum vmc_cmd cmd, const char *key, size_t nkey,
 	it->exptime = exptime;
 	it->hash = (uint32_t)hv;
 	it->iflags = iflags;
-	*ref_of(it) = 0;  /* the block may have held another item */
 	memcpy(it->data, key, nkey);
 	char *v = vmc_item_value(it);
 	if (cmd == VMC_APPEND) {
@@ -527,7 +537,8 @@ static bool ptr_ok(const void *p, size_t size)
 int vmc_check(char *why, size_t whylen)
 {
 	struct vmc_root *r = vmc_root;
-	uint64_t n = 0, bytes = 0, limit = vp_heap_size() / sizeof(struct vmc_item);
+	uint64_t n = 0, bytes = 0, chunks = 0,
+		 limit = vp_heap_size() / sizeof(struct vmc_item);
 	if (!ptr_ok(r->buckets, r->nbuckets * sizeof(void *)) ||
 	    r->nbuckets == 0 || (r->nbuckets & (r->nbuckets - 1))) {
 		snprintf(why, whylen, "hash table pointer or size invalid");
@@ -560,6 +571,7 @@ int vmc_check(char *why, size_t whylen)
 				return -1;
 			}
 			bytes += vmc_item_size(it->nkey, it->nbytes);
+			chunks += vp_usable_size(it);
 			if (++n > limit) {
 				snprintf(why, whylen, "hash chains loop");
 				return -1;
@@ -583,6 +595,7 @@ int vmc_check(char *why, size_t whylen)
 			 n, bytes, m, r->curr_items, r->bytes);
 		return -1;
 	}
+	chunk_bytes = chunks;
 	return 0;
 }
 

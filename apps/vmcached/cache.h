@@ -123,6 +123,8 @@ static inline size_t vmc_item_size(size_t nkey, size_t nbytes)
 int vmc_open(const char *path, uint64_t limit, bool check_only, bool quiet);
 /* vmc_check -- walk table and LRU, verify links, counts and checksums. */
 int vmc_check(char *why, size_t whylen);
+/* vmc_chunk_bytes -- heap bytes the items' blocks take (lock held). */
+uint64_t vmc_chunk_bytes(void);
 
 struct vmc_item *vmc_find(const char *key, size_t nkey, uint64_t hv,
 			  const struct vmc_clock *now, enum vmc_miss *miss);

@@ -60,6 +60,8 @@ static void usage(FILE *f)
 "  -F                        refuse flush_all (CLIENT_ERROR)\n"
 "  -X                        refuse stats cachedump (CLIENT_ERROR)\n"
 "  -b N                      listen backlog (1024)\n"
+"  -R N                      requests a connection may make before the\n"
+"                            others are served (no limit)\n"
 "  -B ascii                  protocol: only ascii exists here\n"
 "  -o OPT,...                memcached's extended options that tune its\n"
 "                            slab and LRU threads, which vmcached has not:\n"
@@ -196,7 +198,7 @@ int main(int argc, char **argv)
 	bool item_max_given = false;
 	int o;
 	char *e;
-	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhVFXb:B:o:", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhVFXb:B:o:R:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'p': vmc_settings.port = atoi(optarg); break;
 		case 'l': vmc_settings.listen = optarg; break;
@@ -228,6 +230,13 @@ int main(int argc, char **argv)
 			backlog = atoi(optarg);
 			if (backlog <= 0) {
 				fprintf(stderr, "vmcached: bad -b %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'R':
+			vmc_settings.reqs_per_event = atoi(optarg);
+			if (vmc_settings.reqs_per_event <= 0) {
+				fprintf(stderr, "vmcached: bad -R %s\n", optarg);
 				return 2;
 			}
 			break;

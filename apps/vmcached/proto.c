@@ -291,6 +291,7 @@ static bool long_line_ok(const char *p, size_t n)
 
 int proto_process(struct vmc_conn *c)
 {
+	int served = 0;
 	c->need = 0;
 	while (!c->closing) {
 		if (c->wlen - c->wpos >= OUT_BACKLOG)
@@ -318,12 +319,20 @@ int proto_process(struct vmc_conn *c)
 		size_t len = linelen - 1;
 		if (len > 0 && start[len - 1] == '\r')
 			len--;
+		if (vmc_settings.reqs_per_event &&
+		    served == vmc_settings.reqs_per_event) {
+			/* -R: let the worker's other connections go first;
+			 * net.c comes back to this one in its next batch */
+			TSTAT_INC(c->w, conn_yields);
+			return 1;
+		}
 		long used = dispatch(c, start, len, linelen);
 		if (used < 0)
 			return -1;
 		if (used == 0)
 			break;
 		c->rpos += (size_t)used;
+		served++;
 	}
 	return 0;
 }

@@ -56,7 +56,7 @@ static uint64_t base_total_items, base_evictions, base_reclaimed;
  * event counters since the last `stats reset`. */
 struct cache_snap {
 	uint64_t curr_items, bytes, total_items, evictions, reclaimed, nbuckets,
-		 cas, starts, tail_age;
+		 cas, starts, tail_age, chunk_bytes;
 };
 static void cache_snapshot(struct cache_snap *s)
 {
@@ -71,6 +71,7 @@ static void cache_snapshot(struct cache_snap *s)
 	s->nbuckets = vmc_root->nbuckets;
 	s->cas = vmc_root->cas_counter;
 	s->starts = vmc_root->starts;
+	s->chunk_bytes = vmc_chunk_bytes();
 	s->tail_age = vmc_root->lru_tail && now.now_ms > vmc_root->lru_tail->time_ms
 		      ? (now.now_ms - vmc_root->lru_tail->time_ms) / 1000 : 0;
 	vmc_unlock();
@@ -186,11 +187,13 @@ static bool stats_slabs(struct vmc_conn *c)
 	sum_tstats(&s);
 	bool ok = true;
 	if (k.curr_items > 0) {
-		uint64_t chunk = k.bytes / k.curr_items;
+		/* a chunk is an item's pmalloc block: its mean usable size */
+		uint64_t chunk = k.chunk_bytes / k.curr_items;
 		ok = statf(c, "1:chunk_size %" PRIu64, chunk) &&
 		     statf(c, "1:chunks_per_page %" PRIu64,
 			   chunk ? (1024 * 1024) / chunk : 0) &&
-		     statf(c, "1:total_pages %" PRIu64, (k.bytes >> 20) + 1) &&
+		     statf(c, "1:total_pages %" PRIu64, (k.chunk_bytes >> 20) + 1) &&
+		     statf(c, "1:mem_requested %" PRIu64, k.bytes) &&
 		     statf(c, "1:total_chunks %" PRIu64, k.curr_items) &&
 		     statf(c, "1:used_chunks %" PRIu64, k.curr_items) &&
 		     statf(c, "1:free_chunks 0") && statf(c, "1:free_chunks_end 0") &&
@@ -204,7 +207,7 @@ static bool stats_slabs(struct vmc_conn *c)
 		     statf(c, "1:touch_hits %" PRIu64, s.touch_hits);
 	}
 	return ok && statf(c, "active_slabs %d", k.curr_items > 0) &&
-	       statf(c, "total_malloced %" PRIu64, k.bytes);
+	       statf(c, "total_malloced %" PRIu64, k.chunk_bytes);
 }
 
 static bool stats_settings(struct vmc_conn *c)

@@ -34,6 +34,7 @@ struct vmc_settings {
 	bool flush_disabled;  /* -F: flush_all answers an error       */
 	bool dump_disabled;   /* -X: stats cachedump answers an error */
 	int backlog;          /* -b: listen() backlog                  */
+	int reqs_per_event;   /* -R: requests before a connection yields; 0 = no limit */
 };
 extern struct vmc_settings vmc_settings;
 extern time_t vmc_started;
@@ -45,7 +46,7 @@ extern time_t vmc_started;
 	X(delete_misses) X(delete_hits) X(incr_misses) X(incr_hits) \
 	X(decr_misses) X(decr_hits) X(cas_misses) X(cas_hits) X(cas_badval) \
 	X(touch_hits) X(touch_misses) X(store_too_large) X(store_no_memory) \
-	X(bytes_read) X(bytes_written) X(fas) X(commit_errors)
+	X(bytes_read) X(bytes_written) X(conn_yields) X(fas) X(commit_errors)
 struct vmc_tstats {
 #define X(n) uint64_t n;
 	VMC_TSTATS(X)
@@ -94,7 +95,8 @@ struct vmc_conn {
 };
 
 /* proto_process -- run every complete request in c's input. Returns 0
- * when it needs more input, 1 when it stopped because much output waits,
+ * when it needs more input, 1 when it stopped with input left (much output
+ * waits, or the connection made its -R requests),
  * -1 when the connection must be closed at once. */
 int proto_process(struct vmc_conn *c);
 /* out_append -- queue output; false if memory ran out. */

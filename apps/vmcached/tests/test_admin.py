@@ -8,8 +8,10 @@ an HTTP request line closes the connection unanswered; `verbosity` and
 refused). On vmcached alone (memcached's answers depend on its slab
 classes and LRU segments): what `stats cachedump` lists, a lowered
 `cache_memlimit` that evictions then honour, one past the pool's heap
-refused, `stats reset` zeroing the persistent event counters, and the
-options refused at start (-I over half of -m, -B binary, unknown -o).
+refused, `stats reset` zeroing the persistent event counters, the
+options refused at start (-I over half of -m, -B binary, unknown -o),
+-R (a connection yields after N requests) and the chunk figures of
+`stats slabs` (pmalloc blocks, rebuilt by the check at every start).
 """
 import os
 import re
@@ -149,6 +151,29 @@ def refused_options(chk):
     vmctest.remove_pool(pool)
 
 
+def yields_and_slabs(chk):
+    pool = vmctest.pool_path("yields")
+    vm = vmctest.start_vmcached(pool, args=["-R", "1"])
+    out = vmctest.request(vm.port, b"set y 0 0 1\r\nx\r\n" * 6)
+    chk.eq("-R 1: a pipeline is still served whole", out, b"STORED\r\n" * 6)
+    chk.true("-R 1: conn_yields counted",
+             int(stat(vm.port, "conn_yields") or 0) >= 5)
+    for i in range(10):
+        vmctest.request(vm.port, b"set key%d 0 0 10\r\n%s\r\n" % (i, b"B" * 10),
+                        wait=0.05)
+    req = int(stat(vm.port, "items:1:mem_requested", b" items") or 0)
+    chunk = int(stat(vm.port, "1:chunk_size", b" slabs") or 0)
+    malloced = int(stat(vm.port, "total_malloced", b" slabs") or 0)
+    chk.true("chunks hold their items", 0 < req <= 11 * chunk and
+             req <= malloced, "%d %d %d" % (req, chunk, malloced))
+    vm.kill()
+    vm = vmctest.start_vmcached(pool, port=vm.port)
+    chk.eq("total_malloced rebuilt at start",
+           int(stat(vm.port, "total_malloced", b" slabs") or 0), malloced)
+    vm.stop()
+    vmctest.remove_pool(pool)
+
+
 def main():
     chk = vmctest.Checker()
     compare(chk, [], CASES)
@@ -157,6 +182,7 @@ def main():
     cachedump(chk)
     memlimit_and_reset(chk)
     refused_options(chk)
+    yields_and_slabs(chk)
     chk.done()
 
 
