@@ -202,7 +202,15 @@ int main(int argc, char **argv)
 		switch (o) {
 		case 'p': vmc_settings.port = atoi(optarg); break;
 		case 'l': vmc_settings.listen = optarg; break;
-		case 't': vmc_settings.threads = atoi(optarg); break;
+		case 't':
+			/* unset means one per core; 0 given is an error, as
+			 * in memcached */
+			vmc_settings.threads = atoi(optarg);
+			if (vmc_settings.threads <= 0) {
+				fprintf(stderr, "vmcached: bad -t %s\n", optarg);
+				return 2;
+			}
+			break;
 		case 'm':
 			vmc_settings.maxbytes = strtoull(optarg, &e, 10) << 20;
 			if (*e || vmc_settings.maxbytes == 0) {

@@ -9,7 +9,8 @@ refused). On vmcached alone (memcached's answers depend on its slab
 classes and LRU segments): what `stats cachedump` lists, a lowered
 `cache_memlimit` that evictions then honour, one past the pool's heap
 refused, `stats reset` zeroing the persistent event counters, the
-options refused at start (-I over half of -m, -B binary, unknown -o),
+options refused at start (-I over half of -m, -B binary, unknown -o,
+-t 0),
 -R (a connection yields after N requests) and the chunk figures of
 `stats slabs` (pmalloc blocks, rebuilt by the check at every start).
 """
@@ -134,7 +135,8 @@ def memlimit_and_reset(chk):
 def refused_options(chk):
     for args, why in ((["-I", "40m"], "more than half of -m"),
                       (["-B", "binary"], "only the ascii"),
-                      (["-o", "slab_chunk_max=1024,bogus_opt"], "bogus_opt")):
+                      (["-o", "slab_chunk_max=1024,bogus_opt"], "bogus_opt"),
+                      (["-t", "0"], "bad -t")):
         pool = vmctest.pool_path("opt")
         argv = [vmctest.vmcached_bin(), "-p", str(vmctest.free_port()),
                 "--pool", pool, "-m", "64"] + args
