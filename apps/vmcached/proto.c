@@ -210,6 +210,52 @@ long pr_fas_answer(struct vmc_conn *c, int rc, bool noreply,
 	return rc ? pr_answer(c, false, COMMIT_FAILED, used)
 		  : pr_answer(c, noreply, s, used);
 }
+const char *pr_data(struct vmc_conn *c, size_t linelen, size_t nbytes,
+		    bool noreply, long *ret)
+{
+	if (c->rlen - c->rpos < linelen + nbytes) {
+		c->need = linelen + nbytes;
+		*ret = 0;
+		return NULL;
+	}
+	const char *data = c->rbuf + c->rpos + linelen;
+	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n') {
+		*ret = pr_answer(c, noreply, "CLIENT_ERROR bad data chunk",
+				 linelen + nbytes);
+		return NULL;
+	}
+	return data;
+}
+
+long pr_too_large(struct vmc_conn *c, const char *key, size_t nkey,
+		  uint64_t hv, size_t nbytes, bool drop, bool noreply,
+		  size_t linelen)
+{
+	static const char msg[] = "SERVER_ERROR object too large for cache";
+	TSTAT_INC(c->w, store_too_large);
+	c->swallow = nbytes;
+	if (!drop)
+		return pr_answer(c, noreply, msg, linelen);
+	struct vmc_clock now;
+	vmc_clock_now(&now);
+	pr_fas_begin(c);
+	vmc_unlink_key(key, nkey, hv, &now);
+	int rc = pr_fas_end(c);
+	return pr_fas_answer(c, rc, noreply, msg, linelen);
+}
+
+void pr_delta_stat(struct vmc_conn *c, bool incr, bool hit)
+{
+	if (incr && hit)
+		TSTAT_INC(c->w, incr_hits);
+	else if (incr)
+		TSTAT_INC(c->w, incr_misses);
+	else if (hit)
+		TSTAT_INC(c->w, decr_hits);
+	else
+		TSTAT_INC(c->w, decr_misses);
+}
+
 /* The commands. `short_only`: like memcached, a line of more than NTOK
  * tokens is not that command (it falls through to ERROR); retrieval takes
  * any number of keys and the meta commands check their token count

@@ -63,6 +63,19 @@ bool pr_parse_i32(const struct tok *t, int32_t *out);
 int64_t pr_abs_exptime(int32_t e, const struct vmc_clock *now);
 void pr_fas_begin(struct vmc_conn *c);
 int pr_fas_end(struct vmc_conn *c);
+/* pr_data -- the data block of nbytes (value + "\r\n") after a storage
+ * command line: the block, or NULL with *ret what the handler returns (0:
+ * not all here yet, c->need set; else "bad data chunk" answered). */
+const char *pr_data(struct vmc_conn *c, size_t linelen, size_t nbytes,
+		    bool noreply, long *ret);
+/* pr_too_large -- answer a value over -I: its data block is swallowed
+ * and, if drop, the key's old value unlinked (memcached leaves no stale
+ * value behind a failed store). */
+long pr_too_large(struct vmc_conn *c, const char *key, size_t nkey,
+		  uint64_t hv, size_t nbytes, bool drop, bool noreply,
+		  size_t linelen);
+/* pr_delta_stat -- count an incr/decr (text or meta) hit or miss. */
+void pr_delta_stat(struct vmc_conn *c, bool incr, bool hit);
 long pr_fas_answer(struct vmc_conn *c, int rc, bool noreply, const char *s,
 		   size_t used);
 

@@ -475,25 +475,13 @@ long meta_ms(struct vmc_conn *c, const struct req *rq)
 	uint64_t hv = vmc_hash(m.key, m.nkey);
 	struct vmc_clock now;
 	vmc_clock_now(&now);
-	if (vmc_item_size(m.nkey, nbytes) > vmc_item_max) {
-		/* like memcached, a failed store leaves no stale value */
-		TSTAT_INC(c->w, store_too_large);
-		c->swallow = nbytes;
-		pr_fas_begin(c);
-		vmc_unlink_key(m.key, m.nkey, hv, &now);
-		int rc = pr_fas_end(c);
-		return pr_fas_answer(c, rc, false,
-				     "SERVER_ERROR object too large for cache",
-				     linelen);
-	}
-	if (c->rlen - c->rpos < linelen + nbytes) {
-		c->need = linelen + nbytes;
-		return 0;
-	}
-	const char *data = c->rbuf + c->rpos + linelen;
-	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n')
-		return pr_answer(c, false, "CLIENT_ERROR bad data chunk",
-				 linelen + nbytes);
+	if (vmc_item_size(m.nkey, nbytes) > vmc_item_max)  /* any mode */
+		return pr_too_large(c, m.key, m.nkey, hv, nbytes, true, false,
+				    linelen);
+	long ret;
+	const char *data = pr_data(c, linelen, nbytes, false, &ret);
+	if (!data)
+		return ret;
 	TSTAT_INC(c->w, cmd_meta);
 	TSTAT_INC(c->w, cmd_set);
 	unsigned opts = (m.b ? VMC_OPT_BINKEY : 0) |
@@ -632,19 +620,13 @@ long meta_ma(struct vmc_conn *c, const struct req *rq)
 	const char *code = NULL;
 	switch (r) {
 	case VMC_DELTA_OK:
-		if (incr)
-			TSTAT_INC(c->w, incr_hits);
-		else
-			TSTAT_INC(c->w, decr_hits);
+		pr_delta_stat(c, incr, true);
 		it = vmc_find(m.key, m.nkey, hv, &now, NULL);
 		if (m.q)  /* memcached: q silences a plain success */
 			goto out;
 		break;
 	case VMC_DELTA_NOT_FOUND:
-		if (incr)
-			TSTAT_INC(c->w, incr_misses);
-		else
-			TSTAT_INC(c->w, decr_misses);
+		pr_delta_stat(c, incr, false);
 		code = "NF";
 		if (m.has_N) {
 			/* autovivify with the initial value J (default 0) */

@@ -54,28 +54,13 @@ long text_update(struct vmc_conn *c, const struct req *rq)
 	struct vmc_clock now;
 	vmc_clock_now(&now);
 	uint64_t hv = vmc_hash(t[1].p, t[1].n);
-	if (vmc_item_size(t[1].n, nbytes) > vmc_item_max) {
-		TSTAT_INC(c->w, store_too_large);
-		c->swallow = nbytes;
-		if (cmd == VMC_SET) {
-			/* memcached drops the old value: a failed set must not
-			 * leave stale data visible */
-			pr_fas_begin(c);
-			vmc_unlink_key(t[1].p, t[1].n, hv, &now);
-			pr_fas_end(c);
-		}
-		return pr_answer(c, noreply,
-			      "SERVER_ERROR object too large for cache",
-			      linelen);
-	}
-	if (c->rlen - c->rpos < linelen + nbytes) {
-		c->need = linelen + nbytes;
-		return 0;
-	}
-	const char *data = c->rbuf + c->rpos + linelen;
-	if (data[nbytes - 2] != '\r' || data[nbytes - 1] != '\n')
-		return pr_answer(c, noreply, "CLIENT_ERROR bad data chunk",
-			      linelen + nbytes);
+	if (vmc_item_size(t[1].n, nbytes) > vmc_item_max)  /* set: drop old */
+		return pr_too_large(c, t[1].p, t[1].n, hv, nbytes,
+				    cmd == VMC_SET, noreply, linelen);
+	long ret;
+	const char *data = pr_data(c, linelen, nbytes, noreply, &ret);
+	if (!data)
+		return ret;
 	TSTAT_INC(c->w, cmd_set);
 	pr_fas_begin(c);
 	enum vmc_store_res r = vmc_store(cmd, t[1].p, t[1].n, hv, flags,
@@ -264,16 +249,10 @@ long text_delta(struct vmc_conn *c, const struct req *rq)
 	const char *s = out;
 	switch (r) {
 	case VMC_DELTA_OK:
-		if (incr)
-			TSTAT_INC(c->w, incr_hits);
-		else
-			TSTAT_INC(c->w, decr_hits);
+		pr_delta_stat(c, incr, true);
 		break;
 	case VMC_DELTA_NOT_FOUND:
-		if (incr)
-			TSTAT_INC(c->w, incr_misses);
-		else
-			TSTAT_INC(c->w, decr_misses);
+		pr_delta_stat(c, incr, false);
 		s = "NOT_FOUND";
 		break;
 	case VMC_DELTA_NON_NUMERIC:
