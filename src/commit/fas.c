@@ -111,7 +111,7 @@ int vp_set_durability(int mode, unsigned interval_ms)
 	if (depth > 0)
 		return vp__misuse(VP_E_INFAS, "vp_set_durability inside a failure-atomic section");
 	vp__opt.interval_ms = mode == VP_RELAXED ? interval_ms : 0;
-	vp__opt.interval_set = true;
+	vp__option_from_code(VP_OPT_COMMIT_INTERVAL_MS);
 	if (!rt->mapped)
 		return 0;
 	vp__committer_stop(rt);
