@@ -16,6 +16,7 @@ static const struct {
 	{"info", cmd_info, "info PATH                     layout, log state, heap usage, roots"},
 	{"check", cmd_check, "check [--force|--repair] PATH verify checksums, log and allocator metadata; --repair fixes what is recoverable"},
 	{"grow", cmd_grow, "grow PATH SIZE                grow the heap in place to SIZE bytes (crash-safe)"},
+	{"options", cmd_options, "options [--env]               the VOLIPMEM_* options table; --env: their values here"},
 };
 
 int main(int argc, char **argv)
