@@ -204,7 +204,9 @@ int psync(void);
 #define VP_SYNC     0
 #define VP_RELAXED  1
 /* vp_set_durability -- choose VP_SYNC or VP_RELAXED with a commit period of
- * interval_ms (>= 1) milliseconds. May be called before or after pmap(). */
+ * interval_ms (>= 1) milliseconds. May be called before or after pmap().
+ * Called before, it sets the mode pmap() starts in, kept for later pmap()
+ * calls too, unless VOLIPMEM_COMMIT_INTERVAL_MS is set: the variable wins. */
 int vp_set_durability(int mode, unsigned interval_ms);
 
 /* ---- allocation (thread-safe; each call is an implicit FAS) ---- */

@@ -160,18 +160,21 @@ static void test_valid_values(void **state)
 		assert_int_equal(vp__opt.reserve, rsv[i].want);
 	}
 
-	LOAD_OK("VOLIPMEM_STICKY_PAGES", "0");
-	assert_int_equal(vp__opt.sticky, 0);
-	LOAD_OK("VOLIPMEM_STICKY_PAGES", "4096");
-	assert_int_equal(vp__opt.sticky, 4096);
-	LOAD_OK("VOLIPMEM_COPY_THREADS", "1");
-	assert_int_equal(vp__opt.copy_threads, 1);
-	LOAD_OK("VOLIPMEM_COPY_THREADS", "2");
-	assert_int_equal(vp__opt.copy_threads, 2);
-	LOAD_OK("VOLIPMEM_VERBOSE", "2");
-	assert_int_equal(vp__opt.verbose, 2);
-	LOAD_OK("VOLIPMEM_VERBOSE", "0");
-	assert_int_equal(vp__opt.verbose, 0);
+	/* range edges: {variable, value, field, expected} */
+	static const struct { const char *env, *v; size_t off; unsigned want; } edge[] = {
+		{"VOLIPMEM_STICKY_PAGES", "0", offsetof(struct vp_options, sticky), 0},
+		{"VOLIPMEM_STICKY_PAGES", "4096", offsetof(struct vp_options, sticky), 4096},
+		{"VOLIPMEM_COPY_THREADS", "1", offsetof(struct vp_options, copy_threads), 1},
+		{"VOLIPMEM_COPY_THREADS", "2", offsetof(struct vp_options, copy_threads), 2},
+		{"VOLIPMEM_VERBOSE", "2", offsetof(struct vp_options, verbose), 2},
+		{"VOLIPMEM_VERBOSE", "0", offsetof(struct vp_options, verbose), 0},
+	};
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+		unsigned got;
+		LOAD_OK(edge[i].env, edge[i].v);
+		memcpy(&got, (const char *)&vp__opt + edge[i].off, sizeof got);
+		assert_int_equal(got, edge[i].want);
+	}
 }
 
 /* Each bad value: the code, a message with the variable, the quoted value
