@@ -94,6 +94,8 @@ static enum opt_source opt_src[VP_OPT_COUNT];
 
 void vp__option_from_code(enum vp_option_id id) { opt_src[id] = SRC_CODE; }
 
+/* field_get, field_set -- a row's field as a number, whatever its width
+ * (bool, unsigned or int, uint64_t). */
 static uint64_t field_get(const struct vp_option *o, const struct vp_options *from)
 {
 	const char *p = (const char *)from + o->off;
@@ -142,7 +144,9 @@ static void fmt_num(const struct vp_option *o, uint64_t v, char *buf, size_t len
 		snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-void vp__option_allowed(const struct vp_option *o, char *buf, size_t len)
+/* option_allowed -- what o accepts, as text ("0 to 4096"): the table's
+ * "allowed" column and the tail of every error message. */
+static void option_allowed(const struct vp_option *o, char *buf, size_t len)
 {
 	char lo[32], hi[32], unit[32];
 	if (o->type == VP_OPTT_BOOL) {
@@ -210,7 +214,7 @@ static int option_parse(const struct vp_option *o, const char *s, struct vp_opti
 {
 	char allowed[160], unit[32];
 	uint64_t v = 0;
-	vp__option_allowed(o, allowed, sizeof allowed);
+	option_allowed(o, allowed, sizeof allowed);
 	fmt_bytes(o->unit, unit, sizeof unit);
 	switch (o->type) {
 	case VP_OPTT_STR:
@@ -239,6 +243,7 @@ static int option_parse(const struct vp_option *o, const char *s, struct vp_opti
 	return 0;
 }
 
+/* vp__options_load -- parses into a copy, so a bad value changes nothing. */
 int vp__options_load(void)
 {
 	struct vp_options next = vp__opt;
@@ -264,6 +269,8 @@ int vp__options_load(void)
 	return 0;
 }
 
+/* vp__options_markdown -- docs/API.md's table; tests/docs/options_table.sh
+ * fails when the page differs from it. */
 void vp__options_markdown(FILE *out)
 {
 	static const char *const types[] = {[VP_OPTT_BOOL] = "boolean", [VP_OPTT_UINT] = "integer",
@@ -272,7 +279,7 @@ void vp__options_markdown(FILE *out)
 	fprintf(out, "| variable | type | allowed | default | meaning |\n|---|---|---|---|---|\n");
 	for (int i = 0; i < VP_OPT_COUNT; i++) {
 		const struct vp_option *o = &vp__options[i];
-		vp__option_allowed(o, allowed, sizeof allowed);
+		option_allowed(o, allowed, sizeof allowed);
 		vp__option_format(o, &opt_defaults, def, sizeof def);
 		const char *type = o->flags & VP_OPTF_HEX ? "address" : o->flags & VP_OPTF_BYTES ? "bytes" : types[o->type];
 		fprintf(out, "| `%s` | %s | %s | %s | %s |\n", o->env, type, allowed, o->default_doc ? o->default_doc : def,

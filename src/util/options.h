@@ -83,9 +83,6 @@ int vp__options_load(void);
  * variable is absent, instead of returning to the default. */
 void vp__option_from_code(enum vp_option_id id);
 
-/* vp__option_allowed -- what the option accepts, as text ("0 to 4096"). */
-void vp__option_allowed(const struct vp_option *o, char *buf, size_t len);
-
 /* vp__option_format -- an option's value in o's display form. */
 void vp__option_format(const struct vp_option *o, const struct vp_options *from, char *buf, size_t len);
 
