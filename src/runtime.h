@@ -13,8 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "persist/persist.h"
-#include "pool/format.h"
+#include "pool/pool.h"
 #include "track/track.h"
 #include "volipmem.h"
 
@@ -24,12 +23,7 @@ struct vp_rt {
 	/* ---- pool (set by pmap, constant until punmap) ---- */
 	bool mapped;
 	bool detached;            /* forked child: never writes the pool       */
-	int fd;
-	char path[PATH_MAX];
-	struct vp_superblock sb;
-	uint8_t *pool;            /* MAP_SHARED mapping of the whole file      */
-	size_t pool_len;
-	struct vp_persist ps;
+	struct vp_pool pool;      /* the file, its superblock and mapping      */
 	uint8_t *heap;            /* working copy, at sb.heap_base             */
 	size_t heap_size;
 	size_t heap_pages;
@@ -73,17 +67,6 @@ struct vp_rt {
 
 extern struct vp_rt vp__rt;
 
-/* ---- pool/ ---- */
-int vp__pool_create(const char *path, size_t heap_size, unsigned flags);
-int vp__pool_open(struct vp_rt *rt, const char *path, unsigned flags);
-int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen);
-void vp__pool_geometry(struct vp_superblock *sb, uint64_t heap_size);
-/* vp__recover -- replay or discard the log; pre: rt->pool mapped, validated. */
-int vp__recover(struct vp_rt *rt, bool write);
-/* vp__log_state -- read the commit records; fills *rec with the winner. */
-int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp_logrec *rec);
-int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec);
-
 /* ---- commit/ ---- */
 /* vp__commit_locked -- run one commit; pre: mu held, active == 0, !committing. */
 void vp__commit_locked(struct vp_rt *rt);
@@ -91,11 +74,6 @@ int vp__wait_durable_locked(struct vp_rt *rt, uint64_t need);
 int vp__committer_start(struct vp_rt *rt);
 void vp__committer_stop(struct vp_rt *rt);
 void vp__fas_reset_thread(void);
-
-/* ---- heap/ ---- */
-int vp__heap_format(uint8_t *img, size_t heap_size);
-int vp__heap_attach(uint8_t *heap, size_t heap_size);
-void vp__heap_detach(void);
 
 /* ---- track/ interposition ---- */
 void vp__interpose_set(struct vp_tracker *t);

@@ -39,7 +39,8 @@ static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset 
 	if ((rc = vp__log_prepare(rt, ws)))
 		return rc;
 	rt->heap = img;
-	vp__log_copy(rt, ws);
+	if ((rc = vp__log_copy(rt, ws)))
+		return rc;
 	uint64_t seq = rt->seq + 1;
 	if ((rc = vp__log_commit(rt, seq, ws->n)))
 		return rc;
@@ -47,30 +48,44 @@ static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset 
 	return vp__log_apply(rt, seq, ws->n);
 }
 
-/* repair -- the write part of --repair; see the file comment. */
-static int repair(const char *path, bool fix_sb, bool fix_heap)
+/* repair -- the write part of --repair; see the file comment. The new heap
+ * metadata is computed on p's private, replayed copy first: a refusal
+ * writes nothing. Closes p. */
+static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_heap)
 {
-	struct vp_rt *rt = calloc(1, sizeof *rt);
+	struct vp_rt *rt = NULL;
 	uint8_t *img = NULL;
 	struct vp_pageset ws = {0};
-	int rc;
-	if (!rt)
-		return -1;
-	rt->fd = -1;
-	if ((rc = vp__options_load()) || (rc = vp__pool_open(rt, path, 0))) {
+	struct cli_repair rep;
+	struct vp_logrec rec;
+	int rc = -1;
+	if (fix_heap) {
+		char why[400];
+		if (!(img = malloc(p->pool.sb.heap_size)))
+			goto out;
+		memcpy(img, cli_heap(p), p->pool.sb.heap_size);
+		if ((rc = cli_heap_repair(img, p->pool.sb.heap_size, &rep, why, sizeof why))) {
+			fprintf(stderr, "volipmem check --repair: %s: REFUSED, nothing written: %s\n", path, why);
+			goto out;
+		}
+	}
+	cli_close(p);
+	rc = -1;
+	if (!(rt = calloc(1, sizeof *rt)))
+		goto out;
+	rt->pool.fd = -1;
+	if ((rc = vp__options_load()) || (rc = vp__pool_open(&rt->pool, path, VP_POOL_RW)) ||
+	    (rc = vp__log_check(&rt->pool, &rec))) {
 		fprintf(stderr, "volipmem check --repair: %s: %s\n", path, vp_errormsg());
-		free(rt);
-		return rc;
+		goto out;
 	}
 	if (fix_sb) {
 		for (int i = 0; i < 2; i++) {
-			struct vp_superblock c;
-			char why[200];
-			off_t off = i ? VP_SB_OFF_B : VP_SB_OFF_A;
-			if (pread(rt->fd, &c, sizeof c, off) == (ssize_t)sizeof c &&
-			    vp__sb_validate(&c, rt->sb.file_size, why, sizeof why) == 0)
+			if (rt->pool.sb_rc[i] == 0)
 				continue;
-			if (pwrite(rt->fd, &rt->sb, sizeof rt->sb, off) != (ssize_t)sizeof rt->sb || fsync(rt->fd) != 0) {
+			off_t off = i ? VP_SB_OFF_B : VP_SB_OFF_A;
+			if (pwrite(rt->pool.fd, &rt->pool.sb, sizeof rt->pool.sb, off) != (ssize_t)sizeof rt->pool.sb ||
+			    fsync(rt->pool.fd) != 0) {
 				perror("volipmem check --repair: rewriting a superblock copy");
 				rc = -1;
 				goto out;
@@ -78,25 +93,14 @@ static int repair(const char *path, bool fix_sb, bool fix_heap)
 			printf("repaired:     superblock copy %c rewritten from copy %c\n", 'A' + i, 'B' - i);
 		}
 	}
-	if ((rc = vp__recover(rt, true))) {
+	rt->seq = rec.seq;
+	if ((rc = vp__log_replay(&rt->pool, &rec))) {
 		fprintf(stderr, "volipmem check --repair: %s: recovery failed: %s\n", path, vp_errormsg());
 		goto out;
 	}
 	if (fix_heap) {
-		struct cli_repair rep;
-		char why[400];
-		img = malloc(rt->sb.heap_size);
-		if (!img) {
-			rc = -1;
-			goto out;
-		}
-		const uint8_t *home = rt->pool + rt->sb.home_off;
-		memcpy(img, home, rt->sb.heap_size);
-		if ((rc = cli_heap_repair(img, rt->sb.heap_size, &rep, why, sizeof why))) {
-			fprintf(stderr, "volipmem check --repair: %s: REFUSED, nothing written: %s\n", path, why);
-			goto out;
-		}
-		for (uint64_t pg = 0; pg < rt->sb.heap_size / VP_PAGE; pg++)
+		const uint8_t *home = rt->pool.map + rt->pool.sb.home_off;
+		for (uint64_t pg = 0; pg < rt->pool.sb.heap_size / VP_PAGE; pg++)
 			if (memcmp(img + pg * VP_PAGE, home + pg * VP_PAGE, VP_PAGE) != 0 &&
 			    vp__pageset_push(&ws, pg) != 0) {
 				rc = -1;
@@ -115,12 +119,14 @@ static int repair(const char *path, bool fix_sb, bool fix_heap)
 		       (unsigned long long)rep.top_lowered, rep.used_fixed ? "recomputed" : "were right", ws.n);
 	}
 out:
+	cli_close(p);
 	vp__pageset_free(&ws);
 	free(img);
-	free(rt->desc);
-	munmap(rt->pool, rt->pool_len);
-	close(rt->fd);
-	free(rt);
+	if (rt) {
+		free(rt->desc);
+		vp__pool_close(&rt->pool);
+		free(rt);
+	}
 	return rc;
 }
 
@@ -146,7 +152,7 @@ int cmd_check(int argc, char **argv)
 	}
 	struct cli_pool p;
 	int rc = cli_open(&p, path);
-	if (p.in_use && !force) {
+	if (p.pool.in_use && !force) {
 		fprintf(stderr, "volipmem check: %s is open in another process; its file may be mid-commit. "
 				"Close it first, or use --force.\n", path);
 		cli_close(&p);
@@ -162,8 +168,8 @@ int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	printf("superblock:   copy A %s, copy B %s; version %u; layout fits the file (%llu bytes)\n",
-	       p.sb_rc[0] ? p.sb_why[0] : "ok", p.sb_rc[1] ? p.sb_why[1] : "ok", p.sb.version,
-	       (unsigned long long)p.file_size);
+	       p.pool.sb_rc[0] ? p.pool.sb_why[0] : "ok", p.pool.sb_rc[1] ? p.pool.sb_why[1] : "ok", p.pool.sb.version,
+	       (unsigned long long)p.pool.file_size);
 	if (p.rec.state == VP_LOG_COMMITTED)
 		printf("redo log:     group %llu committed, %llu pages: descriptors and every slot checksum ok "
 		       "(checked as replayed)\n",
@@ -172,13 +178,12 @@ int cmd_check(int argc, char **argv)
 		printf("redo log:     commit records ok, group %llu applied\n", (unsigned long long)p.rec.seq);
 	struct vp_heap_report rep;
 	char err[400];
-	rc = vp__heap_check(cli_heap(&p), p.sb.heap_size, &rep, err, sizeof err);
-	bool sb_bad = p.sb_rc[0] || p.sb_rc[1];
+	rc = vp__heap_check(cli_heap(&p), p.pool.sb.heap_size, &rep, err, sizeof err);
+	bool sb_bad = p.pool.sb_rc[0] || p.pool.sb_rc[1];
 	if (fix && (rc || sb_bad || p.replayed)) {
 		if (rc)
 			fprintf(stderr, "volipmem check: %s: heap metadata: %s\n", path, err);
-		cli_close(&p);
-		if (repair(path, sb_bad, rc != 0))
+		if (repair(&p, path, sb_bad, rc != 0))
 			return 1;
 		printf("re-checking %s after repair:\n", path);
 		char *args[] = {"check", (char *)path, NULL};
@@ -197,7 +202,7 @@ int cmd_check(int argc, char **argv)
 		printf("growth:       pending: %llu new pages join the heap at the next pmap (its heap side did not run yet)\n",
 		       (unsigned long long)rep.growth_pending);
 	printf("roots:        %llu, each an allocated block of the right size\n", (unsigned long long)rep.roots);
-	printf("%s: OK%s\n", path, (p.sb_rc[0] || p.sb_rc[1]) ? " (one superblock copy damaged, the other valid)" : "");
+	printf("%s: OK%s\n", path, (p.pool.sb_rc[0] || p.pool.sb_rc[1]) ? " (one superblock copy damaged, the other valid)" : "");
 	cli_close(&p);
-	return (p.sb_rc[0] || p.sb_rc[1]) ? 1 : 0;
+	return (p.pool.sb_rc[0] || p.pool.sb_rc[1]) ? 1 : 0;
 }

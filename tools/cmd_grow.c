@@ -22,8 +22,8 @@ int cmd_grow(int argc, char **argv)
 	const char *path = argv[1];
 	struct cli_pool p;
 	int rc = cli_open(&p, path);
-	uint64_t old = p.sb.heap_size;
-	bool busy = p.in_use;
+	uint64_t old = p.pool.sb.heap_size;
+	bool busy = p.pool.in_use;
 	cli_close(&p);
 	if (busy) {
 		fprintf(stderr, "volipmem grow: %s is open in another process\n", path);

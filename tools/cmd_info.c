@@ -39,16 +39,16 @@ int cmd_info(int argc, char **argv)
 		cli_close(&p);
 		return 1;
 	}
-	if (p.in_use)
+	if (p.pool.in_use)
 		fprintf(stderr, "volipmem info: warning: %s is open in another process; "
 				"this shows its last durable state\n", argv[1]);
-	const struct vp_superblock *sb = &p.sb;
+	const struct vp_superblock *sb = &p.pool.sb;
 	char when[64];
 	time_t ct = (time_t)sb->create_time;
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime(&ct));
 	printf("pool:             %s\n", argv[1]);
 	printf("format version:   %u (superblock seq %llu; copy A %s, copy B %s)\n", sb->version,
-	       (unsigned long long)sb->seq, p.sb_rc[0] ? "DAMAGED" : "ok", p.sb_rc[1] ? "DAMAGED" : "ok");
+	       (unsigned long long)sb->seq, p.pool.sb_rc[0] ? "DAMAGED" : "ok", p.pool.sb_rc[1] ? "DAMAGED" : "ok");
 	printf("uuid:             ");
 	for (int i = 0; i < 16; i++)
 		printf("%02x%s", sb->uuid[i], i == 3 || i == 5 || i == 7 || i == 9 ? "-" : "");

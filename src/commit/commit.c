@@ -120,7 +120,7 @@ void vp__commit_locked(struct vp_rt *rt)
 		 * finishes it. The log cannot take another group meanwhile. */
 		rt->broken = VP_E_BROKEN;
 		vp__misuse(VP_E_BROKEN, "updating the home image of %s failed after the commit point (%s); "
-				        "later commits fail until the pool is mapped again", rt->path, vp_strerror(rc4));
+				        "later commits fail until the pool is mapped again", rt->pool.path, vp_strerror(rc4));
 	}
 	if (rc) {
 		rt->st.failed_commits++;

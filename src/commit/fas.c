@@ -143,7 +143,7 @@ int vp_stats(struct vp_stats *out)
 	out->heap_size = rt->heap_size;
 	out->heap_used = ((struct vp_heaphdr *)rt->heap)->used;
 	snprintf(out->tracker, sizeof out->tracker, "%s", rt->trk.ops->name);
-	snprintf(out->medium, sizeof out->medium, "%s", vp__medium_name(rt->ps.medium));
+	snprintf(out->medium, sizeof out->medium, "%s", vp__medium_name(rt->pool.ps.medium));
 	return 0;
 }
 

@@ -32,49 +32,14 @@
 #include "util/options.h"
 #include "util/util.h"
 
-int vp__logrec_store(struct vp_rt *rt, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
-		     uint64_t desc_csum, const char *point)
-{
-	struct vp_logrec r;
-	memset(&r, 0, sizeof r);
-	r.magic = VP_LOGREC_MAGIC;
-	r.seq = seq;
-	r.state = state;
-	r.npages = npages;
-	r.desc_csum = desc_csum;
-	memcpy(r.uuid, rt->sb.uuid, sizeof r.uuid);
-	r.checksum = vp__csum(&r, offsetof(struct vp_logrec, checksum));
-	uint8_t *dst = rt->pool + VP_LOGREC_OFF + off;
-	vp__pstore(&rt->ps, dst, &r, sizeof r);
-	vp__pflush(&rt->ps, dst, sizeof r);
-	return vp__pdrain(&rt->ps, point);
-}
-
-int vp__logrec_write(struct vp_rt *rt, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum)
-{
-	int rc = vp__logrec_store(rt, 0, state, seq, npages, desc_csum,
-			   state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-A-committed")
-						     : VP_CRASH_POINT("log:record-A-applied"));
-	if (rc)
-		return rc;
-	return vp__logrec_store(rt, VP_LOGREC_B, state, seq, npages, desc_csum,
-			 state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-B-committed")
-						   : VP_CRASH_POINT("log:record-B-applied"));
-}
-
-int vp__logrec_retire(struct vp_rt *rt, uint64_t seq)
-{
-	return vp__logrec_write(rt, VP_LOG_APPLIED, seq, 0, 0);
-}
-
 /* reserve -- allocate file blocks so later stores through the mapping cannot
  * raise SIGBUS on a full medium. */
 static int reserve(struct vp_rt *rt, uint64_t off, uint64_t len, const char *what)
 {
-	int e = posix_fallocate(rt->fd, (off_t)off, (off_t)len);
+	int e = posix_fallocate(rt->pool.fd, (off_t)off, (off_t)len);
 	if (e && e != EOPNOTSUPP && e != EINVAL)
 		return vp__err(-e, "cannot reserve %llu bytes of %s in %s: %s", (unsigned long long)len, what,
-			       rt->path, strerror(e));
+			       rt->pool.path, strerror(e));
 	return 0;
 }
 
@@ -90,15 +55,15 @@ int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws)
 	int rc;
 	if (!rt->sparse) {
 		struct stat st;
-		rt->sparse = fstat(rt->fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < rt->sb.file_size ? 1 : 2;
+		rt->sparse = fstat(rt->pool.fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < rt->pool.sb.file_size ? 1 : 2;
 	}
-	uint64_t need = (rt->sb.logdata_off - rt->sb.logdesc_off) + n * VP_PAGE;
+	uint64_t need = (rt->pool.sb.logdata_off - rt->pool.sb.logdesc_off) + n * VP_PAGE;
 	if (rt->sparse == 1 && need > rt->log_reserved) {
 		uint64_t want = need + need / 4;
-		uint64_t max = rt->sb.file_size - rt->sb.logdesc_off;
+		uint64_t max = rt->pool.sb.file_size - rt->pool.sb.logdesc_off;
 		if (want > max)
 			want = max;
-		if ((rc = reserve(rt, rt->sb.logdesc_off, want, "redo log")))
+		if ((rc = reserve(rt, rt->pool.sb.logdesc_off, want, "redo log")))
 			return rc;
 		rt->log_reserved = want;
 	}
@@ -142,7 +107,7 @@ struct half {
 static void copy_slots(struct vp_rt *rt, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
 		       uint64_t to)
 {
-	uint8_t *slots = rt->pool + rt->sb.logdata_off;
+	uint8_t *slots = rt->pool.map + rt->pool.sb.logdata_off;
 	bool sums = vp__opt.checksum_pages;
 	for (uint64_t i = from; i < to; i++) {
 		const uint8_t *src = rt->heap + ws->pg[i] * VP_PAGE;
@@ -159,8 +124,8 @@ static void copy_slots(struct vp_rt *rt, struct vp_persist *ps, const struct vp_
 /* copy_home -- step 4 copy of slots [from, to) to their home pages. */
 static void copy_home(struct vp_rt *rt, struct vp_persist *ps, uint64_t from, uint64_t to)
 {
-	uint8_t *home = rt->pool + rt->sb.home_off;
-	uint8_t *slots = rt->pool + rt->sb.logdata_off;
+	uint8_t *home = rt->pool.map + rt->pool.sb.home_off;
+	uint8_t *slots = rt->pool.map + rt->pool.sb.logdata_off;
 	for (uint64_t i = from; i < to; i++)
 		vp__pcopy(ps, home + rt->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
 }
@@ -188,7 +153,7 @@ static uint64_t split(struct vp_rt *rt, const struct vp_pageset *ws, uint64_t n,
 {
 	if (n < PAR_MIN || vp__opt.copy_threads < 2 || vp__persist_hooks)
 		return n;
-	*h = (struct half){.rt = rt, .ws = ws, .from = n / 2, .to = n, .ps = rt->ps};
+	*h = (struct half){.rt = rt, .ws = ws, .from = n / 2, .to = n, .ps = rt->pool.ps};
 	h->ps.lo = UINTPTR_MAX;
 	h->ps.hi = 0;
 	if (pthread_create(th, NULL, fn, h) != 0)
@@ -201,7 +166,7 @@ int vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
 	struct half h;
 	pthread_t th;
 	uint64_t mine = split(rt, ws, ws->n, slots_helper, &h, &th);
-	copy_slots(rt, &rt->ps, ws, 0, mine);
+	copy_slots(rt, &rt->pool.ps, ws, 0, mine);
 	if (mine == ws->n)
 		return 0;
 	pthread_join(th, NULL);
@@ -210,15 +175,15 @@ int vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
 
 int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n)
 {
-	uint8_t *dt = rt->pool + rt->sb.logdesc_off;
+	uint8_t *dt = rt->pool.map + rt->pool.sb.logdesc_off;
 	size_t dbytes = n * sizeof(struct vp_logdesc);
 	int rc;
-	vp__pstore(&rt->ps, dt, rt->desc, dbytes);
-	vp__pflush(&rt->ps, dt, dbytes);
+	vp__pstore(&rt->pool.ps, dt, rt->desc, dbytes);
+	vp__pflush(&rt->pool.ps, dt, dbytes);
 	/* Crash before this drain: no record names group seq; discarded. */
-	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
+	if ((rc = vp__pdrain(&rt->pool.ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
 		return rc;
-	return vp__logrec_write(rt, VP_LOG_COMMITTED, seq, n, vp__csum(rt->desc, dbytes));
+	return vp__logrec_write(&rt->pool, VP_LOG_COMMITTED, seq, n, vp__csum(rt->desc, dbytes));
 }
 
 int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
@@ -226,9 +191,9 @@ int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
 	struct half h;
 	pthread_t th;
 	uint64_t mine = split(rt, NULL, n, home_helper, &h, &th);
-	copy_home(rt, &rt->ps, 0, mine);
+	copy_home(rt, &rt->pool.ps, 0, mine);
 	/* Crash before this drain: the record says COMMITTED; replayed. */
-	int rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("home:pages-updated"));
+	int rc = vp__pdrain(&rt->pool.ps, VP_CRASH_POINT("home:pages-updated"));
 	if (mine != n) {
 		pthread_join(th, NULL);
 		if (!rc)
@@ -236,5 +201,5 @@ int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
 	}
 	if (rc)
 		return rc;
-	return vp__logrec_retire(rt, seq);
+	return vp__logrec_retire(&rt->pool, seq);
 }

@@ -57,17 +57,25 @@ int vp__heap_format(uint8_t *img, size_t heap_size)
 	return 0;
 }
 
+int vp__heap_validate(const struct vp_heaphdr *h, uint64_t img_pages)
+{
+	uint64_t pm_pg, pm_n;
+	/* A header with fewer pages than the image: a growth whose heap side
+	 * has not run yet; the heap is used at its old size until it does. */
+	if (vp__heap_geometry(h, img_pages, &pm_pg, &pm_n) != 0)
+		return vp__err(VP_E_HEAPCORRUPT,
+			       "heap header is invalid (magic %#llx, version %u, %llu pages, top %llu; the image has %llu pages)",
+			       (unsigned long long)h->magic, h->version, (unsigned long long)h->npages,
+			       (unsigned long long)h->top, (unsigned long long)img_pages);
+	return 0;
+}
+
 int vp__heap_attach(uint8_t *heap, size_t heap_size)
 {
 	struct vp_heaphdr *h = (void *)heap;
-	uint64_t npages = heap_size / VP_PAGE, pm_pg, pm_n;
-	/* A header with fewer pages than the image: a growth whose heap side
-	 * has not run yet; the heap is used at its old size until it does. */
-	if (vp__heap_geometry(h, npages, &pm_pg, &pm_n) != 0)
-		return vp__err(VP_E_HEAPCORRUPT,
-			       "heap header at %p is invalid (magic %#llx, version %u, %llu pages, top %llu)",
-			       (void *)heap, (unsigned long long)h->magic, h->version,
-			       (unsigned long long)h->npages, (unsigned long long)h->top);
+	int rc = vp__heap_validate(h, heap_size / VP_PAGE);
+	if (rc)
+		return rc;
 	H.base = heap;
 	H.h = h;
 	H.pm = (void *)(heap + h->pagemap_off);

@@ -63,6 +63,20 @@ int vp__heap_check(const uint8_t *img, uint64_t heap_size, struct vp_heap_report
  * growth whose heap-side FAS has not run yet (see docs/FORMAT.md). */
 int vp__heap_geometry(const struct vp_heaphdr *h, uint64_t img_pages, uint64_t *pm_pg, uint64_t *pm_n);
 
+/* vp__heap_format -- write a new heap's header and page map at img. */
+int vp__heap_format(uint8_t *img, size_t heap_size);
+/* vp__heap_validate -- the header check vp__heap_attach makes, on a header
+ * anywhere (pmap runs it on the header as the log replay will leave it,
+ * before anything is written). 0 or VP_E_HEAPCORRUPT with vp_errormsg(). */
+int vp__heap_validate(const struct vp_heaphdr *h, uint64_t img_pages);
+/* vp__heap_grow_check -- can a heap with header h grow to n2 pages (room
+ * for the moved page map)? 0 or a code with vp_errormsg(). */
+int vp__heap_grow_check(const struct vp_heaphdr *h, uint64_t n2);
+/* vp__heap_attach -- validate the header (vp__heap_geometry) and use the
+ * heap at its address; vp__heap_detach forgets it. */
+int vp__heap_attach(uint8_t *heap, size_t heap_size);
+void vp__heap_detach(void);
+
 /* Internal allocation without the implicit FAS (the caller is in one). */
 void *vp__alloc(size_t size);
 void vp__free(void *p);

@@ -29,6 +29,7 @@
 
 #include "heap/heap.h"
 #include "pool/grow.h"
+#include "pool/pool.h"
 #include "runtime.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -42,105 +43,119 @@ static int stop(int step)
 	return 0;
 }
 
-static int sync_fd(struct vp_rt *rt, const char *what)
+static int sync_fd(struct vp_pool *p, const char *what)
 {
-	if (fdatasync(rt->fd) != 0)
-		return vp__err(-errno, "cannot sync %s while growing it (%s): %s", rt->path, what, strerror(errno));
+	if (fdatasync(p->fd) != 0)
+		return vp__err(-errno, "cannot sync %s while growing it (%s): %s", p->path, what, strerror(errno));
 	return 0;
 }
 
 /* zero_range -- make [off, off+len) of the file read as zeros, durably. */
-static int zero_range(struct vp_rt *rt, uint64_t off, uint64_t len)
+static int zero_range(struct vp_pool *p, uint64_t off, uint64_t len)
 {
 	if (!len)
 		return 0;
-	if (fallocate(rt->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
+	if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
 		/* Re-reserve the blocks so a full medium fails here. */
-		int e = posix_fallocate(rt->fd, (off_t)off, (off_t)len);
+		int e = posix_fallocate(p->fd, (off_t)off, (off_t)len);
 		if (e && e != EOPNOTSUPP && e != EINVAL)
-			return vp__err(-e, "cannot reserve %llu bytes in %s: %s", (unsigned long long)len, rt->path,
+			return vp__err(-e, "cannot reserve %llu bytes in %s: %s", (unsigned long long)len, p->path,
 				       strerror(e));
-		return sync_fd(rt, "zeroing the old log");
+		return sync_fd(p, "zeroing the old log");
 	}
 	static const uint8_t zero[1 << 16];
 	for (uint64_t done = 0; done < len;) {
 		size_t n = len - done < sizeof zero ? (size_t)(len - done) : sizeof zero;
-		ssize_t w = pwrite(rt->fd, zero, n, (off_t)(off + done));
+		ssize_t w = pwrite(p->fd, zero, n, (off_t)(off + done));
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return vp__err(-errno, "cannot zero the old log area of %s: %s", rt->path, strerror(errno));
+			return vp__err(-errno, "cannot zero the old log area of %s: %s", p->path, strerror(errno));
 		}
 		done += (uint64_t)w;
 	}
-	return sync_fd(rt, "zeroing the old log");
+	return sync_fd(p, "zeroing the old log");
 }
 
-int vp__pool_grow_file(struct vp_rt *rt, uint64_t new_size)
+uint64_t vp__pool_grow_size(const struct vp_pool *p, uint64_t new_size)
 {
-	struct vp_superblock nsb = rt->sb;
-	uint64_t old = rt->sb.heap_size;
+	new_size = vp_align_up(new_size, VP_PAGE);
+	if (new_size < p->sb.heap_size + (1u << 20))
+		new_size = p->sb.heap_size + (1u << 20);
+	return new_size;
+}
+
+int vp__pool_grow_check(const struct vp_pool *p, uint64_t new_size)
+{
 	struct vp_logrec rec;
 	int rc;
-
-	new_size = vp_align_up(new_size, VP_PAGE);
-	if (new_size < old + (1u << 20))
-		new_size = old + (1u << 20);
+	new_size = vp__pool_grow_size(p, new_size);
 	if (new_size > VP_MAX_HEAP)
-		return vp__err(VP_E_INVAL, "cannot grow %s to %llu bytes: the maximum heap is %llu bytes", rt->path,
+		return vp__err(VP_E_INVAL, "cannot grow %s to %llu bytes: the maximum heap is %llu bytes", p->path,
 			       (unsigned long long)new_size, (unsigned long long)VP_MAX_HEAP);
-	if (new_size > rt->sb.heap_reserve)
+	if (new_size > p->sb.heap_reserve)
 		return vp__err(VP_E_INVAL,
 			       "cannot grow %s to %llu bytes in place: only %llu bytes of address space are reserved at "
 			       "%#llx (set VOLIPMEM_RESERVE larger when creating a pool that must grow further)",
-			       rt->path, (unsigned long long)new_size, (unsigned long long)rt->sb.heap_reserve,
-			       (unsigned long long)rt->sb.heap_base);
-	if ((rc = vp__log_state(&rt->sb, rt->pool, &rec)))
+			       p->path, (unsigned long long)new_size, (unsigned long long)p->sb.heap_reserve,
+			       (unsigned long long)p->sb.heap_base);
+	if ((rc = vp__log_state(&p->sb, p->map, &rec)))
 		return rc;
 	if (rec.state != VP_LOG_APPLIED)
-		return vp__err(VP_E_INVAL, "cannot grow %s: its log holds a group not yet applied", rt->path);
+		return vp__err(VP_E_INVAL, "cannot grow %s: its log holds a group not yet applied", p->path);
+	return 0;
+}
+
+int vp__pool_grow_file(struct vp_pool *p, uint64_t new_size)
+{
+	struct vp_superblock nsb = p->sb;
+	uint64_t old = p->sb.heap_size;
+	int rc;
+
+	if ((rc = vp__pool_grow_check(p, new_size)))
+		return rc;
+	new_size = vp__pool_grow_size(p, new_size);
 	vp__pool_geometry(&nsb, new_size);
-	nsb.seq = rt->sb.seq + 1;
-	nsb.checksum = vp__csum(&nsb, offsetof(struct vp_superblock, checksum));
-	vp__log(1, "pool %s: growing the heap from %llu to %llu bytes", rt->path, (unsigned long long)old,
+	nsb.seq = p->sb.seq + 1;
+	vp__sb_seal(&nsb);
+	vp__log(1, "pool %s: growing the heap from %llu to %llu bytes", p->path, (unsigned long long)old,
 		(unsigned long long)new_size);
 
 	/* 1: the file. */
-	if (ftruncate(rt->fd, (off_t)nsb.file_size) != 0)
-		return vp__err(-errno, "cannot extend %s to %llu bytes: %s", rt->path,
+	if (ftruncate(p->fd, (off_t)nsb.file_size) != 0)
+		return vp__err(-errno, "cannot extend %s to %llu bytes: %s", p->path,
 			       (unsigned long long)nsb.file_size, strerror(errno));
-	int e = posix_fallocate(rt->fd, (off_t)rt->sb.file_size, (off_t)(nsb.file_size - rt->sb.file_size));
+	int e = posix_fallocate(p->fd, (off_t)p->sb.file_size, (off_t)(nsb.file_size - p->sb.file_size));
 	if (e && e != EOPNOTSUPP && e != EINVAL)
 		return vp__err(-e, "cannot reserve %llu bytes for %s: %s",
-			       (unsigned long long)(nsb.file_size - rt->sb.file_size), rt->path, strerror(e));
-	if ((rc = sync_fd(rt, "extending the file")) || (rc = stop(1)))
+			       (unsigned long long)(nsb.file_size - p->sb.file_size), p->path, strerror(e));
+	if ((rc = sync_fd(p, "extending the file")) || (rc = stop(1)))
 		return rc;
 	/* 2: the old log area becomes heap: zero it (the rest is new). */
-	uint64_t z0 = rt->sb.home_off + old, z1 = rt->sb.file_size;
-	if ((rc = zero_range(rt, z0, z1 - z0)) || (rc = stop(2)))
+	uint64_t z0 = p->sb.home_off + old, z1 = p->sb.file_size;
+	if ((rc = zero_range(p, z0, z1 - z0)) || (rc = stop(2)))
 		return rc;
 	/* 3, 4: the superblocks, A then B. */
-	if (pwrite(rt->fd, &nsb, sizeof nsb, VP_SB_OFF_A) != (ssize_t)sizeof nsb)
-		return vp__err(-errno, "cannot write superblock A of %s: %s", rt->path, strerror(errno));
-	if ((rc = sync_fd(rt, "superblock A")) || (rc = stop(3)))
+	if (pwrite(p->fd, &nsb, sizeof nsb, VP_SB_OFF_A) != (ssize_t)sizeof nsb)
+		return vp__err(-errno, "cannot write superblock A of %s: %s", p->path, strerror(errno));
+	if ((rc = sync_fd(p, "superblock A")) || (rc = stop(3)))
 		return rc;
-	if (pwrite(rt->fd, &nsb, sizeof nsb, VP_SB_OFF_B) != (ssize_t)sizeof nsb)
-		return vp__err(-errno, "cannot write superblock B of %s: %s", rt->path, strerror(errno));
-	if ((rc = sync_fd(rt, "superblock B")) || (rc = stop(4)))
+	if (pwrite(p->fd, &nsb, sizeof nsb, VP_SB_OFF_B) != (ssize_t)sizeof nsb)
+		return vp__err(-errno, "cannot write superblock B of %s: %s", p->path, strerror(errno));
+	if ((rc = sync_fd(p, "superblock B")) || (rc = stop(4)))
 		return rc;
 
 	/* Map the larger file. */
-	uint8_t *m = mmap(NULL, nsb.file_size, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, rt->fd, 0);
-	bool dax = m != MAP_FAILED;
-	if (!dax)
-		m = mmap(NULL, nsb.file_size, PROT_READ | PROT_WRITE, MAP_SHARED, rt->fd, 0);
-	if (m == MAP_FAILED)
-		return vp__err(-errno, "cannot map the grown pool %s: %s", rt->path, strerror(errno));
-	munmap(rt->pool, rt->pool_len);
-	rt->pool = m;
-	rt->pool_len = nsb.file_size;
-	rt->sb = nsb;
-	vp__persist_open(&rt->ps, rt->pool, rt->pool_len, dax, vp__opt.force_pmem);
+	uint8_t *m;
+	bool dax;
+	if ((rc = vp__pool_map(p->fd, nsb.file_size, &m, &dax)))
+		return vp__err(rc, "cannot map the grown pool %s: %s", p->path, strerror(-rc));
+	munmap(p->map, p->len);
+	p->map = m;
+	p->len = nsb.file_size;
+	p->file_size = nsb.file_size;
+	p->sb = nsb;
+	vp__persist_open(&p->ps, p->map, p->len, dax, vp__opt.force_pmem);
 	return 0;
 }
 
@@ -182,6 +197,15 @@ static uint64_t merge_left(struct vp_heaphdr *h, struct vp_pgent *pm, uint64_t s
 	return ls;
 }
 
+int vp__heap_grow_check(const struct vp_heaphdr *h, uint64_t n2)
+{
+	uint64_t n1 = h->npages, m = (n2 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
+	if (n2 > n1 && n2 - n1 < m + 1)
+		return vp__err(VP_E_INVAL, "heap growth from %llu to %llu pages leaves no room for its page map",
+			       (unsigned long long)n1, (unsigned long long)n2);
+	return 0;
+}
+
 int vp__heap_grow(struct vp_rt *rt)
 {
 	struct vp_heaphdr *h = (void *)rt->heap;
@@ -190,10 +214,10 @@ int vp__heap_grow(struct vp_rt *rt)
 		return 0;
 	uint64_t m = (n2 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
 	uint64_t opg = h->pagemap_off / VP_PAGE, om = (n1 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
-	if (n2 - n1 < m + 1)
-		return vp__err(VP_E_INVAL, "heap growth from %llu to %llu pages leaves no room for its page map",
-			       (unsigned long long)n1, (unsigned long long)n2);
-	vp__log(1, "pool %s: heap side of the growth: %llu -> %llu pages, page map moves to page %llu", rt->path,
+	int rc;
+	if ((rc = vp__heap_grow_check(h, n2)))
+		return rc;
+	vp__log(1, "pool %s: heap side of the growth: %llu -> %llu pages, page map moves to page %llu", rt->pool.path,
 		(unsigned long long)n1, (unsigned long long)n2, (unsigned long long)n1);
 	pstart();
 	struct vp_pgent *npm = (void *)(rt->heap + n1 * VP_PAGE);
@@ -219,7 +243,7 @@ int vp__heap_grow(struct vp_rt *rt)
 	h->pagemap_off = n1 * VP_PAGE;
 	h->top = n1 + m;
 	h->npages = n2;
-	int rc = pend();
+	rc = pend();
 	vp__heap_detach();
 	int rc2 = vp__heap_attach(rt->heap, rt->heap_size);
 	return rc ? rc : rc2;

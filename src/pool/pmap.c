@@ -26,7 +26,7 @@
 #include "util/util.h"
 
 struct vp_rt vp__rt = {
-	.fd = -1,
+	.pool.fd = -1,
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER,
 };
@@ -50,12 +50,13 @@ static void who_maps(uint64_t a, uint64_t len, char *out, size_t outlen)
 	fclose(f);
 }
 
-/* map_heap -- reserve the heap's address range and map the home image
- * privately at its start. Never replaces an existing mapping. */
-static int map_heap(struct vp_rt *rt)
+/* reserve_heap -- reserve the heap's address range (PROT_NONE). Never
+ * replaces an existing mapping. Runs before anything is written to the
+ * pool, so a range in use leaves the file as it was. */
+static int reserve_heap(struct vp_rt *rt)
 {
-	uint64_t base = rt->sb.heap_base;
-	size_t reserve = rt->sb.heap_reserve;
+	uint64_t base = rt->pool.sb.heap_base;
+	size_t reserve = rt->pool.sb.heap_reserve;
 	void *p = mmap((void *)base, reserve, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED || p != (void *)base) {
@@ -67,22 +68,27 @@ static int map_heap(struct vp_rt *rt)
 		if (e == EEXIST)
 			return vp__err(VP_E_ADDRINUSE,
 				       "pool %s needs its heap at %#llx-%#llx, but that range is already mapped (%s)",
-				       rt->path, (unsigned long long)base, (unsigned long long)(base + reserve), who);
+				       rt->pool.path, (unsigned long long)base, (unsigned long long)(base + reserve), who);
 		return vp__err(-e, "cannot reserve heap address range %#llx-%#llx for pool %s: %s",
-			       (unsigned long long)base, (unsigned long long)(base + reserve), rt->path, strerror(e));
-	}
-	p = mmap((void *)base, rt->sb.heap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, rt->fd,
-		 (off_t)rt->sb.home_off);
-	if (p == MAP_FAILED) {
-		int e = errno;
-		munmap((void *)base, reserve);
-		return vp__err(-e, "cannot map the heap of %s at %#llx: %s", rt->path, (unsigned long long)base,
-			       strerror(e));
+			       (unsigned long long)base, (unsigned long long)(base + reserve), rt->pool.path, strerror(e));
 	}
 	rt->heap = (uint8_t *)base;
-	rt->heap_size = rt->sb.heap_size;
-	rt->heap_pages = rt->heap_size / VP_PAGE;
 	rt->reserve = reserve;
+	return 0;
+}
+
+/* map_heap -- map the home image privately at the start of the reserved
+ * range (after recovery and growth: the superblock's final size). */
+static int map_heap(struct vp_rt *rt)
+{
+	uint64_t base = rt->pool.sb.heap_base;
+	void *p = mmap((void *)base, rt->pool.sb.heap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, rt->pool.fd,
+		 (off_t)rt->pool.sb.home_off);
+	if (p == MAP_FAILED)
+		return vp__err(-errno, "cannot map the heap of %s at %#llx: %s", rt->pool.path,
+			       (unsigned long long)base, strerror(errno));
+	rt->heap_size = rt->pool.sb.heap_size;
+	rt->heap_pages = rt->heap_size / VP_PAGE;
 	return 0;
 }
 
@@ -108,12 +114,7 @@ static void atfork_child(void)
 		rt->trk.ops->forked(&rt->trk);
 	rt->active = 0;
 	rt->gate_closed = rt->commit_req = rt->committing = false;
-	if (rt->pool)
-		munmap(rt->pool, rt->pool_len);
-	rt->pool = NULL;
-	if (rt->fd >= 0)
-		close(rt->fd);
-	rt->fd = -1;
+	vp__pool_close(&rt->pool);
 }
 
 static void unmap_all(struct vp_rt *rt)
@@ -122,14 +123,24 @@ static void unmap_all(struct vp_rt *rt)
 		munmap(rt->heap, rt->reserve);
 		rt->heap = NULL;
 	}
-	if (rt->pool) {
-		munmap(rt->pool, rt->pool_len);
-		rt->pool = NULL;
+	vp__pool_close(&rt->pool);
+}
+
+/* check_heap -- the heap header as it will be once the log is replayed
+ * must be one vp__heap_attach accepts, with room for the page map of a
+ * heap of heap_size bytes when that is larger (a growth). Read-only. */
+static int check_heap(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t heap_size)
+{
+	const struct vp_heaphdr *h = (const void *)vp__log_page(p, rec, 0);
+	int rc = vp__heap_validate(h, p->sb.heap_size / VP_PAGE);
+	if (!rc && heap_size / VP_PAGE > h->npages)
+		rc = vp__heap_grow_check(h, heap_size / VP_PAGE);
+	if (rc) {
+		char why[512];
+		snprintf(why, sizeof why, "%s", vp_errormsg());
+		return vp__err(rc, "pool %s: %s", p->path, why);
 	}
-	if (rt->fd >= 0) {
-		close(rt->fd);
-		rt->fd = -1;
-	}
+	return 0;
 }
 
 int pmap(const char *path, size_t heap_size, unsigned flags)
@@ -141,7 +152,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 	vp__clear_err();
 	if (rt->mapped)
 		return vp__misuse(VP_E_MAPPED, "pmap(%s): pool %s is already mapped in this process (one pool per process)",
-				  path ? path : "NULL", rt->path);
+				  path ? path : "NULL", rt->pool.path);
 	if (!path || !*path)
 		return vp__misuse(VP_E_INVAL, "pmap: no pool path given");
 	if ((flags & ~(VP_CREATE_ONLY | VP_OPEN_ONLY | VP_SPARSE)) ||
@@ -171,17 +182,26 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		vp__newfile_sweep(path); /* creation does it for a new pool */
 	}
 
-	memset(&rt->sb, 0, sizeof rt->sb);
-	if ((rc = vp__pool_open(rt, path, flags)))
+	if ((rc = vp__pool_open(&rt->pool, path, VP_POOL_RW)))
 		return rc;
+	/* Everything below is checked before the first byte is written: a
+	 * pool that fails validation is left exactly as it was. */
+	struct vp_logrec rec;
+	uint64_t want = vp_align_up(heap_size, VP_PAGE);
+	bool grow = want > rt->pool.sb.heap_size;
+	if ((rc = vp__log_check(&rt->pool, &rec)) ||
+	    (rc = check_heap(&rt->pool, &rec, grow ? vp__pool_grow_size(&rt->pool, want) : rt->pool.sb.heap_size)) ||
+	    (grow && (rc = vp__pool_grow_check(&rt->pool, want))) || (rc = reserve_heap(rt)))
+		goto fail;
 	/* Sparse pools get their log blocks on demand (log.c). */
 	rt->log_reserved = 0;
 	rt->sparse = 0;
-	if ((rc = vp__recover(rt, true)))
+	rt->seq = rec.seq;
+	if ((rc = vp__log_replay(&rt->pool, &rec)))
 		goto fail;
 	/* A larger size grows the pool in place (grow.c): the file side now,
 	 * the heap side below once the heap is mapped and tracked. */
-	if (vp_align_up(heap_size, VP_PAGE) > rt->sb.heap_size && (rc = vp__pool_grow_file(rt, heap_size)))
+	if (grow && (rc = vp__pool_grow_file(&rt->pool, want)))
 		goto fail;
 	if ((rc = map_heap(rt)))
 		goto fail;
@@ -222,7 +242,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		return rc;
 	}
 	vp__log(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
-		(void *)rt->heap, ops->name, vp__medium_name(rt->ps.medium),
+		(void *)rt->heap, ops->name, vp__medium_name(rt->pool.ps.medium),
 		rt->mode == VP_RELAXED ? "relaxed" : "synchronous");
 	return 0;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool.c -- pool files: geometry, creation, superblock validation.
+ * pool.c -- pool files: geometry, superblock validation and choice,
+ * creation, opening.
  *
  * A new pool is built as a file without a name and linked into place
  * only when complete (newfile.c), so a crash during creation never leaves
@@ -19,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heap/heap.h"
 #include "pool/newfile.h"
-#include "runtime.h"
+#include "pool/pool.h"
 #include "util/options.h"
 #include "util/util.h"
 
@@ -37,7 +39,7 @@ void vp__pool_geometry(struct vp_superblock *sb, uint64_t heap_size)
 	sb->file_size = sb->logdata_off + pages * VP_PAGE;
 }
 
-static void sb_seal(struct vp_superblock *sb)
+void vp__sb_seal(struct vp_superblock *sb)
 {
 	sb->checksum = vp__csum(sb, offsetof(struct vp_superblock, checksum));
 }
@@ -119,8 +121,7 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
 	return 0;
 }
 
-/* vp__pool_create -- build a complete pool at path; fails with -EEXIST if
- * a file is there. */
+/* vp__pool_create -- see pool.h. */
 int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 {
 	struct vp_superblock sb;
@@ -146,7 +147,7 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 	if (getrandom(sb.uuid, sizeof sb.uuid, 0) != (ssize_t)sizeof sb.uuid)
 		for (size_t i = 0; i < sizeof sb.uuid; i++)
 			sb.uuid[i] = (uint8_t)(rand() ^ (int)getpid());
-	sb_seal(&sb);
+	vp__sb_seal(&sb);
 
 	if ((rc = vp__newfile_open(&nf, path)))
 		return rc;
@@ -221,67 +222,90 @@ fail:
 	return rc;
 }
 
-/* read_sb -- read and validate both copies; the valid one with the highest
- * seq wins. When none is valid, report copy A's problem. */
-static int read_sb(int fd, uint64_t fsize, const char *path, struct vp_superblock *out)
+/* vp__sb_choose -- see pool.h. When no copy is valid, copy A's problem is
+ * reported (a truncated file says "truncated" even if the tail copy also
+ * fails). */
+int vp__sb_choose(struct vp_pool *p, const struct vp_superblock *a, const struct vp_superblock *b,
+		  uint64_t file_size)
 {
-	struct vp_superblock a, b;
-	char wa[200] = "", wb[200] = "";
-	int ra = VP_E_TRUNCATED, rb = VP_E_TRUNCATED;
-
-	if (fsize >= VP_SB_OFF_A + sizeof a && pread(fd, &a, sizeof a, VP_SB_OFF_A) == (ssize_t)sizeof a)
-		ra = vp__sb_validate(&a, fsize, wa, sizeof wa);
-	else
-		snprintf(wa, sizeof wa, "file has %llu bytes, too short for a superblock",
-			 (unsigned long long)fsize);
-	if (fsize >= VP_SB_OFF_B + sizeof b && pread(fd, &b, sizeof b, VP_SB_OFF_B) == (ssize_t)sizeof b)
-		rb = vp__sb_validate(&b, fsize, wb, sizeof wb);
-	else
-		snprintf(wb, sizeof wb, "file too short for superblock copy B");
-	if (ra == 0 && rb == 0) {
-		*out = a.seq >= b.seq ? a : b;
-		if (memcmp(a.uuid, b.uuid, sizeof a.uuid) != 0)
-			return vp__err(VP_E_LAYOUT, "pool %s: the two superblock copies belong to different pools", path);
+	const struct vp_superblock *c[2] = {a, b};
+	for (int i = 0; i < 2; i++) {
+		if (c[i])
+			p->sb_rc[i] = vp__sb_validate(c[i], file_size, p->sb_why[i], sizeof p->sb_why[i]);
+		else {
+			p->sb_rc[i] = VP_E_TRUNCATED;
+			snprintf(p->sb_why[i], sizeof p->sb_why[i], "file has %llu bytes, too short for superblock copy %c",
+				 (unsigned long long)file_size, 'A' + i);
+		}
+	}
+	int *rc = p->sb_rc;
+	if (rc[0] == 0 && rc[1] == 0) {
+		if (memcmp(a->uuid, b->uuid, sizeof a->uuid) != 0)
+			return vp__err(VP_E_LAYOUT, "pool %s: the two superblock copies belong to different pools",
+				       p->path);
+		p->sb = a->seq >= b->seq ? *a : *b;
 		return 0;
 	}
-	if (ra == 0) {
-		vp__log(1, "pool %s: superblock copy B is damaged (%s); using copy A", path, wb);
-		*out = a;
+	if (rc[0] == 0 || rc[1] == 0) {
+		int good = rc[0] == 0 ? 0 : 1;
+		vp__log(1, "pool %s: superblock copy %c is damaged (%s); using copy %c", p->path, 'B' - good,
+			p->sb_why[1 - good], 'A' + good);
+		p->sb = *c[good];
 		return 0;
 	}
-	if (rb == 0) {
-		vp__log(1, "pool %s: superblock copy A is damaged (%s); using copy B", path, wa);
-		*out = b;
-		return 0;
-	}
-	/* A truncated file says "truncated" even if the tail copy also fails. */
-	if (ra == VP_E_TRUNCATED || rb == VP_E_TRUNCATED)
-		return vp__err(VP_E_TRUNCATED, "pool %s is truncated: %s", path,
-			       ra == VP_E_TRUNCATED ? wa : wb);
-	return vp__err(ra, "pool %s: superblock copy A: %s; copy B: %s", path, wa, wb);
+	if (rc[0] == VP_E_TRUNCATED || rc[1] == VP_E_TRUNCATED)
+		return vp__err(VP_E_TRUNCATED, "pool %s is truncated: %s", p->path,
+			       rc[0] == VP_E_TRUNCATED ? p->sb_why[0] : p->sb_why[1]);
+	return vp__err(rc[0], "pool %s: superblock copy A: %s; copy B: %s", p->path, p->sb_why[0], p->sb_why[1]);
 }
 
-/* vp__pool_open -- open, lock, validate and map the pool file (not the
- * heap). On success rt->fd, rt->sb, rt->pool, rt->ps are set. */
-int vp__pool_open(struct vp_rt *rt, const char *path, unsigned flags)
+int vp__pool_map(int fd, size_t len, uint8_t **map, bool *dax)
 {
-	struct stat st;
-	int rc;
-	(void)flags;
+	/* MAP_SYNC is accepted only on a DAX file system: then cache-line
+	 * flushes are enough to make stores durable. */
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+	*dax = m != MAP_FAILED;
+	if (m == MAP_FAILED)
+		m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	*map = m;
+	return 0;
+}
 
-	rt->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (rt->fd < 0) {
+static void pool_init(struct vp_pool *p, const char *path)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = -1;
+	snprintf(p->path, sizeof p->path, "%s", path);
+}
+
+/* vp__pool_open -- see pool.h. */
+int vp__pool_open(struct vp_pool *p, const char *path, enum vp_pool_mode mode)
+{
+	struct vp_superblock a, b;
+	struct stat st;
+	bool rw = mode == VP_POOL_RW, dax = false;
+	int rc;
+
+	pool_init(p, path);
+	p->fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (p->fd < 0) {
 		rc = -errno;
-		if (errno == EACCES || errno == EROFS || errno == EPERM)
+		if (rw && (errno == EACCES || errno == EROFS || errno == EPERM))
 			return vp__err(rc, "pool %s is not writable by this process: %s", path, strerror(errno));
 		return vp__err(rc, "cannot open pool %s: %s", path, strerror(errno));
 	}
-	if (flock(rt->fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? vp__err(VP_E_LOCKED, "pool %s is open in another process", path)
-					  : vp__err(-errno, "cannot lock pool %s: %s", path, strerror(errno));
-		goto fail;
+	if (flock(p->fd, (rw ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK && !rw) {
+			p->in_use = true;
+		} else {
+			rc = errno == EWOULDBLOCK ? vp__err(VP_E_LOCKED, "pool %s is open in another process", path)
+						  : vp__err(-errno, "cannot lock pool %s: %s", path, strerror(errno));
+			goto fail;
+		}
 	}
-	if (fstat(rt->fd, &st) != 0) {
+	if (fstat(p->fd, &st) != 0) {
 		rc = vp__err(-errno, "cannot stat pool %s: %s", path, strerror(errno));
 		goto fail;
 	}
@@ -289,28 +313,55 @@ int vp__pool_open(struct vp_rt *rt, const char *path, unsigned flags)
 		rc = vp__err(VP_E_BADMAGIC, "pool %s is not a regular file", path);
 		goto fail;
 	}
-	if ((rc = read_sb(rt->fd, (uint64_t)st.st_size, path, &rt->sb)))
+	p->file_size = (uint64_t)st.st_size;
+	bool ha = p->file_size >= VP_SB_OFF_A + sizeof a && pread(p->fd, &a, sizeof a, VP_SB_OFF_A) == (ssize_t)sizeof a;
+	bool hb = p->file_size >= VP_SB_OFF_B + sizeof b && pread(p->fd, &b, sizeof b, VP_SB_OFF_B) == (ssize_t)sizeof b;
+	if ((rc = vp__sb_choose(p, ha ? &a : NULL, hb ? &b : NULL, p->file_size)))
 		goto fail;
 
-	/* MAP_SYNC is accepted only on a DAX file system: then cache-line
-	 * flushes are enough to make stores durable. */
-	rt->pool_len = rt->sb.file_size;
-	bool dax = true;
-	rt->pool = mmap(NULL, rt->pool_len, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, rt->fd, 0);
-	if (rt->pool == MAP_FAILED) {
-		dax = false;
-		rt->pool = mmap(NULL, rt->pool_len, PROT_READ | PROT_WRITE, MAP_SHARED, rt->fd, 0);
+	p->len = p->sb.file_size;
+	if (rw) {
+		rc = vp__pool_map(p->fd, p->len, &p->map, &dax);
+	} else {
+		void *m = mmap(NULL, p->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, p->fd, 0);
+		rc = m == MAP_FAILED ? -errno : 0;
+		p->map = m;
 	}
-	if (rt->pool == MAP_FAILED) {
-		rc = vp__err(-errno, "cannot map pool %s (%zu bytes): %s", path, rt->pool_len, strerror(errno));
-		rt->pool = NULL;
+	if (rc) {
+		p->map = NULL;
+		rc = vp__err(rc, "cannot map pool %s (%zu bytes): %s", path, p->len, strerror(-rc));
 		goto fail;
 	}
-	vp__persist_open(&rt->ps, rt->pool, rt->pool_len, dax, vp__opt.force_pmem);
-	snprintf(rt->path, sizeof rt->path, "%s", path);
+	/* A private copy is written with cache-line flushes: nothing to msync. */
+	vp__persist_open(&p->ps, p->map, p->len, dax, rw ? vp__opt.force_pmem : true);
 	return 0;
 fail:
-	close(rt->fd);
-	rt->fd = -1;
+	close(p->fd);
+	p->fd = -1;
 	return rc;
+}
+
+int vp__pool_image(struct vp_pool *p, uint8_t *img, uint64_t len)
+{
+	pool_init(p, "(pool image)");
+	p->file_size = len;
+	const struct vp_superblock *a = len >= VP_SB_OFF_A + sizeof *a ? (const void *)(img + VP_SB_OFF_A) : NULL;
+	const struct vp_superblock *b = len >= VP_SB_OFF_B + sizeof *b ? (const void *)(img + VP_SB_OFF_B) : NULL;
+	int rc = vp__sb_choose(p, a, b, len);
+	if (rc)
+		return rc;
+	p->map = img;
+	p->len = p->sb.file_size;
+	vp__persist_open(&p->ps, img, p->len, false, true);
+	return 0;
+}
+
+void vp__pool_close(struct vp_pool *p)
+{
+	if (p->map && p->fd >= 0)
+		munmap(p->map, p->len);
+	p->map = NULL;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * recover.c -- reading the redo log at pmap(): replay a committed group into
- * the home image, ignore one that never reached its commit point.
+ * recover.c -- the redo log's on-media rules: the commit records (which
+ * copy wins, how one is written), verification of a committed group, and
+ * replay into the home image at open; a group that never reached its
+ * commit point is ignored.
  *
  * The commit point of group seq is the first copy of its commit record
  * (state COMMITTED) becoming durable; the record is written only after the
@@ -15,8 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commit/log.h"
-#include "runtime.h"
+#include "pool/pool.h"
 #include "util/util.h"
 
 static bool rec_valid(const struct vp_superblock *sb, const struct vp_logrec *r)
@@ -28,8 +29,6 @@ static bool rec_valid(const struct vp_superblock *sb, const struct vp_logrec *r)
 	       r->npages <= sb->log_capacity;
 }
 
-/* vp__log_state -- the winning commit record: the valid copy with the
- * highest seq, APPLIED beating COMMITTED at equal seq. */
 int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp_logrec *rec)
 {
 	struct vp_logrec a, b;
@@ -51,7 +50,6 @@ int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp
 	return 0;
 }
 
-/* vp__log_verify -- check every descriptor and slot of a committed group. */
 int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec)
 {
 	const struct vp_logdesc *d = (const void *)(pool + sb->logdesc_off);
@@ -77,49 +75,92 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 	return 0;
 }
 
+int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec)
+{
+	int rc = vp__log_state(&p->sb, p->map, rec);
+	if (rc || rec->state == VP_LOG_APPLIED)
+		return rc;
+	return vp__log_verify(&p->sb, p->map, rec);
+}
+
+const uint8_t *vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t pgno)
+{
+	if (rec->state == VP_LOG_COMMITTED) {
+		const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
+		for (uint64_t i = rec->npages; i-- > 0;)
+			if (d[i].pgno == pgno)
+				return p->map + p->sb.logdata_off + i * VP_PAGE;
+	}
+	return p->map + p->sb.home_off + pgno * VP_PAGE;
+}
+
+int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+		     uint64_t desc_csum, const char *point)
+{
+	struct vp_logrec r;
+	memset(&r, 0, sizeof r);
+	r.magic = VP_LOGREC_MAGIC;
+	r.seq = seq;
+	r.state = state;
+	r.npages = npages;
+	r.desc_csum = desc_csum;
+	memcpy(r.uuid, p->sb.uuid, sizeof r.uuid);
+	r.checksum = vp__csum(&r, offsetof(struct vp_logrec, checksum));
+	uint8_t *dst = p->map + VP_LOGREC_OFF + off;
+	vp__pstore(&p->ps, dst, &r, sizeof r);
+	vp__pflush(&p->ps, dst, sizeof r);
+	return vp__pdrain(&p->ps, point);
+}
+
+int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum)
+{
+	int rc = vp__logrec_store(p, 0, state, seq, npages, desc_csum,
+				  state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-A-committed")
+							    : VP_CRASH_POINT("log:record-A-applied"));
+	if (rc)
+		return rc;
+	return vp__logrec_store(p, VP_LOGREC_B, state, seq, npages, desc_csum,
+				state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-B-committed")
+							  : VP_CRASH_POINT("log:record-B-applied"));
+}
+
+int vp__logrec_retire(struct vp_pool *p, uint64_t seq)
+{
+	return vp__logrec_write(p, VP_LOG_APPLIED, seq, 0, 0);
+}
+
 /* retire -- mark the replayed group APPLIED in both record copies without
  * ever overwriting the only valid copy. A crash during the commit may have
  * left copy B torn (invalid) beside a valid COMMITTED copy A; writing A
  * first would open a window where a torn A leaves no valid record at all
  * and the pool could not be opened. So a damaged B is rewritten first. */
-static int retire(struct vp_rt *rt, uint64_t seq)
+static int retire(struct vp_pool *p, uint64_t seq)
 {
 	struct vp_logrec b;
-	memcpy(&b, rt->pool + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
-	if (!rec_valid(&rt->sb, &b)) {
-		int rc = vp__logrec_store(rt, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0,
+	memcpy(&b, p->map + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
+	if (!rec_valid(&p->sb, &b)) {
+		int rc = vp__logrec_store(p, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0,
 					  VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
 		if (rc)
 			return rc;
 	}
-	return vp__logrec_retire(rt, seq);
+	return vp__logrec_retire(p, seq);
 }
 
-/* vp__recover -- bring the home image up to date. write=false only checks
- * (and says what would be replayed). */
-int vp__recover(struct vp_rt *rt, bool write)
+int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec)
 {
-	struct vp_logrec rec;
-	int rc;
-
-	if ((rc = vp__log_state(&rt->sb, rt->pool, &rec)))
-		return rc;
-	rt->seq = rec.seq;
-	if (rec.state == VP_LOG_APPLIED)
+	if (rec->state == VP_LOG_APPLIED)
 		return 0;
-	if ((rc = vp__log_verify(&rt->sb, rt->pool, &rec)))
-		return rc;
-	if (!write)
-		return 0;
-	vp__log(1, "pool %s: replaying committed group %llu (%llu pages)", rt->path,
-		(unsigned long long)rec.seq, (unsigned long long)rec.npages);
-	const struct vp_logdesc *d = (const void *)(rt->pool + rt->sb.logdesc_off);
-	for (uint64_t i = 0; i < rec.npages; i++)
-		vp__pcopy(&rt->ps, rt->pool + rt->sb.home_off + d[i].pgno * VP_PAGE,
-			  rt->pool + rt->sb.logdata_off + i * VP_PAGE, VP_PAGE);
+	vp__log(1, "pool %s: replaying committed group %llu (%llu pages)", p->path, (unsigned long long)rec->seq,
+		(unsigned long long)rec->npages);
+	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
+	for (uint64_t i = 0; i < rec->npages; i++)
+		vp__pcopy(&p->ps, p->map + p->sb.home_off + d[i].pgno * VP_PAGE,
+			  p->map + p->sb.logdata_off + i * VP_PAGE, VP_PAGE);
 	/* Crash before this drain: the record still says COMMITTED, replay
 	 * runs again at the next pmap. */
-	if ((rc = vp__pdrain(&rt->ps, VP_CRASH_POINT("recover:home-replayed"))))
+	int rc = vp__pdrain(&p->ps, VP_CRASH_POINT("recover:home-replayed"));
+	if (rc)
 		return rc;
-	return retire(rt, rec.seq);
+	return retire(p, rec->seq);
 }

@@ -30,7 +30,7 @@ static int h_fence(void *c, const char *point)
 {
 	(void)c;
 	if (want && !got && strstr(point, want)) {
-		memcpy(snap, vp__rt.pool, vp__rt.pool_len);
+		memcpy(snap, vp__rt.pool.map, vp__rt.pool.len);
 		got = 1;
 	}
 	return 0;
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mkseeds: pmap: %s\n", vp_errormsg());
 		return 1;
 	}
-	plen = vp__rt.pool_len;
+	plen = vp__rt.pool.len;
 	snap = malloc(plen);
 	uint64_t *a = proot("a", 3 * 4096, NULL);
 	char *s = proot("small", 100, NULL);

@@ -153,7 +153,7 @@ static void h_store(void *ctx, const void *dst, size_t n)
 {
 	struct recorder *r = ctx;
 	if (!r->base) /* armed before pmap: the pool is mapped now */
-		r->base = vp__rt.pool;
+		r->base = vp__rt.pool.map;
 	uintptr_t a = (uintptr_t)dst, b = (uintptr_t)r->base;
 	if (a < b || a + n > b + r->len)
 		die("store of %zu bytes at %p outside the recorded pool %p+%zu", n, dst, r->base, r->len);
@@ -175,7 +175,7 @@ static void h_flush(void *ctx, const void *addr, size_t n)
 {
 	struct recorder *r = ctx;
 	if (!r->base)
-		r->base = vp__rt.pool;
+		r->base = vp__rt.pool.map;
 	uintptr_t a = (uintptr_t)addr, b = (uintptr_t)r->base;
 	if (a < b || a + n > b + r->len)
 		die("flush of %zu bytes at %p outside the recorded pool", n, addr);
@@ -546,9 +546,9 @@ static void open_pool(void)
 	if (rc)
 		die("pmap(%s): %s: %s", pool_path, vp_strerror(rc), vp_errormsg());
 	struct vp_rt *rt = &vp__rt;
-	pool_len = rt->sb.file_size;
-	heap_off = rt->sb.home_off;
-	heap_size = rt->sb.heap_size;
+	pool_len = rt->pool.sb.file_size;
+	heap_off = rt->pool.sb.home_off;
+	heap_size = rt->pool.sb.heap_size;
 	free(work);
 	free(work2);
 	free(work3);
@@ -557,7 +557,7 @@ static void open_pool(void)
 	work3 = malloc(pool_len);
 	if (!work || !work2 || !work3)
 		die("out of memory");
-	rec_init(&prec, rt->pool, pool_len, pool_fence);
+	rec_init(&prec, rt->pool.map, pool_len, pool_fence);
 	static struct vp_persist_hooks hk;
 	hk = (struct vp_persist_hooks){h_store, h_flush, h_fence, &prec};
 	vp__persist_hooks = &hk;
