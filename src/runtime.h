@@ -75,14 +75,4 @@ int vp__committer_start(struct vp_rt *rt);
 void vp__committer_stop(struct vp_rt *rt);
 void vp__fas_reset_thread(void);
 
-/* ---- track/ interposition ---- */
-void vp__interpose_set(struct vp_tracker *t);
-/* vp__segv_install -- route SIGSEGV to fn first (the tracker in use); fn
- * returns true when the fault was its own and the access may be retried.
- * fn == NULL: no tracker. Async-signal-safe fn only. */
-int vp__segv_install(bool (*fn)(siginfo_t *));
-/* vp__segv_forward -- hand a fault that is not the tracker's to the
- * application's handler (or the default action). */
-void vp__segv_forward(int sig, siginfo_t *si, void *uc);
-
 #endif

@@ -28,23 +28,6 @@ void cli_close(struct cli_pool *p);
 uint8_t *cli_heap(struct cli_pool *p);
 int cli_parse_size(const char *s, uint64_t *out);
 
-/* struct cli_repair -- what cli_heap_repair changed. */
-struct cli_repair {
-	uint64_t spans;           /* free spans relinked into bins             */
-	uint64_t spans_merged;    /* adjacent spans merged                     */
-	uint64_t runs_fixed;      /* runs whose free count/list head changed   */
-	uint64_t links_fixed;     /* free-list links rewritten                 */
-	uint64_t top_lowered;     /* pages returned above top                  */
-	uint64_t header_fixed;    /* reserved header words cleared             */
-	bool used_fixed;          /* the used-bytes counter was wrong          */
-};
-
-/* cli_heap_repair -- rebuild the allocator metadata of a heap image from
- * its block tiling (see heap_repair.c). Returns 0 when the image now passes
- * vp__heap_check, or VP_E_HEAPCORRUPT with the reason repair refuses in
- * why (the image may then be partly changed: work on a copy). */
-int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, char *why, size_t whylen);
-
 int cmd_create(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);

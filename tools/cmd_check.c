@@ -10,7 +10,7 @@
  *   - a damaged superblock copy is rewritten from the valid one;
  *   - a committed log group is replayed (what pmap() would do);
  *   - inconsistent allocator metadata is rebuilt from the heap's block
- *     tiling (heap_repair.c) and written through the redo log, so a crash
+ *     tiling (src/heap/repair.c) and written through the redo log, so a crash
  *     during repair leaves the old or the repaired heap, never a mix.
  * It refuses, writing nothing, when the damage hides what the program
  * owns: no valid superblock, a corrupt committed log group, a damaged heap
@@ -56,7 +56,7 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 	struct vp_rt *rt = NULL;
 	uint8_t *img = NULL;
 	struct vp_pageset ws = {0};
-	struct cli_repair rep;
+	struct vp_heap_repair rep;
 	struct vp_logrec rec;
 	int rc = -1;
 	if (fix_heap) {
@@ -64,7 +64,7 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 		if (!(img = malloc(p->pool.sb.heap_size)))
 			goto out;
 		memcpy(img, cli_heap(p), p->pool.sb.heap_size);
-		if ((rc = cli_heap_repair(img, p->pool.sb.heap_size, &rep, why, sizeof why))) {
+		if ((rc = vp__heap_repair(img, p->pool.sb.heap_size, &rep, why, sizeof why))) {
 			fprintf(stderr, "volipmem check --repair: %s: REFUSED, nothing written: %s\n", path, why);
 			goto out;
 		}

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "heap/heap.h"
-#include "runtime.h"
+#include "heap/pagemap.h"
 #include "util/util.h"
 
 const uint32_t vp__class_size[VP_NCLASS] = {
@@ -93,6 +93,8 @@ int vp__heap_attach(uint8_t *heap, size_t heap_size)
 	return 0;
 }
 
+uint8_t *vp__heap_mem(void) { return H.base; }
+
 void vp__heap_detach(void)
 {
 	H.base = NULL;
@@ -102,30 +104,8 @@ void vp__heap_detach(void)
 
 /* ---------------- page spans (under page_mu) ---------------- */
 
-static void span_link(uint32_t s, uint64_t n)
-{
-	struct vp_pgent *pm = H.pm;
-	unsigned b = vp__bin_of(n);
-	uint32_t head = H.h->bin_head[b];
-	pm[s] = (struct vp_pgent){.kind = VP_PG_FREE, .n = (uint32_t)n, .prev = 0, .next = head};
-	if (n > 1)
-		pm[s + n - 1] = (struct vp_pgent){.kind = VP_PG_FTAIL, .n = (uint32_t)n};
-	if (head)
-		pm[head].prev = s;
-	H.h->bin_head[b] = s;
-}
-
-static void span_unlink(uint32_t s)
-{
-	struct vp_pgent *pm = H.pm;
-	unsigned b = vp__bin_of(pm[s].n);
-	if (pm[s].prev)
-		pm[pm[s].prev].next = pm[s].next;
-	else
-		H.h->bin_head[b] = pm[s].next;
-	if (pm[s].next)
-		pm[pm[s].next].prev = pm[s].prev;
-}
+static void span_link(uint64_t s, uint64_t n) { vp__span_link(H.h, H.pm, s, n); }
+static void span_unlink(uint64_t s) { vp__span_unlink(H.h, H.pm, s); }
 
 /* pages_alloc -- n contiguous pages, or 0 when the heap is full. */
 static uint32_t pages_alloc(uint64_t n)
@@ -145,7 +125,7 @@ static uint32_t pages_alloc(uint64_t n)
 		uint64_t m = pm[s].n;
 		span_unlink(s);
 		if (m > n)
-			span_link((uint32_t)(s + n), m - n);
+			span_link(s + n, m - n);
 		return s;
 	}
 	if (H.h->top + n > H.npages)
@@ -159,21 +139,18 @@ static uint32_t pages_alloc(uint64_t n)
 static void pages_free(uint64_t s, uint64_t n)
 {
 	struct vp_pgent *pm = H.pm;
-	if (s > H.meta) {
-		struct vp_pgent *l = &pm[s - 1];
-		uint64_t ls = l->kind == VP_PG_FTAIL ? s - l->n : l->kind == VP_PG_FREE && l->n == 1 ? s - 1 : 0;
-		if (ls && pm[ls].kind == VP_PG_FREE && pm[ls].n == s - ls) {
-			span_unlink((uint32_t)ls);
-			pm[s - 1].kind = VP_PG_INNER;
-			pm[s].kind = VP_PG_INNER;
-			n += s - ls;
-			s = ls;
-		}
+	uint64_t ls = vp__span_left(pm, s, H.meta);
+	if (ls) {
+		span_unlink(ls);
+		pm[s - 1].kind = VP_PG_INNER;
+		pm[s].kind = VP_PG_INNER;
+		n += s - ls;
+		s = ls;
 	}
 	uint64_t r = s + n;
 	if (r < H.h->top && pm[r].kind == VP_PG_FREE) {
 		uint64_t rn = pm[r].n;
-		span_unlink((uint32_t)r);
+		span_unlink(r);
 		pm[r].kind = VP_PG_INNER;
 		if (n > 1)
 			pm[r - 1].kind = VP_PG_INNER;
@@ -186,7 +163,7 @@ static void pages_free(uint64_t s, uint64_t n)
 			pm[s + n - 1].kind = VP_PG_UNUSED;
 		return;
 	}
-	span_link((uint32_t)s, n);
+	span_link(s, n);
 }
 
 /* ---------------- small blocks (under cls_mu[c]) ---------------- */
@@ -203,16 +180,7 @@ static void run_list_remove(unsigned c, uint32_t r)
 	pm[r].prev = pm[r].next = 0;
 }
 
-static void run_list_push(unsigned c, uint32_t r)
-{
-	struct vp_pgent *pm = H.pm;
-	uint32_t head = H.h->class_head[c];
-	pm[r].prev = 0;
-	pm[r].next = head;
-	if (head)
-		pm[head].prev = r;
-	H.h->class_head[c] = r;
-}
+static void run_list_push(unsigned c, uint32_t r) { vp__run_push(H.h, H.pm, c, r); }
 
 static void *small_alloc(unsigned c)
 {
@@ -394,7 +362,7 @@ size_t vp__usable(const void *p)
 
 static bool ready(const char *who)
 {
-	if (vp_likely(vp__rt.mapped && H.base))
+	if (vp_likely(H.base))
 		return true;
 	vp__misuse(VP_E_NOTMAPPED, "%s() called while no pool is mapped", who);
 	errno = EINVAL;
@@ -471,7 +439,7 @@ void *prealloc(void *p, size_t size)
 
 size_t vp_usable_size(const void *p)
 {
-	if (!vp__rt.mapped || !p)
+	if (!H.base || !p)
 		return 0;
 	return vp__usable(p);
 }

@@ -65,6 +65,23 @@ int vp__heap_geometry(const struct vp_heaphdr *h, uint64_t img_pages, uint64_t *
 
 /* vp__heap_format -- write a new heap's header and page map at img. */
 int vp__heap_format(uint8_t *img, size_t heap_size);
+/* struct vp_heap_repair -- what vp__heap_repair changed. */
+struct vp_heap_repair {
+	uint64_t spans;           /* free spans relinked into bins             */
+	uint64_t spans_merged;    /* adjacent spans merged                     */
+	uint64_t runs_fixed;      /* runs whose free count/list head changed   */
+	uint64_t links_fixed;     /* free-list links rewritten                 */
+	uint64_t top_lowered;     /* pages returned above top                  */
+	uint64_t header_fixed;    /* reserved header words cleared             */
+	bool used_fixed;          /* the used-bytes counter was wrong          */
+};
+
+/* vp__heap_repair -- rebuild the allocator metadata of a heap image from
+ * its block tiling (repair.c). Returns 0 when the image now passes
+ * vp__heap_check, or VP_E_HEAPCORRUPT with the reason repair refuses in
+ * why (the image may then be partly changed: work on a copy). */
+int vp__heap_repair(uint8_t *img, uint64_t heap_size, struct vp_heap_repair *rep, char *why, size_t whylen);
+
 /* vp__heap_validate -- the header check vp__heap_attach makes, on a header
  * anywhere (pmap runs it on the header as the log replay will leave it,
  * before anything is written). 0 or VP_E_HEAPCORRUPT with vp_errormsg(). */
@@ -72,10 +89,18 @@ int vp__heap_validate(const struct vp_heaphdr *h, uint64_t img_pages);
 /* vp__heap_grow_check -- can a heap with header h grow to n2 pages (room
  * for the moved page map)? 0 or a code with vp_errormsg(). */
 int vp__heap_grow_check(const struct vp_heaphdr *h, uint64_t n2);
+/* vp__heap_grow -- the heap side of a growth (grow.c): move the page map
+ * into the new pages, sized for all heap_pages, and hand the rest to the
+ * allocator. Runs at pmap() whenever the header has fewer pages than the
+ * home image (also after a crash between the two sides). pre: attached,
+ * tracked, no FAS open. path: for messages. */
+int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path);
 /* vp__heap_attach -- validate the header (vp__heap_geometry) and use the
  * heap at its address; vp__heap_detach forgets it. */
 int vp__heap_attach(uint8_t *heap, size_t heap_size);
 void vp__heap_detach(void);
+/* vp__heap_mem -- the attached heap's base, NULL when none is. */
+uint8_t *vp__heap_mem(void);
 
 /* Internal allocation without the implicit FAS (the caller is in one). */
 void *vp__alloc(size_t size);

@@ -10,14 +10,13 @@
 #include <string.h>
 
 #include "heap/heap.h"
-#include "runtime.h"
 #include "util/util.h"
 
 static pthread_mutex_t root_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static struct vp_heaphdr *hdr(void) { return (struct vp_heaphdr *)vp__rt.heap; }
-static void *at(uint64_t off) { return off ? vp__rt.heap + off : NULL; }
-static uint64_t off_of(const void *p) { return (uint64_t)((const uint8_t *)p - vp__rt.heap); }
+static struct vp_heaphdr *hdr(void) { return (struct vp_heaphdr *)vp__heap_mem(); }
+static void *at(uint64_t off) { return off ? vp__heap_mem() + off : NULL; }
+static uint64_t off_of(const void *p) { return (uint64_t)((const uint8_t *)p - vp__heap_mem()); }
 
 static int check_name(const char *name, const char *who)
 {
@@ -26,7 +25,7 @@ static int check_name(const char *name, const char *who)
 	if (strlen(name) > VP_ROOT_NAME_MAX)
 		return vp__misuse(VP_E_INVAL, "%s(\"%.20s...\"): root names are at most %d bytes", who, name,
 				  VP_ROOT_NAME_MAX);
-	if (!vp__rt.mapped)
+	if (!vp__heap_mem())
 		return vp__misuse(VP_E_NOTMAPPED, "%s(\"%s\") called while no pool is mapped", who, name);
 	return 0;
 }
@@ -125,7 +124,7 @@ int vp_root_remove(const char *name)
 
 int vp_root_list(vp_root_fn fn, void *arg)
 {
-	if (!vp__rt.mapped)
+	if (!vp__heap_mem())
 		return vp__misuse(VP_E_NOTMAPPED, "vp_root_list called while no pool is mapped");
 	if (!fn)
 		return vp__misuse(VP_E_INVAL, "vp_root_list: no callback");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * grow.c -- growing a pool's heap in place, crash-safely, without moving
+ * grow.c -- the file side of growing a pool's heap in place, crash-safely, without moving
  * it: the heap keeps its address (the reserve beyond it was set aside at
  * creation), the home image keeps its file offset and grows over the old
  * log area, and a new log follows it.
@@ -14,11 +14,9 @@
  *   3 superblock copy A = new layout, seq + 1      crash: A wins (higher
  *                                                   seq) or, torn, B (old)
  *   4 superblock copy B = the same
- * Heap side, one implicit FAS through the normal commit: the page map moves
- * to the first new page, sized for every page, the pages between top and it
- * become a free span (so does a previous moved map), top moves past it, the
- * header says the new page count. A crash before that commit leaves a heap
- * header with fewer pages than the home image, which pmap() finishes.
+ * The heap side (heap/grow.c) runs afterwards as one implicit FAS; a crash
+ * before it leaves a heap header with fewer pages than the home image,
+ * which pmap() finishes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "heap/heap.h"
-#include "pool/grow.h"
 #include "pool/pool.h"
-#include "runtime.h"
 #include "util/options.h"
 #include "util/util.h"
 
@@ -157,94 +152,4 @@ int vp__pool_grow_file(struct vp_pool *p, uint64_t new_size)
 	p->sb = nsb;
 	vp__persist_open(&p->ps, p->map, p->len, dax, vp__opt.force_pmem);
 	return 0;
-}
-
-/* span -- make [s, s+n) a free span in bin order (the allocator's
- * span_link, on an explicit page map). */
-static void span(struct vp_heaphdr *h, struct vp_pgent *pm, uint64_t s, uint64_t n)
-{
-	unsigned b = vp__bin_of(n);
-	uint32_t head = h->bin_head[b];
-	for (uint64_t i = 1; i + 1 < n; i++)
-		if (pm[s + i].kind != VP_PG_UNUSED)
-			pm[s + i].kind = VP_PG_INNER;
-	pm[s] = (struct vp_pgent){.kind = VP_PG_FREE, .n = (uint32_t)n, .next = head};
-	if (n > 1)
-		pm[s + n - 1] = (struct vp_pgent){.kind = VP_PG_FTAIL, .n = (uint32_t)n};
-	if (head)
-		pm[head].prev = (uint32_t)s;
-	h->bin_head[b] = (uint32_t)s;
-}
-
-/* merge_left -- if a free span ends just before page s, take it out of
- * its bin and return its start (the caller makes one span of both). */
-static uint64_t merge_left(struct vp_heaphdr *h, struct vp_pgent *pm, uint64_t s)
-{
-	if (s <= h->meta_pages)
-		return s;
-	const struct vp_pgent *l = &pm[s - 1];
-	uint64_t ls = l->kind == VP_PG_FTAIL && l->n <= s ? s - l->n : l->kind == VP_PG_FREE && l->n == 1 ? s - 1 : 0;
-	if (!ls || ls < h->meta_pages || pm[ls].kind != VP_PG_FREE || pm[ls].n != s - ls)
-		return s;
-	if (pm[ls].prev)
-		pm[pm[ls].prev].next = pm[ls].next;
-	else
-		h->bin_head[vp__bin_of(pm[ls].n)] = pm[ls].next;
-	if (pm[ls].next)
-		pm[pm[ls].next].prev = pm[ls].prev;
-	pm[s - 1].kind = VP_PG_INNER;
-	pm[ls].kind = VP_PG_INNER;
-	return ls;
-}
-
-int vp__heap_grow_check(const struct vp_heaphdr *h, uint64_t n2)
-{
-	uint64_t n1 = h->npages, m = (n2 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
-	if (n2 > n1 && n2 - n1 < m + 1)
-		return vp__err(VP_E_INVAL, "heap growth from %llu to %llu pages leaves no room for its page map",
-			       (unsigned long long)n1, (unsigned long long)n2);
-	return 0;
-}
-
-int vp__heap_grow(struct vp_rt *rt)
-{
-	struct vp_heaphdr *h = (void *)rt->heap;
-	uint64_t n1 = h->npages, n2 = rt->heap_pages;
-	if (n1 >= n2)
-		return 0;
-	uint64_t m = (n2 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
-	uint64_t opg = h->pagemap_off / VP_PAGE, om = (n1 * sizeof(struct vp_pgent) + VP_PAGE - 1) / VP_PAGE;
-	int rc;
-	if ((rc = vp__heap_grow_check(h, n2)))
-		return rc;
-	vp__log(1, "pool %s: heap side of the growth: %llu -> %llu pages, page map moves to page %llu", rt->pool.path,
-		(unsigned long long)n1, (unsigned long long)n2, (unsigned long long)n1);
-	pstart();
-	struct vp_pgent *npm = (void *)(rt->heap + n1 * VP_PAGE);
-	memcpy(npm, rt->heap + h->pagemap_off, n1 * sizeof *npm);
-	memset(npm + n1, 0, (n2 - n1) * sizeof *npm);
-	for (uint64_t i = n1; i < n1 + m; i++)
-		npm[i] = (struct vp_pgent){.kind = VP_PG_META};
-	uint64_t top = h->top;
-	if (opg != 1 && opg + om == top) {
-		/* The previous moved map sits just below top: one span. */
-		uint64_t s0 = merge_left(h, npm, opg);
-		span(h, npm, s0, n1 - s0);
-	} else {
-		if (opg != 1) {
-			uint64_t s0 = merge_left(h, npm, opg);
-			span(h, npm, s0, opg + om - s0);
-		}
-		if (top < n1) {
-			uint64_t s0 = merge_left(h, npm, top);
-			span(h, npm, s0, n1 - s0);
-		}
-	}
-	h->pagemap_off = n1 * VP_PAGE;
-	h->top = n1 + m;
-	h->npages = n2;
-	rc = pend();
-	vp__heap_detach();
-	int rc2 = vp__heap_attach(rt->heap, rt->heap_size);
-	return rc ? rc : rc2;
 }

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include "heap/heap.h"
-#include "pool/grow.h"
 #include "pool/newfile.h"
 #include "runtime.h"
 #include "util/options.h"
@@ -237,7 +236,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 	}
 	/* The heap side of a growth (now, or left by a crash after the
 	 * superblocks switched): one implicit FAS. */
-	if (((struct vp_heaphdr *)rt->heap)->npages < rt->heap_pages && (rc = vp__heap_grow(rt))) {
+	if (((struct vp_heaphdr *)rt->heap)->npages < rt->heap_pages && (rc = vp__heap_grow(rt->heap, rt->heap_pages, rt->pool.path))) {
 		punmap();
 		return rc;
 	}

@@ -28,7 +28,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "track/track.h"
 #include "util/util.h"
 
 #define VP_EXPORT __attribute__((visibility("default")))

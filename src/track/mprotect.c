@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "runtime.h"
 #include "track/track.h"
 #include "util/util.h"
 

@@ -22,6 +22,7 @@
 #ifndef VP_TRACK_H
 #define VP_TRACK_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,5 +81,15 @@ extern const struct vp_tracker_ops vp__track_vm_wp;
  * Fails with VP_E_TRACKER and a message listing the known names, or naming
  * the missing kernel feature. */
 int vp__track_choose(const char *name, const struct vp_tracker_ops **out);
+
+/* ---- interposition and SIGSEGV ownership (interpose.c) ---- */
+void vp__interpose_set(struct vp_tracker *t);
+/* vp__segv_install -- route SIGSEGV to fn first (the tracker in use); fn
+ * returns true when the fault was its own and the access may be retried.
+ * fn == NULL: no tracker. Async-signal-safe fn only. */
+int vp__segv_install(bool (*fn)(siginfo_t *));
+/* vp__segv_forward -- hand a fault that is not the tracker's to the
+ * application's handler (or the default action). */
+void vp__segv_forward(int sig, siginfo_t *si, void *uc);
 
 #endif

@@ -18,7 +18,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "runtime.h"
 #include "track/track.h"
 #include "track/uffd_abi.h"
 #include "util/options.h"

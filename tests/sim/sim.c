@@ -47,7 +47,7 @@
 #include <xxhash.h>
 
 #include "persist/persist.h"
-#include "pool/grow.h"
+#include "pool/pool.h"
 #include "pool/inspect.h"
 #include "runtime.h"
 #include "util/util.h"

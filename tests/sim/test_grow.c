@@ -16,7 +16,7 @@
 
 #include <volipmem.h>
 
-#include "pool/grow.h"
+#include "pool/pool.h"
 #include "pool/inspect.h"
 
 static char path[256];

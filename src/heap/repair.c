@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * heap_repair.c -- rebuild the allocator's derived metadata in a heap image
- * for `volipmem check --repair`.
+ * repair.c -- rebuild the allocator's derived metadata in a heap image
+ * (`volipmem check --repair`), through the page-map helpers the allocator
+ * uses (pagemap.h).
  *
  * What is trusted: the heap header's geometry and the tiling of the pages
  * below top into allocated blocks (a LARGE or RUN head followed by CONT
@@ -22,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "heap/heap.h"
+#include "heap/pagemap.h"
 #include "util/util.h"
 
 static int refuse(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -61,7 +62,7 @@ static bool is_head(uint8_t kind)
 }
 
 /* rebuild_run -- free list, nfree and bump of the run at page r. */
-static void rebuild_run(uint8_t *img, struct vp_pgent *e, uint64_t r, struct cli_repair *rep)
+static void rebuild_run(uint8_t *img, struct vp_pgent *e, uint64_t r, struct vp_heap_repair *rep)
 {
 	uint32_t cap = vp__run_capacity(e->cls), sz = vp__class_size[e->cls];
 	uint32_t bump = e->n & 0xffff;
@@ -93,7 +94,7 @@ static void rebuild_run(uint8_t *img, struct vp_pgent *e, uint64_t r, struct cli
 	e->prev = e->next = 0;
 }
 
-int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, char *why, size_t whylen)
+int vp__heap_repair(uint8_t *img, uint64_t heap_size, struct vp_heap_repair *rep, char *why, size_t whylen)
 {
 	struct vp_heaphdr *h = (void *)img;
 	memset(rep, 0, sizeof *rep);
@@ -201,14 +202,7 @@ int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, ch
 					rep->spans_merged++;
 				pm[s + i].kind = VP_PG_INNER;
 			}
-		unsigned b = vp__bin_of(n);
-		uint32_t headp = h->bin_head[b];
-		pm[s] = (struct vp_pgent){.kind = VP_PG_FREE, .n = (uint32_t)n, .next = headp};
-		if (n > 1)
-			pm[s + n - 1] = (struct vp_pgent){.kind = VP_PG_FTAIL, .n = (uint32_t)n};
-		if (headp)
-			pm[headp].prev = (uint32_t)s;
-		h->bin_head[b] = (uint32_t)s;
+		vp__span_link(h, pm, s, n);
 		rep->spans++;
 	}
 	/* Class lists: runs with free blocks, highest page first, as pushes
@@ -216,13 +210,7 @@ int cli_heap_repair(uint8_t *img, uint64_t heap_size, struct cli_repair *rep, ch
 	for (uint64_t p = newtop; p-- > meta;) {
 		if (isfree[p] || pm[p].kind != VP_PG_RUN || !block_len(pm, p, newtop) || pm[p].nfree == 0)
 			continue;
-		unsigned c = pm[p].cls;
-		uint32_t headp = h->class_head[c];
-		pm[p].prev = 0;
-		pm[p].next = headp;
-		if (headp)
-			pm[headp].prev = (uint32_t)p;
-		h->class_head[c] = (uint32_t)p;
+		vp__run_push(h, pm, pm[p].cls, p);
 	}
 	free(isfree);
 	if (h->used != used)
