@@ -25,27 +25,23 @@
 #include "cli.h"
 #include "commit/log.h"
 #include "heap/heap.h"
-#include "runtime.h"
+#include "track/track.h"
 #include "util/options.h"
 #include "util/util.h"
 
 /* commit_pages -- write the changed pages of img (the repaired heap) to
- * the pool through the redo log, exactly like a commit. */
-static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset *ws)
+ * the pool through the redo log, exactly like a commit: group seq + 1. */
+static int commit_pages(struct vp_pool *pool, uint64_t seq, const uint8_t *img, const struct vp_pageset *ws)
 {
+	struct vp_log lg = {.pool = pool, .heap = img};
 	int rc;
 	if (!ws->n)
 		return 0;
-	if ((rc = vp__log_prepare(rt, ws)))
-		return rc;
-	rt->heap = img;
-	if ((rc = vp__log_copy(rt, ws)))
-		return rc;
-	uint64_t seq = rt->seq + 1;
-	if ((rc = vp__log_commit(rt, seq, ws->n)))
-		return rc;
-	rt->seq = seq;
-	return vp__log_apply(rt, seq, ws->n);
+	if (!(rc = vp__log_prepare(&lg, ws)) && !(rc = vp__log_copy(&lg, ws)) &&
+	    !(rc = vp__log_commit(&lg, seq + 1, ws->n)))
+		rc = vp__log_apply(&lg, seq + 1, ws->n);
+	vp__log_free(&lg);
+	return rc;
 }
 
 /* repair -- the write part of --repair; see the file comment. The new heap
@@ -53,7 +49,7 @@ static int commit_pages(struct vp_rt *rt, uint8_t *img, const struct vp_pageset 
  * writes nothing. Closes p. */
 static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_heap)
 {
-	struct vp_rt *rt = NULL;
+	struct vp_pool pool = {.fd = -1};
 	uint8_t *img = NULL;
 	struct vp_pageset ws = {0};
 	struct vp_heap_repair rep;
@@ -70,22 +66,17 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 		}
 	}
 	cli_close(p);
-	rc = -1;
-	if (!(rt = calloc(1, sizeof *rt)))
-		goto out;
-	rt->pool.fd = -1;
-	if ((rc = vp__options_load()) || (rc = vp__pool_open(&rt->pool, path, VP_POOL_RW)) ||
-	    (rc = vp__log_check(&rt->pool, &rec))) {
+	if ((rc = vp__options_load()) || (rc = vp__pool_open(&pool, path, VP_POOL_RW)) ||
+	    (rc = vp__log_check(&pool, &rec))) {
 		fprintf(stderr, "volipmem check --repair: %s: %s\n", path, vp_errormsg());
 		goto out;
 	}
 	if (fix_sb) {
 		for (int i = 0; i < 2; i++) {
-			if (rt->pool.sb_rc[i] == 0)
+			if (pool.sb_rc[i] == 0)
 				continue;
 			off_t off = i ? VP_SB_OFF_B : VP_SB_OFF_A;
-			if (pwrite(rt->pool.fd, &rt->pool.sb, sizeof rt->pool.sb, off) != (ssize_t)sizeof rt->pool.sb ||
-			    fsync(rt->pool.fd) != 0) {
+			if (pwrite(pool.fd, &pool.sb, sizeof pool.sb, off) != (ssize_t)sizeof pool.sb || fsync(pool.fd) != 0) {
 				perror("volipmem check --repair: rewriting a superblock copy");
 				rc = -1;
 				goto out;
@@ -93,20 +84,19 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 			printf("repaired:     superblock copy %c rewritten from copy %c\n", 'A' + i, 'B' - i);
 		}
 	}
-	rt->seq = rec.seq;
-	if ((rc = vp__log_replay(&rt->pool, &rec))) {
+	if ((rc = vp__log_replay(&pool, &rec))) {
 		fprintf(stderr, "volipmem check --repair: %s: recovery failed: %s\n", path, vp_errormsg());
 		goto out;
 	}
 	if (fix_heap) {
-		const uint8_t *home = rt->pool.map + rt->pool.sb.home_off;
-		for (uint64_t pg = 0; pg < rt->pool.sb.heap_size / VP_PAGE; pg++)
+		const uint8_t *home = pool.map + pool.sb.home_off;
+		for (uint64_t pg = 0; pg < pool.sb.heap_size / VP_PAGE; pg++)
 			if (memcmp(img + pg * VP_PAGE, home + pg * VP_PAGE, VP_PAGE) != 0 &&
 			    vp__pageset_push(&ws, pg) != 0) {
 				rc = -1;
 				goto out;
 			}
-		if ((rc = commit_pages(rt, img, &ws))) {
+		if ((rc = commit_pages(&pool, rec.seq, img, &ws))) {
 			fprintf(stderr, "volipmem check --repair: %s: writing the repaired heap failed: %s\n", path,
 				vp_errormsg());
 			goto out;
@@ -122,11 +112,7 @@ out:
 	cli_close(p);
 	vp__pageset_free(&ws);
 	free(img);
-	if (rt) {
-		free(rt->desc);
-		vp__pool_close(&rt->pool);
-		free(rt);
-	}
+	vp__pool_close(&pool);
 	return rc;
 }
 

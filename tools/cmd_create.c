@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "runtime.h"
+#include "heap/heap.h"
+#include "pool/pool.h"
 #include "util/options.h"
+#include "util/util.h"
 
 int cmd_create(int argc, char **argv)
 {
@@ -29,7 +31,7 @@ int cmd_create(int argc, char **argv)
 	}
 	int rc = vp__options_load();
 	if (!rc)
-		rc = vp__pool_create(argv[i], size, flags);
+		rc = vp__pool_create(argv[i], size, flags, vp__heap_format);
 	if (rc) {
 		fprintf(stderr, "volipmem create: %s: %s%s%s\n", argv[i], vp_strerror(rc), *vp_errormsg() ? ": " : "",
 			vp_errormsg());

@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <volipmem.h>
+
 #include "cli.h"
-#include "runtime.h"
 
 int cmd_grow(int argc, char **argv)
 {

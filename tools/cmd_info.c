@@ -10,7 +10,6 @@
 
 #include "cli.h"
 #include "heap/heap.h"
-#include "runtime.h"
 #include "util/util.h"
 
 static void print_roots(const uint8_t *heap, const struct vp_heaphdr *h, uint64_t heap_size)

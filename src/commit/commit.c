@@ -19,184 +19,239 @@
 #include <string.h>
 #include <time.h>
 
-#include "commit/log.h"
-#include "runtime.h"
+#include "commit/commit.h"
 #include "util/util.h"
 
-static void finish_group(struct vp_rt *rt, uint64_t e, int rc)
+struct vp_commit vp__cm = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
+};
+
+static void finish_group(struct vp_commit *cm, uint64_t e, int rc)
 {
-	rt->status[e % VP_STATUS_RING] = rc;
-	rt->done_epoch = e;
-	pthread_cond_broadcast(&rt->cv);
+	cm->status[e % VP_STATUS_RING] = rc;
+	cm->done_epoch = e;
+	pthread_cond_broadcast(&cm->cv);
 }
 
 /* carry_over -- keep a failed commit's write set for the next attempt: the
  * tracker has already re-armed those pages. */
-static void carry_over(struct vp_rt *rt)
+static void carry_over(struct vp_commit *cm)
 {
-	if (vp__pageset_reserve(&rt->carry, rt->carry.n + rt->ws.n) == 0) {
-		memcpy(rt->carry.pg + rt->carry.n, rt->ws.pg, rt->ws.n * sizeof *rt->ws.pg);
-		rt->carry.n += rt->ws.n;
+	if (vp__pageset_reserve(&cm->carry, cm->carry.n + cm->ws.n) == 0) {
+		memcpy(cm->carry.pg + cm->carry.n, cm->ws.pg, cm->ws.n * sizeof *cm->ws.pg);
+		cm->carry.n += cm->ws.n;
 	} else {
 		/* Cannot remember the pages: every later commit must fail rather
 		 * than silently drop them. */
-		rt->broken = VP_E_BROKEN;
+		cm->broken = VP_E_BROKEN;
 	}
 }
 
-void vp__commit_locked(struct vp_rt *rt)
+void vp__commit_locked(struct vp_commit *cm)
 {
-	uint64_t e = rt->epoch++;
+	uint64_t e = cm->epoch++;
 	uint64_t t0, t1, t2, t3, t4, t5;
 	int rc;
 
-	rt->committing = true;
-	rt->gate_closed = true;
-	rt->commit_req = false;
-	rt->fas_since_commit = 0;
-	if (rt->broken) {
-		rt->gate_closed = false;
-		rt->committing = false;
-		finish_group(rt, e, rt->broken);
+	cm->committing = true;
+	cm->gate_closed = true;
+	cm->commit_req = false;
+	cm->fas_since_commit = 0;
+	if (cm->broken) {
+		cm->gate_closed = false;
+		cm->committing = false;
+		finish_group(cm, e, cm->broken);
 		return;
 	}
-	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 1: collect (quiescent: no thread inside a FAS) ---- */
 	t0 = vp__now_ns();
-	rt->ws.n = 0;
-	rc = rt->trk.ops->collect(&rt->trk, &rt->ws);
-	if (!rc && rt->carry.n) {
-		if (vp__pageset_reserve(&rt->ws, rt->ws.n + rt->carry.n) == 0) {
-			memcpy(rt->ws.pg + rt->ws.n, rt->carry.pg, rt->carry.n * sizeof *rt->carry.pg);
-			rt->ws.n += rt->carry.n;
-			rt->carry.n = 0;
+	cm->ws.n = 0;
+	rc = cm->trk->ops->collect(cm->trk, &cm->ws);
+	if (!rc && cm->carry.n) {
+		if (vp__pageset_reserve(&cm->ws, cm->ws.n + cm->carry.n) == 0) {
+			memcpy(cm->ws.pg + cm->ws.n, cm->carry.pg, cm->carry.n * sizeof *cm->carry.pg);
+			cm->ws.n += cm->carry.n;
+			cm->carry.n = 0;
 		} else {
 			rc = vp__err(-ENOMEM, "out of memory merging a failed commit's pages");
 		}
-		vp__pageset_sort_unique(&rt->ws);
+		vp__pageset_sort_unique(&cm->ws);
 	}
 	t1 = vp__now_ns();
-	uint64_t n = rt->ws.n;
+	uint64_t n = cm->ws.n;
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
-		rc = vp__log_prepare(rt, &rt->ws);
+		rc = vp__log_prepare(&cm->log, &cm->ws);
 	t2 = vp__now_ns();
 
 	/* ---- step 3a: copy the write set into the log (threads paused) ---- */
 	if (!rc && n)
-		rc = vp__log_copy(rt, &rt->ws);
+		rc = vp__log_copy(&cm->log, &cm->ws);
 	t3 = vp__now_ns();
-	pthread_mutex_lock(&rt->mu);
-	rt->gate_closed = false;
-	rt->st.ns_stall += t3 - t0;
-	pthread_cond_broadcast(&rt->cv);
-	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_lock(&cm->mu);
+	cm->gate_closed = false;
+	cm->st.ns_stall += t3 - t0;
+	pthread_cond_broadcast(&cm->cv);
+	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 3b: make the log durable, commit record ---- */
-	uint64_t seq = rt->seq + 1;
+	uint64_t seq = cm->seq + 1;
 	if (!rc && n)
-		rc = vp__log_commit(rt, seq, n);
+		rc = vp__log_commit(&cm->log, seq, n);
 	t4 = vp__now_ns();
 	if (rc && n)
-		carry_over(rt);
+		carry_over(cm);
 
-	pthread_mutex_lock(&rt->mu);
+	pthread_mutex_lock(&cm->mu);
 	if (!rc && n)
-		rt->seq = seq;
-	finish_group(rt, e, rc);
-	pthread_mutex_unlock(&rt->mu);
+		cm->seq = seq;
+	finish_group(cm, e, rc);
+	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 4: update the home image, retire the log ---- */
 	int rc4 = 0;
 	if (!rc && n)
-		rc4 = vp__log_apply(rt, seq, n);
+		rc4 = vp__log_apply(&cm->log, seq, n);
 	t5 = vp__now_ns();
 
-	pthread_mutex_lock(&rt->mu);
+	pthread_mutex_lock(&cm->mu);
 	if (rc4) {
 		/* The group is durable in the log; recovery at the next pmap
 		 * finishes it. The log cannot take another group meanwhile. */
-		rt->broken = VP_E_BROKEN;
+		cm->broken = VP_E_BROKEN;
 		vp__misuse(VP_E_BROKEN, "updating the home image of %s failed after the commit point (%s); "
-				        "later commits fail until the pool is mapped again", rt->pool.path, vp_strerror(rc4));
+				        "later commits fail until the pool is mapped again", cm->pool->path, vp_strerror(rc4));
 	}
 	if (rc) {
-		rt->st.failed_commits++;
+		cm->st.failed_commits++;
 	} else if (n) {
-		rt->st.commits++;
-		rt->st.pages_logged += n;
-		rt->st.bytes_logged += n * (VP_PAGE + sizeof(struct vp_logdesc)) + 2 * sizeof(struct vp_logrec);
+		cm->st.commits++;
+		cm->st.pages_logged += n;
+		cm->st.bytes_logged += n * (VP_PAGE + sizeof(struct vp_logdesc)) + 2 * sizeof(struct vp_logrec);
 	} else {
-		rt->st.empty_commits++;
+		cm->st.empty_commits++;
 	}
-	rt->st.ns_collect += t1 - t0;
-	rt->st.ns_prepare += t2 - t1;
-	rt->st.ns_log += (t3 - t2) + (t4 - t3);
-	rt->st.ns_update += t5 - t4;
-	rt->committing = false;
-	pthread_cond_broadcast(&rt->cv);
+	cm->st.ns_collect += t1 - t0;
+	cm->st.ns_prepare += t2 - t1;
+	cm->st.ns_log += (t3 - t2) + (t4 - t3);
+	cm->st.ns_update += t5 - t4;
+	cm->committing = false;
+	pthread_cond_broadcast(&cm->cv);
 }
 
 /* vp__wait_durable_locked -- wait until group `need` finished; run the
  * commit ourselves when the system is quiescent and nobody else does. */
-int vp__wait_durable_locked(struct vp_rt *rt, uint64_t need)
+int vp__wait_durable_locked(struct vp_commit *cm, uint64_t need)
 {
-	while (rt->done_epoch < need) {
-		if (rt->active == 0 && !rt->committing) {
-			vp__commit_locked(rt);
+	while (cm->done_epoch < need) {
+		if (cm->active == 0 && !cm->committing) {
+			vp__commit_locked(cm);
 			continue;
 		}
-		pthread_cond_wait(&rt->cv, &rt->mu);
+		pthread_cond_wait(&cm->cv, &cm->mu);
 	}
-	return rt->status[need % VP_STATUS_RING];
+	return cm->status[need % VP_STATUS_RING];
 }
 
 /* committer -- relaxed mode: commit every interval_ms if any FAS ended. */
 static void *committer(void *arg)
 {
-	struct vp_rt *rt = arg;
-	pthread_mutex_lock(&rt->mu);
-	while (!rt->committer_stop) {
+	struct vp_commit *cm = arg;
+	pthread_mutex_lock(&cm->mu);
+	while (!cm->committer_stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)rt->interval_ms * 1000000ull;
+		uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)cm->interval_ms * 1000000ull;
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
 		int w = 0;
-		while (!rt->committer_stop && !rt->commit_req && w != ETIMEDOUT)
-			w = pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
-		if (rt->committer_stop)
+		while (!cm->committer_stop && !cm->commit_req && w != ETIMEDOUT)
+			w = pthread_cond_timedwait(&cm->cv, &cm->mu, &ts);
+		if (cm->committer_stop)
 			break;
-		if (rt->fas_since_commit == 0 && !rt->commit_req)
+		if (cm->fas_since_commit == 0 && !cm->commit_req)
 			continue;
-		uint64_t need = rt->epoch;
-		rt->commit_req = true;
-		vp__wait_durable_locked(rt, need);
+		uint64_t need = cm->epoch;
+		cm->commit_req = true;
+		vp__wait_durable_locked(cm, need);
 	}
-	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_unlock(&cm->mu);
 	return NULL;
 }
 
-int vp__committer_start(struct vp_rt *rt)
+int vp__committer_start(struct vp_commit *cm)
 {
-	rt->committer_stop = false;
-	int e = pthread_create(&rt->committer, NULL, committer, rt);
+	cm->committer_stop = false;
+	int e = pthread_create(&cm->committer, NULL, committer, cm);
 	if (e)
 		return vp__err(-e, "cannot start the committer thread: %s", strerror(e));
-	rt->committer_on = true;
+	cm->committer_on = true;
 	return 0;
 }
 
-void vp__committer_stop(struct vp_rt *rt)
+void vp__committer_stop(struct vp_commit *cm)
 {
-	if (!rt->committer_on)
+	if (!cm->committer_on)
 		return;
-	pthread_mutex_lock(&rt->mu);
-	rt->committer_stop = true;
-	pthread_cond_broadcast(&rt->cv);
-	pthread_mutex_unlock(&rt->mu);
-	pthread_join(rt->committer, NULL);
-	rt->committer_on = false;
+	pthread_mutex_lock(&cm->mu);
+	cm->committer_stop = true;
+	pthread_cond_broadcast(&cm->cv);
+	pthread_mutex_unlock(&cm->mu);
+	pthread_join(cm->committer, NULL);
+	cm->committer_on = false;
+}
+
+int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracker *trk, const uint8_t *heap,
+		    uint64_t seq, unsigned interval_ms)
+{
+	cm->pool = pool;
+	cm->trk = trk;
+	cm->log = (struct vp_log){.pool = pool, .heap = heap};
+	cm->seq = seq;
+	cm->active = 0;
+	cm->gate_closed = cm->commit_req = cm->committing = false;
+	cm->epoch = 1;
+	cm->done_epoch = 0;
+	cm->broken = 0;
+	cm->detached = false;
+	cm->carry.n = 0;
+	memset(&cm->st, 0, sizeof cm->st);
+	cm->mode = interval_ms ? VP_RELAXED : VP_SYNC;
+	cm->interval_ms = interval_ms;
+	cm->on = true;
+	int rc = cm->mode == VP_RELAXED ? vp__committer_start(cm) : 0;
+	if (rc)
+		cm->on = false;
+	return rc;
+}
+
+void vp__commit_close(struct vp_commit *cm)
+{
+	cm->on = false;
+	cm->detached = false;
+	vp__pageset_free(&cm->ws);
+	vp__pageset_free(&cm->carry);
+	vp__log_free(&cm->log);
+}
+
+void vp__commit_forked(struct vp_commit *cm)
+{
+	cm->detached = true;
+	cm->committer_on = false;
+	cm->active = 0;
+	cm->gate_closed = cm->commit_req = cm->committing = false;
+}
+
+void vp__commit_stats(struct vp_commit *cm, struct vp_stats *out, bool reset)
+{
+	pthread_mutex_lock(&cm->mu);
+	if (out)
+		*out = cm->st;
+	if (reset)
+		memset(&cm->st, 0, sizeof cm->st);
+	pthread_mutex_unlock(&cm->mu);
 }

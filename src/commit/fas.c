@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "commit/commit.h"
 #include "util/options.h"
 #include "util/util.h"
 
@@ -24,73 +24,73 @@ void vp__fas_reset_thread(void) { depth = 0; unmapped = false; }
 
 void pstart(void)
 {
-	struct vp_rt *rt = &vp__rt;
+	struct vp_commit *cm = &vp__cm;
 	if (depth++ > 0)
 		return;
-	if (vp_unlikely(!rt->mapped)) {
+	if (vp_unlikely(!cm->on)) {
 		unmapped = true;
 		vp__misuse(VP_E_NOTMAPPED, "pstart() called while no pool is mapped (call pmap first)");
 		return;
 	}
 	unmapped = false;
-	pthread_mutex_lock(&rt->mu);
-	if (rt->gate_closed || (rt->commit_req && rt->active > 0)) {
+	pthread_mutex_lock(&cm->mu);
+	if (cm->gate_closed || (cm->commit_req && cm->active > 0)) {
 		uint64_t t0 = vp__now_ns();
-		while (rt->gate_closed || (rt->commit_req && rt->active > 0))
-			pthread_cond_wait(&rt->cv, &rt->mu);
-		rt->st.ns_stall += vp__now_ns() - t0;
+		while (cm->gate_closed || (cm->commit_req && cm->active > 0))
+			pthread_cond_wait(&cm->cv, &cm->mu);
+		cm->st.ns_stall += vp__now_ns() - t0;
 	}
-	rt->active++;
-	pthread_mutex_unlock(&rt->mu);
+	cm->active++;
+	pthread_mutex_unlock(&cm->mu);
 }
 
 int pend(void)
 {
-	struct vp_rt *rt = &vp__rt;
+	struct vp_commit *cm = &vp__cm;
 	if (vp_unlikely(depth <= 0)) {
 		depth = 0;
 		return vp__misuse(VP_E_NOFAS, "pend() called without a matching pstart()");
 	}
 	if (--depth > 0)
 		return 0;
-	if (vp_unlikely(unmapped || !rt->mapped)) {
+	if (vp_unlikely(unmapped || !cm->on)) {
 		unmapped = false;
 		return vp__err(VP_E_NOTMAPPED, "pend(): the FAS began while no pool was mapped");
 	}
-	pthread_mutex_lock(&rt->mu);
-	rt->active--;
-	rt->st.fas++;
-	rt->fas_since_commit++;
+	pthread_mutex_lock(&cm->mu);
+	cm->active--;
+	cm->st.fas++;
+	cm->fas_since_commit++;
 	int rc = 0;
-	if (rt->detached) {
+	if (cm->detached) {
 		rc = vp__err(VP_E_DETACHED, "pend() in a forked child: the pool belongs to the parent");
-	} else if (rt->mode == VP_RELAXED) {
-		if (rt->active == 0 && rt->commit_req)
-			pthread_cond_broadcast(&rt->cv);
+	} else if (cm->mode == VP_RELAXED) {
+		if (cm->active == 0 && cm->commit_req)
+			pthread_cond_broadcast(&cm->cv);
 	} else {
-		uint64_t need = rt->epoch;
-		rt->commit_req = true;
-		rc = vp__wait_durable_locked(rt, need);
+		uint64_t need = cm->epoch;
+		cm->commit_req = true;
+		rc = vp__wait_durable_locked(cm, need);
 	}
-	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_unlock(&cm->mu);
 	return rc;
 }
 
 int pcommit(void)
 {
-	struct vp_rt *rt = &vp__rt;
+	struct vp_commit *cm = &vp__cm;
 	if (depth > 0)
 		return vp__misuse(VP_E_INFAS, "pcommit() inside a failure-atomic section would wait on itself");
-	if (!rt->mapped)
+	if (!cm->on)
 		return vp__misuse(VP_E_NOTMAPPED, "pcommit() called while no pool is mapped");
-	if (rt->detached)
+	if (cm->detached)
 		return vp__err(VP_E_DETACHED, "pcommit() in a forked child: the pool belongs to the parent");
-	pthread_mutex_lock(&rt->mu);
-	uint64_t need = rt->epoch;
-	rt->commit_req = true;
-	pthread_cond_broadcast(&rt->cv);
-	int rc = vp__wait_durable_locked(rt, need);
-	pthread_mutex_unlock(&rt->mu);
+	pthread_mutex_lock(&cm->mu);
+	uint64_t need = cm->epoch;
+	cm->commit_req = true;
+	pthread_cond_broadcast(&cm->cv);
+	int rc = vp__wait_durable_locked(cm, need);
+	pthread_mutex_unlock(&cm->mu);
 	return rc;
 }
 
@@ -103,7 +103,7 @@ int psync(void)
 
 int vp_set_durability(int mode, unsigned interval_ms)
 {
-	struct vp_rt *rt = &vp__rt;
+	struct vp_commit *cm = &vp__cm;
 	if (mode != VP_SYNC && mode != VP_RELAXED)
 		return vp__misuse(VP_E_INVAL, "vp_set_durability: mode %d is neither VP_SYNC nor VP_RELAXED", mode);
 	if (mode == VP_RELAXED && interval_ms == 0)
@@ -112,45 +112,17 @@ int vp_set_durability(int mode, unsigned interval_ms)
 		return vp__misuse(VP_E_INFAS, "vp_set_durability inside a failure-atomic section");
 	vp__opt.interval_ms = mode == VP_RELAXED ? interval_ms : 0;
 	vp__option_from_code(VP_OPT_COMMIT_INTERVAL_MS);
-	if (!rt->mapped)
+	if (!cm->on)
 		return 0;
-	vp__committer_stop(rt);
+	vp__committer_stop(cm);
 	/* Everything written under the old mode becomes durable first. */
 	int rc = pcommit();
-	rt->mode = mode;
-	rt->interval_ms = interval_ms;
+	cm->mode = mode;
+	cm->interval_ms = interval_ms;
 	if (mode == VP_RELAXED) {
-		int r2 = vp__committer_start(rt);
+		int r2 = vp__committer_start(cm);
 		if (r2)
 			return r2;
 	}
 	return rc;
-}
-
-int vp_stats(struct vp_stats *out)
-{
-	struct vp_rt *rt = &vp__rt;
-	if (!out)
-		return vp__misuse(VP_E_INVAL, "vp_stats(NULL)");
-	if (!rt->mapped) {
-		memset(out, 0, sizeof *out);
-		return vp__err(VP_E_NOTMAPPED, "vp_stats: no pool is mapped");
-	}
-	pthread_mutex_lock(&rt->mu);
-	*out = rt->st;
-	pthread_mutex_unlock(&rt->mu);
-	out->faults = rt->trk.ops->faults(&rt->trk);
-	out->heap_size = rt->heap_size;
-	out->heap_used = ((struct vp_heaphdr *)rt->heap)->used;
-	snprintf(out->tracker, sizeof out->tracker, "%s", rt->trk.ops->name);
-	snprintf(out->medium, sizeof out->medium, "%s", vp__medium_name(rt->pool.ps.medium));
-	return 0;
-}
-
-void vp_stats_reset(void)
-{
-	struct vp_rt *rt = &vp__rt;
-	pthread_mutex_lock(&rt->mu);
-	memset(&rt->st, 0, sizeof rt->st);
-	pthread_mutex_unlock(&rt->mu);
 }

@@ -28,18 +28,18 @@
 #include <string.h>
 
 #include "commit/log.h"
-#include "runtime.h"
+#include "track/track.h"
 #include "util/options.h"
 #include "util/util.h"
 
 /* reserve -- allocate file blocks so later stores through the mapping cannot
  * raise SIGBUS on a full medium. */
-static int reserve(struct vp_rt *rt, uint64_t off, uint64_t len, const char *what)
+static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *what)
 {
-	int e = posix_fallocate(rt->pool.fd, (off_t)off, (off_t)len);
+	int e = posix_fallocate(lg->pool->fd, (off_t)off, (off_t)len);
 	if (e && e != EOPNOTSUPP && e != EINVAL)
 		return vp__err(-e, "cannot reserve %llu bytes of %s in %s: %s", (unsigned long long)len, what,
-			       rt->pool.path, strerror(e));
+			       lg->pool->path, strerror(e));
 	return 0;
 }
 
@@ -49,33 +49,33 @@ static int reserve(struct vp_rt *rt, uint64_t off, uint64_t len, const char *wha
  * nothing lost) instead of raising SIGBUS in the middle of a copy. (The
  * home image of every pool is reserved at creation.) Also grows the
  * descriptor staging array. */
-int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws)
+int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 {
 	uint64_t n = ws->n;
 	int rc;
-	if (!rt->sparse) {
+	if (!lg->sparse) {
 		struct stat st;
-		rt->sparse = fstat(rt->pool.fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < rt->pool.sb.file_size ? 1 : 2;
+		lg->sparse = fstat(lg->pool->fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < lg->pool->sb.file_size ? 1 : 2;
 	}
-	uint64_t need = (rt->pool.sb.logdata_off - rt->pool.sb.logdesc_off) + n * VP_PAGE;
-	if (rt->sparse == 1 && need > rt->log_reserved) {
+	uint64_t need = (lg->pool->sb.logdata_off - lg->pool->sb.logdesc_off) + n * VP_PAGE;
+	if (lg->sparse == 1 && need > lg->reserved) {
 		uint64_t want = need + need / 4;
-		uint64_t max = rt->pool.sb.file_size - rt->pool.sb.logdesc_off;
+		uint64_t max = lg->pool->sb.file_size - lg->pool->sb.logdesc_off;
 		if (want > max)
 			want = max;
-		if ((rc = reserve(rt, rt->pool.sb.logdesc_off, want, "redo log")))
+		if ((rc = reserve(lg, lg->pool->sb.logdesc_off, want, "redo log")))
 			return rc;
-		rt->log_reserved = want;
+		lg->reserved = want;
 	}
-	if (n > rt->desc_cap) {
-		size_t cap = rt->desc_cap ? rt->desc_cap : 1024;
+	if (n > lg->desc_cap) {
+		size_t cap = lg->desc_cap ? lg->desc_cap : 1024;
 		while (cap < n)
 			cap *= 2;
-		void *p = realloc(rt->desc, cap * sizeof *rt->desc);
+		void *p = realloc(lg->desc, cap * sizeof *lg->desc);
 		if (!p)
 			return vp__err(-ENOMEM, "out of memory for %llu log descriptors", (unsigned long long)n);
-		rt->desc = p;
-		rt->desc_cap = cap;
+		lg->desc = p;
+		lg->desc_cap = cap;
 	}
 	return 0;
 }
@@ -96,7 +96,7 @@ int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws)
 #define PAR_MIN 512
 
 struct half {
-	struct vp_rt *rt;
+	struct vp_log *lg;
 	const struct vp_pageset *ws;
 	uint64_t from, to;
 	struct vp_persist ps;
@@ -104,36 +104,36 @@ struct half {
 };
 
 /* copy_slots -- log copy of pages [from, to) of the write set. */
-static void copy_slots(struct vp_rt *rt, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
+static void copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
 		       uint64_t to)
 {
-	uint8_t *slots = rt->pool.map + rt->pool.sb.logdata_off;
+	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
 	bool sums = vp__opt.checksum_pages;
 	for (uint64_t i = from; i < to; i++) {
-		const uint8_t *src = rt->heap + ws->pg[i] * VP_PAGE;
+		const uint8_t *src = lg->heap + ws->pg[i] * VP_PAGE;
 		vp__pcopy(ps, slots + i * VP_PAGE, src, VP_PAGE);
-		rt->desc[i].pgno = ws->pg[i];
+		lg->desc[i].pgno = ws->pg[i];
 		/* The checksum is taken from the working copy while threads are
 		 * paused, so it matches what was copied. */
-		rt->desc[i].csum = sums ? vp__csum(src, VP_PAGE) : 0;
-		if (sums && !rt->desc[i].csum)
-			rt->desc[i].csum = 1; /* 0 means "no checksum" */
+		lg->desc[i].csum = sums ? vp__csum(src, VP_PAGE) : 0;
+		if (sums && !lg->desc[i].csum)
+			lg->desc[i].csum = 1; /* 0 means "no checksum" */
 	}
 }
 
 /* copy_home -- step 4 copy of slots [from, to) to their home pages. */
-static void copy_home(struct vp_rt *rt, struct vp_persist *ps, uint64_t from, uint64_t to)
+static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, uint64_t to)
 {
-	uint8_t *home = rt->pool.map + rt->pool.sb.home_off;
-	uint8_t *slots = rt->pool.map + rt->pool.sb.logdata_off;
+	uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
+	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
 	for (uint64_t i = from; i < to; i++)
-		vp__pcopy(ps, home + rt->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
+		vp__pcopy(ps, home + lg->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
 }
 
 static void *slots_helper(void *arg)
 {
 	struct half *h = arg;
-	copy_slots(h->rt, &h->ps, h->ws, h->from, h->to);
+	copy_slots(h->lg, &h->ps, h->ws, h->from, h->to);
 	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("log:slots-second-half"));
 	return NULL;
 }
@@ -141,19 +141,19 @@ static void *slots_helper(void *arg)
 static void *home_helper(void *arg)
 {
 	struct half *h = arg;
-	copy_home(h->rt, &h->ps, h->from, h->to);
+	copy_home(h->lg, &h->ps, h->from, h->to);
 	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("home:pages-second-half"));
 	return NULL;
 }
 
 /* split -- start fn on the second half of n pages; returns where the
  * caller's half ends (n when nothing was started). */
-static uint64_t split(struct vp_rt *rt, const struct vp_pageset *ws, uint64_t n, void *(*fn)(void *),
+static uint64_t split(struct vp_log *lg, const struct vp_pageset *ws, uint64_t n, void *(*fn)(void *),
 		      struct half *h, pthread_t *th)
 {
 	if (n < PAR_MIN || vp__opt.copy_threads < 2 || vp__persist_hooks)
 		return n;
-	*h = (struct half){.rt = rt, .ws = ws, .from = n / 2, .to = n, .ps = rt->pool.ps};
+	*h = (struct half){.lg = lg, .ws = ws, .from = n / 2, .to = n, .ps = lg->pool->ps};
 	h->ps.lo = UINTPTR_MAX;
 	h->ps.hi = 0;
 	if (pthread_create(th, NULL, fn, h) != 0)
@@ -161,39 +161,39 @@ static uint64_t split(struct vp_rt *rt, const struct vp_pageset *ws, uint64_t n,
 	return n / 2;
 }
 
-int vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws)
+int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws)
 {
 	struct half h;
 	pthread_t th;
-	uint64_t mine = split(rt, ws, ws->n, slots_helper, &h, &th);
-	copy_slots(rt, &rt->pool.ps, ws, 0, mine);
+	uint64_t mine = split(lg, ws, ws->n, slots_helper, &h, &th);
+	copy_slots(lg, &lg->pool->ps, ws, 0, mine);
 	if (mine == ws->n)
 		return 0;
 	pthread_join(th, NULL);
 	return h.rc;
 }
 
-int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n)
+int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 {
-	uint8_t *dt = rt->pool.map + rt->pool.sb.logdesc_off;
+	uint8_t *dt = lg->pool->map + lg->pool->sb.logdesc_off;
 	size_t dbytes = n * sizeof(struct vp_logdesc);
 	int rc;
-	vp__pstore(&rt->pool.ps, dt, rt->desc, dbytes);
-	vp__pflush(&rt->pool.ps, dt, dbytes);
+	vp__pstore(&lg->pool->ps, dt, lg->desc, dbytes);
+	vp__pflush(&lg->pool->ps, dt, dbytes);
 	/* Crash before this drain: no record names group seq; discarded. */
-	if ((rc = vp__pdrain(&rt->pool.ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
+	if ((rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
 		return rc;
-	return vp__logrec_write(&rt->pool, VP_LOG_COMMITTED, seq, n, vp__csum(rt->desc, dbytes));
+	return vp__logrec_write(lg->pool, VP_LOG_COMMITTED, seq, n, vp__csum(lg->desc, dbytes));
 }
 
-int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
+int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n)
 {
 	struct half h;
 	pthread_t th;
-	uint64_t mine = split(rt, NULL, n, home_helper, &h, &th);
-	copy_home(rt, &rt->pool.ps, 0, mine);
+	uint64_t mine = split(lg, NULL, n, home_helper, &h, &th);
+	copy_home(lg, &lg->pool->ps, 0, mine);
 	/* Crash before this drain: the record says COMMITTED; replayed. */
-	int rc = vp__pdrain(&rt->pool.ps, VP_CRASH_POINT("home:pages-updated"));
+	int rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("home:pages-updated"));
 	if (mine != n) {
 		pthread_join(th, NULL);
 		if (!rc)
@@ -201,5 +201,12 @@ int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n)
 	}
 	if (rc)
 		return rc;
-	return vp__logrec_retire(&rt->pool, seq);
+	return vp__logrec_retire(lg->pool, seq);
+}
+
+void vp__log_free(struct vp_log *lg)
+{
+	free(lg->desc);
+	lg->desc = NULL;
+	lg->desc_cap = 0;
 }

@@ -8,21 +8,40 @@
 
 #include <stdint.h>
 
-struct vp_rt;
+#include <stddef.h>
+
+#include "pool/pool.h"
+
 struct vp_pageset;
 
+/* struct vp_log -- the commit pipeline's side of the redo log: the pool it
+ * writes, the working copy it copies pages from, the descriptor staging
+ * array and how much of a sparse pool's log is reserved. The runtime keeps
+ * one; `volipmem check --repair` makes one over the repaired heap image. */
+struct vp_log {
+	struct vp_pool *pool;
+	const uint8_t *heap;      /* the pages named by a write set            */
+	struct vp_logdesc *desc;  /* staging copy of the descriptors           */
+	size_t desc_cap;
+	uint64_t reserved;        /* bytes of the log area reserved on disk    */
+	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
+};
+
 /* Step 2: make sure the medium has room for the write set's log slots. */
-int vp__log_prepare(struct vp_rt *rt, const struct vp_pageset *ws);
+int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws);
 /* Step 3, first half: copy the write set's pages from the working copy into
  * the log slots and compute descriptors. Threads are paused meanwhile. A
  * large set is split with a helper thread (VOLIPMEM_COPY_THREADS); its half
  * is drained before this returns. Returns 0 or the helper's drain error. */
-int vp__log_copy(struct vp_rt *rt, const struct vp_pageset *ws);
+int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws);
 /* Step 3, second half: make slots and descriptors durable, then the commit
  * record (the commit point). Threads run meanwhile. */
-int vp__log_commit(struct vp_rt *rt, uint64_t seq, uint64_t n);
+int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n);
 /* Step 4: copy the slots into the home image (split like step 3 for a
  * large set), make it durable, retire. */
-int vp__log_apply(struct vp_rt *rt, uint64_t seq, uint64_t n);
+int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n);
+
+/* vp__log_free -- release the staging array. */
+void vp__log_free(struct vp_log *lg);
 
 #endif

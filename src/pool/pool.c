@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "heap/heap.h"
 #include "pool/newfile.h"
 #include "pool/pool.h"
 #include "util/options.h"
@@ -122,7 +121,8 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
 }
 
 /* vp__pool_create -- see pool.h. */
-int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
+int vp__pool_create(const char *path, size_t heap_size, unsigned flags,
+		    int (*format_heap)(uint8_t *img, size_t heap_size))
 {
 	struct vp_superblock sb;
 	struct vp_newfile nf;
@@ -174,7 +174,8 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 		}
 		vp__create_point("reserved");
 	}
-	/* Format the heap's own metadata in the home image. */
+	/* The heap's own metadata: its header and page map, at the start of
+	 * the home image. */
 	size_t meta = vp_align_up(sizeof(struct vp_heaphdr), VP_PAGE) +
 		      vp_align_up((heap_size / VP_PAGE) * sizeof(struct vp_pgent), VP_PAGE);
 	map = mmap(NULL, meta, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)sb.home_off);
@@ -182,7 +183,7 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags)
 		rc = vp__err(-errno, "cannot map new pool %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if ((rc = vp__heap_format(map, heap_size)))
+	if ((rc = format_heap(map, heap_size)))
 		goto fail;
 	if (msync(map, meta, MS_SYNC) != 0) {
 		rc = vp__err(-errno, "cannot write new pool %s: %s", path, strerror(errno));

@@ -63,8 +63,11 @@ enum vp_pool_mode {
 };
 
 /* vp__pool_create -- build a complete pool at path (VOLIPMEM_HEAP_BASE,
- * VOLIPMEM_RESERVE from vp__opt); -EEXIST if a file is there. */
-int vp__pool_create(const char *path, size_t heap_size, unsigned flags);
+ * VOLIPMEM_RESERVE from vp__opt); -EEXIST if a file is there. The heap's
+ * own metadata is written by format_heap (the heap's vp__heap_format) on
+ * the start of the new home image: the pool does not know the heap. */
+int vp__pool_create(const char *path, size_t heap_size, unsigned flags,
+		    int (*format_heap)(uint8_t *img, size_t heap_size));
 /* vp__pool_open -- open, lock, choose the superblock and map the file
  * (never writes it). 0, or a code with vp_errormsg() naming the problem. */
 int vp__pool_open(struct vp_pool *p, const char *path, enum vp_pool_mode mode);

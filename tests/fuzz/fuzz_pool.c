@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "fuzz_image.h"
-#include "pool/inspect.h"
+#include "runtime/inspect.h"
 #include "util/util.h"
 
 #include "persist/persist.h"

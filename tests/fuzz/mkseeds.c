@@ -18,7 +18,7 @@
 
 #include "fuzz_image.h"
 #include "persist/persist.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 static const char *want;
 static uint8_t *snap;

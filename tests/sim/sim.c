@@ -48,8 +48,8 @@
 
 #include "persist/persist.h"
 #include "pool/pool.h"
-#include "pool/inspect.h"
-#include "runtime.h"
+#include "runtime/inspect.h"
+#include "runtime/runtime.h"
 #include "util/util.h"
 
 #define LINE 64u

@@ -35,7 +35,7 @@
 
 #include <volipmem.h>
 
-#include "pool/inspect.h"
+#include "runtime/inspect.h"
 #include "pool/newfile.h"
 
 static char dir[128], path[192];

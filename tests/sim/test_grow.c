@@ -17,7 +17,7 @@
 #include <volipmem.h>
 
 #include "pool/pool.h"
-#include "pool/inspect.h"
+#include "runtime/inspect.h"
 
 static char path[256];
 

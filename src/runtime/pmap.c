@@ -20,14 +20,12 @@
 
 #include "heap/heap.h"
 #include "pool/newfile.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 #include "util/options.h"
 #include "util/util.h"
 
 struct vp_rt vp__rt = {
 	.pool.fd = -1,
-	.mu = PTHREAD_MUTEX_INITIALIZER,
-	.cv = PTHREAD_COND_INITIALIZER,
 };
 
 /* who_maps -- describe the mapping that overlaps [a, a+len), for errors. */
@@ -91,31 +89,6 @@ static int map_heap(struct vp_rt *rt)
 	return 0;
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&vp__rt.mu); }
-static void atfork_parent(void) { pthread_mutex_unlock(&vp__rt.mu); }
-
-/* atfork_child -- detach: the child keeps its private copy of the heap but
- * must never write the parent's pool. Dropping our reference to the file
- * description also lets the parent's lock go when the parent closes it. */
-static void atfork_child(void)
-{
-	struct vp_rt *rt = &vp__rt;
-	/* The forking thread took mu in atfork_prepare and is the child's only
-	 * thread: release it. (Re-initialising a locked mutex is undefined, and
-	 * TSan reports the child's next lock as a double lock.) */
-	pthread_mutex_unlock(&rt->mu);
-	pthread_cond_init(&rt->cv, NULL);
-	if (!rt->mapped)
-		return;
-	rt->detached = true;
-	rt->committer_on = false;
-	if (rt->trk.ops && rt->trk.ops->forked)
-		rt->trk.ops->forked(&rt->trk);
-	rt->active = 0;
-	rt->gate_closed = rt->commit_req = rt->committing = false;
-	vp__pool_close(&rt->pool);
-}
-
 static void unmap_all(struct vp_rt *rt)
 {
 	if (rt->heap) {
@@ -144,7 +117,6 @@ static int check_heap(const struct vp_pool *p, const struct vp_logrec *rec, uint
 
 int pmap(const char *path, size_t heap_size, unsigned flags)
 {
-	static bool atfork_done;
 	struct vp_rt *rt = &vp__rt;
 	int rc;
 
@@ -170,7 +142,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		if (flags & VP_OPEN_ONLY)
 			return vp__err(-ENOENT, "pool %s does not exist", path);
 		/* -EEXIST: another process created it meanwhile; open theirs. */
-		rc = vp__pool_create(path, heap_size, flags);
+		rc = vp__pool_create(path, heap_size, flags, vp__heap_format);
 		if (rc && rc != -EEXIST)
 			return rc;
 		if (rc && (flags & VP_CREATE_ONLY))
@@ -192,10 +164,6 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 	    (rc = check_heap(&rt->pool, &rec, grow ? vp__pool_grow_size(&rt->pool, want) : rt->pool.sb.heap_size)) ||
 	    (grow && (rc = vp__pool_grow_check(&rt->pool, want))) || (rc = reserve_heap(rt)))
 		goto fail;
-	/* Sparse pools get their log blocks on demand (log.c). */
-	rt->log_reserved = 0;
-	rt->sparse = 0;
-	rt->seq = rec.seq;
 	if ((rc = vp__log_replay(&rt->pool, &rec)))
 		goto fail;
 	/* A larger size grows the pool in place (grow.c): the file side now,
@@ -215,34 +183,20 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		goto fail_heap;
 	vp__interpose_set(&rt->trk);
 
-	rt->active = 0;
-	rt->gate_closed = rt->commit_req = rt->committing = false;
-	rt->epoch = 1;
-	rt->done_epoch = 0;
-	rt->broken = 0;
-	rt->detached = false;
-	rt->carry.n = 0;
-	memset(&rt->st, 0, sizeof rt->st);
-	rt->mode = vp__opt.interval_ms ? VP_RELAXED : VP_SYNC;
-	rt->interval_ms = vp__opt.interval_ms;
-	rt->mapped = true;
-	if (rt->mode == VP_RELAXED && (rc = vp__committer_start(rt))) {
-		rt->mapped = false;
+	if ((rc = vp__commit_open(&vp__cm, &rt->pool, &rt->trk, rt->heap, rec.seq, vp__opt.interval_ms)))
 		goto fail_track;
-	}
-	if (!atfork_done) {
-		pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-		atfork_done = true;
-	}
+	rt->mapped = true;
+	vp__fork_install();
 	/* The heap side of a growth (now, or left by a crash after the
 	 * superblocks switched): one implicit FAS. */
-	if (((struct vp_heaphdr *)rt->heap)->npages < rt->heap_pages && (rc = vp__heap_grow(rt->heap, rt->heap_pages, rt->pool.path))) {
+	if (((struct vp_heaphdr *)rt->heap)->npages < rt->heap_pages &&
+	    (rc = vp__heap_grow(rt->heap, rt->heap_pages, rt->pool.path))) {
 		punmap();
 		return rc;
 	}
 	vp__log(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
 		(void *)rt->heap, ops->name, vp__medium_name(rt->pool.ps.medium),
-		rt->mode == VP_RELAXED ? "relaxed" : "synchronous");
+		vp__cm.mode == VP_RELAXED ? "relaxed" : "synchronous");
 	return 0;
 
 fail_track:
@@ -261,8 +215,8 @@ int punmap(void)
 	if (!rt->mapped)
 		return vp__misuse(VP_E_NOTMAPPED, "punmap() called while no pool is mapped");
 	int rc = 0;
-	if (!rt->detached) {
-		vp__committer_stop(rt);
+	if (!vp__cm.detached) {
+		vp__committer_stop(&vp__cm);
 		rc = pcommit();
 		if (rc == VP_E_INFAS)
 			return rc;
@@ -271,13 +225,8 @@ int punmap(void)
 	rt->trk.ops->detach(&rt->trk);
 	vp__heap_detach();
 	rt->mapped = false;
+	vp__commit_close(&vp__cm);
 	unmap_all(rt);
-	vp__pageset_free(&rt->ws);
-	vp__pageset_free(&rt->carry);
-	free(rt->desc);
-	rt->desc = NULL;
-	rt->desc_cap = 0;
-	rt->detached = false;
 	return rc;
 }
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pool/inspect.h"
+#include "runtime/inspect.h"
 #include "util/util.h"
 
 int vp__image_open(struct vp_image *im, uint8_t *img, uint64_t len)
