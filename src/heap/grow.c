@@ -57,7 +57,7 @@ int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path)
 	int rc;
 	if ((rc = vp__heap_grow_check(h, n2)))
 		return rc;
-	vp__log(1, "pool %s: heap side of the growth: %llu -> %llu pages, page map moves to page %llu", path,
+	vp__diag(1, "pool %s: heap side of the growth: %llu -> %llu pages, page map moves to page %llu", path,
 		(unsigned long long)n1, (unsigned long long)n2, (unsigned long long)n1);
 	pstart();
 	struct vp_pgent *npm = (void *)(heap + n1 * VP_PAGE);

@@ -113,7 +113,7 @@ int vp__pool_grow_file(struct vp_pool *p, uint64_t new_size)
 	vp__pool_geometry(&nsb, new_size);
 	nsb.seq = p->sb.seq + 1;
 	vp__sb_seal(&nsb);
-	vp__log(1, "pool %s: growing the heap from %llu to %llu bytes", p->path, (unsigned long long)old,
+	vp__diag(1, "pool %s: growing the heap from %llu to %llu bytes", p->path, (unsigned long long)old,
 		(unsigned long long)new_size);
 
 	/* 1: the file. */

@@ -134,7 +134,7 @@ int vp__newfile_sweep(const char *path)
 		if (fstat(fd, &a) == 0 && S_ISREG(a.st_mode) && (a.st_nlink > 1 || flock(fd, LOCK_EX | LOCK_NB) == 0) &&
 		    fstatat(dirfd(d), e->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
 		    a.st_ino == b.st_ino && unlinkat(dirfd(d), e->d_name, 0) == 0) {
-			vp__log(1, "removed %s/%s, left by a creation that did not finish", dir, e->d_name);
+			vp__diag(1, "removed %s/%s, left by a creation that did not finish", dir, e->d_name);
 			removed++;
 		}
 		close(fd);
@@ -180,7 +180,7 @@ int vp__newfile_open(struct vp_newfile *nf, const char *path)
 			return vp__err(-errno, "cannot create pool %s in %s: %s", path, dir, strerror(errno));
 	}
 	if (nf->fd < 0) {
-		vp__log(2, "pool %s: no O_TMPFILE here, building it as %s" TMP_INFIX "%d", path, path, (int)getpid());
+		vp__diag(2, "pool %s: no O_TMPFILE here, building it as %s" TMP_INFIX "%d", path, path, (int)getpid());
 		if ((rc = open_named(nf)))
 			return rc;
 	}

@@ -213,7 +213,7 @@ int vp__pool_create(const char *path, size_t heap_size, unsigned flags,
 	vp__create_point("durable");
 	if ((rc = vp__newfile_publish(&nf)))
 		return rc;
-	vp__log(1, "created pool %s: heap %zu bytes at %#llx", path, heap_size,
+	vp__diag(1, "created pool %s: heap %zu bytes at %#llx", path, heap_size,
 		(unsigned long long)sb.heap_base);
 	return 0;
 fail:
@@ -249,7 +249,7 @@ int vp__sb_choose(struct vp_pool *p, const struct vp_superblock *a, const struct
 	}
 	if (rc[0] == 0 || rc[1] == 0) {
 		int good = rc[0] == 0 ? 0 : 1;
-		vp__log(1, "pool %s: superblock copy %c is damaged (%s); using copy %c", p->path, 'B' - good,
+		vp__diag(1, "pool %s: superblock copy %c is damaged (%s); using copy %c", p->path, 'B' - good,
 			p->sb_why[1 - good], 'A' + good);
 		p->sb = *c[good];
 		return 0;

@@ -151,7 +151,7 @@ int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec)
 {
 	if (rec->state == VP_LOG_APPLIED)
 		return 0;
-	vp__log(1, "pool %s: replaying committed group %llu (%llu pages)", p->path, (unsigned long long)rec->seq,
+	vp__diag(1, "pool %s: replaying committed group %llu (%llu pages)", p->path, (unsigned long long)rec->seq,
 		(unsigned long long)rec->npages);
 	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
 	for (uint64_t i = 0; i < rec->npages; i++)

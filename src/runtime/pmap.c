@@ -194,7 +194,7 @@ int pmap(const char *path, size_t heap_size, unsigned flags)
 		punmap();
 		return rc;
 	}
-	vp__log(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
+	vp__diag(1, "mapped %s: heap %zu bytes at %p, tracker %s, medium %s, %s", path, rt->heap_size,
 		(void *)rt->heap, ops->name, vp__medium_name(rt->pool.ps.medium),
 		vp__cm.mode == VP_RELAXED ? "relaxed" : "synchronous");
 	return 0;

@@ -58,7 +58,7 @@ int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 		} else {
 			*out = trackers[i];
 			if (i > 0)
-				vp__log(1, "tracker %s unusable here (%s), using %s", trackers[0]->name, why,
+				vp__diag(1, "tracker %s unusable here (%s), using %s", trackers[0]->name, why,
 					trackers[i]->name);
 			return 0;
 		}

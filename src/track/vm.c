@@ -79,7 +79,7 @@ static void vmt_detach(struct vp_tracker *t)
 	(void)t;
 	vm_untrack();
 	if (vm_leave() < 0)
-		vp__log(1, "staying in the VM after punmap: %s", vm_errmsg());
+		vp__diag(1, "staying in the VM after punmap: %s", vm_errmsg());
 }
 
 static uint64_t vmt_faults(struct vp_tracker *t)

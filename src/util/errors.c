@@ -71,7 +71,7 @@ int vp__err(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	set_msg(fmt, ap);
 	va_end(ap);
-	vp__log(2, "%s", errbuf);
+	vp__diag(2, "%s", errbuf);
 	return code;
 }
 
@@ -85,7 +85,7 @@ int vp__misuse(int code, const char *fmt, ...)
 	return code;
 }
 
-void vp__log(int level, const char *fmt, ...)
+void vp__diag(int level, const char *fmt, ...)
 {
 	if (vp__opt.verbose < level)
 		return;

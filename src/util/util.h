@@ -27,8 +27,9 @@ int vp__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 /* vp__misuse -- like vp__err, and also print the message on stderr: used
  * for API misuse, which must never pass silently. */
 int vp__misuse(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* vp__log -- print "volipmem: ..." on stderr when verbosity >= level. */
-void vp__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* vp__diag -- print "volipmem: ..." on stderr when verbosity >= level
+ * (diagnostics; the redo log's functions are vp__log_*). */
+void vp__diag(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vp__clear_err(void);
 
 static inline uint64_t vp__now_ns(void)

@@ -214,7 +214,7 @@ int vm__sig_kick(void);
 #define VM_DELIVER_SYSCALL 1   /* stopped in the LSTAR stub after `out` */
 #define VM_DELIVER_REGS 2      /* stopped anywhere: needs CPL3 */
 
-/* track.c */
+/* writeset.c */
 long vm__track_host(uint64_t base, uint64_t len, int mode);
 long vm__collect_host(void **pages, uint64_t max);
 long vm__untrack_host(void);

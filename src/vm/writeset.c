@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * track.c -- the write set of one registered range, collected by the MMU.
+ * writeset.c -- the write set of one registered range, collected by the MMU.
  *
  * VM_DIRTY: the range's PTEs stay writable with D clear; the MMU sets D on
  * the first write through each translation, with no fault. Collect scans
