@@ -75,10 +75,8 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 		for (int i = 0; i < 2; i++) {
 			if (pool.sb_rc[i] == 0)
 				continue;
-			off_t off = i ? VP_SB_OFF_B : VP_SB_OFF_A;
-			if (pwrite(pool.fd, &pool.sb, sizeof pool.sb, off) != (ssize_t)sizeof pool.sb || fsync(pool.fd) != 0) {
-				perror("volipmem check --repair: rewriting a superblock copy");
-				rc = -1;
+			if ((rc = vp__sb_write(&pool, i, &pool.sb))) {
+				fprintf(stderr, "volipmem check --repair: %s\n", vp_errormsg());
 				goto out;
 			}
 			printf("repaired:     superblock copy %c rewritten from copy %c\n", 'A' + i, 'B' - i);

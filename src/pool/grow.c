@@ -131,13 +131,9 @@ int vp__pool_grow_file(struct vp_pool *p, uint64_t new_size)
 	if ((rc = zero_range(p, z0, z1 - z0)) || (rc = stop(2)))
 		return rc;
 	/* 3, 4: the superblocks, A then B. */
-	if (pwrite(p->fd, &nsb, sizeof nsb, VP_SB_OFF_A) != (ssize_t)sizeof nsb)
-		return vp__err(-errno, "cannot write superblock A of %s: %s", p->path, strerror(errno));
-	if ((rc = sync_fd(p, "superblock A")) || (rc = stop(3)))
+	if ((rc = vp__sb_write(p, 0, &nsb)) || (rc = stop(3)))
 		return rc;
-	if (pwrite(p->fd, &nsb, sizeof nsb, VP_SB_OFF_B) != (ssize_t)sizeof nsb)
-		return vp__err(-errno, "cannot write superblock B of %s: %s", p->path, strerror(errno));
-	if ((rc = sync_fd(p, "superblock B")) || (rc = stop(4)))
+	if ((rc = vp__sb_write(p, 1, &nsb)) || (rc = stop(4)))
 		return rc;
 
 	/* Map the larger file. */

@@ -120,6 +120,16 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
 	return 0;
 }
 
+int vp__sb_write(struct vp_pool *p, int copy, const struct vp_superblock *sb)
+{
+	int rc = write_all(p->fd, sb, sizeof *sb, copy ? VP_SB_OFF_B : VP_SB_OFF_A);
+	if (!rc && fdatasync(p->fd) != 0)
+		rc = -errno;
+	if (rc)
+		return vp__err(rc, "cannot write superblock copy %c of %s: %s", 'A' + copy, p->path, strerror(-rc));
+	return 0;
+}
+
 /* vp__pool_create -- see pool.h. */
 int vp__pool_create(const char *path, size_t heap_size, unsigned flags,
 		    int (*format_heap)(uint8_t *img, size_t heap_size))

@@ -52,6 +52,10 @@ int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *wh
 int vp__sb_choose(struct vp_pool *p, const struct vp_superblock *a, const struct vp_superblock *b,
 		  uint64_t file_size);
 
+/* vp__sb_write -- write superblock copy `copy` (0 = A, 1 = B) of the
+ * pool file as sb and make it durable before returning. */
+int vp__sb_write(struct vp_pool *p, int copy, const struct vp_superblock *sb);
+
 /* ---- opening (pool.c) ---- */
 
 enum vp_pool_mode {
