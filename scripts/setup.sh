@@ -14,6 +14,7 @@ PKGS=(
   memcached libmemcached-tools            # memcached peer + protocol tools
   nutcracker                              # twemproxy: the scale-out test
   python3 python3-dev python3-pytest python3-tinydb python3-pymemcache
+  python3-venv python3-setuptools python3-wheel  # pip install ./bindings/python
   gnuplot-nox                             # plots of benchmark results
   util-linux procps                       # flock, setpriv, pgrep
 )

@@ -13,6 +13,11 @@ import pytest
 
 import volipmem
 
+# pip_install.sh runs the suite against the installed package: make sure
+# that is the copy imported, not one on PYTHONPATH.
+if os.environ.get("VPY_EXPECT_INSTALLED") == "1":
+    assert volipmem.__file__.startswith(sys.prefix + os.sep), volipmem.__file__
+
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
 _counter = itertools.count()
 
