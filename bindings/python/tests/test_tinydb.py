@@ -10,6 +10,7 @@ import pytest
 
 tinydb = pytest.importorskip("tinydb")
 from tinydb import Query, TinyDB, where  # noqa: E402
+from tinydb.middlewares import CachingMiddleware  # noqa: E402
 from tinydb.storages import MemoryStorage  # noqa: E402
 
 import volipmem  # noqa: E402
@@ -17,9 +18,21 @@ import volipmem.tinydb as vtdb  # noqa: E402
 
 
 def open_subject(kind, path):
+    """table / storage: the two ways in; cached-*: the same under
+    TinyDB's CachingMiddleware."""
     if kind == "table":
         return vtdb.open(path, 64 << 20)
+    if kind == "cached-table":
+        return TinyDB(path, size=64 << 20,
+                      storage=CachingMiddleware(vtdb.VolipMemStorage),
+                      table_class=vtdb.VolipMemTable)
+    if kind == "cached-storage":
+        return TinyDB(path, size=64 << 20,
+                      storage=CachingMiddleware(vtdb.VolipMemStorage))
     return TinyDB(path, size=64 << 20, storage=vtdb.VolipMemStorage)
+
+
+KINDS = ["table", "storage", "cached-table", "cached-storage"]
 
 
 def norm(r):
@@ -116,14 +129,14 @@ def step(rng, dbs, tables):
     return op, out
 
 
-@pytest.mark.parametrize("kind", ["table", "storage"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", range(3))
 def test_random_ops_match_memory_storage(path, kind, seed):
     rng = random.Random(seed)
     oracle = TinyDB(storage=MemoryStorage)
     subject = open_subject(kind, path)
     tables = ["_default", "other"]
-    for i in range(300 if kind == "table" else 150):
+    for i in range(300 if kind.endswith("table") else 150):
         op, (want, got) = step(rng, [oracle, subject], tables)
         assert got == want, (i, op)
     for name in tables:
@@ -139,7 +152,7 @@ def test_random_ops_match_memory_storage(path, kind, seed):
     again.close()
 
 
-@pytest.mark.parametrize("kind", ["table", "storage"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_tables_and_purge(path, kind):
     db = open_subject(kind, path)
     db.insert({"a": 1})
@@ -190,4 +203,88 @@ def test_table_ops_are_one_commit_each(path):
     db.update({"u": 1}, doc_ids=[5])
     db.remove(doc_ids=[6])
     assert volipmem.stats()["fas"] - fas0 == 3
+    db.close()
+
+
+def test_open_takes_storage_and_table_class(path):
+    db = vtdb.open(path, 32 << 20,
+                   storage=CachingMiddleware(vtdb.VolipMemStorage))
+    assert isinstance(db.storage, CachingMiddleware)
+    assert isinstance(db.table("t"), vtdb.VolipMemTable)
+    db.insert({"a": 1})
+    assert db.search(Query().a == 1) == [{"a": 1}]
+    db.close()
+
+    class Mine(vtdb.VolipMemTable):
+        pass
+    db = vtdb.open(path, 32 << 20, table_class=Mine)
+    assert type(db.table("t")) is Mine and db.all() == [{"a": 1}]
+    db.close()
+
+
+def test_open_rejects_other_storages(path):
+    from tinydb.database import Table
+    from tinydb.storages import JSONStorage
+    with pytest.raises(TypeError, match="storage must be VolipMemStorage"):
+        vtdb.open(path, storage=JSONStorage)
+    with pytest.raises(TypeError, match="storage must be VolipMemStorage"):
+        vtdb.open(path, storage=CachingMiddleware(MemoryStorage))
+    with pytest.raises(TypeError, match="table_class must be VolipMemTable"):
+        vtdb.open(path, table_class=Table)
+    with pytest.raises(TypeError, match="needs a VolipMemStorage .*Memory"):
+        TinyDB(storage=MemoryStorage, table_class=vtdb.VolipMemTable)
+
+
+def test_cached_table_sees_table_level_calls(path):
+    """tables(), purge_table() and purge_tables() go through the
+    middleware's cache; the persistent tables must agree with them."""
+    db = open_subject("cached-table", path)
+    db.table("t1").insert({"b": 1})
+    db.table("t2").insert({"c": 2})
+    assert db.tables() == {"_default", "t1", "t2"}
+    db.purge_table("t1")                 # through the cache, at once
+    assert db.tables() == {"_default", "t2"}
+    assert len(db.table("t1")) == 0
+    db.purge_tables()                    # the cache holds {} back
+    assert db.tables() == set()
+    assert len(db.table("t2")) == 0      # applied before the table reads
+    db.insert({"a": 3})                  # the old default table object
+    assert db.tables() == {"_default", "t2"}
+    assert db.all() == [{"a": 3}]
+    db.close()
+    db = open_subject("table", path)
+    assert db.tables() == {"_default", "t2"} and db.all() == [{"a": 3}]
+    db.close()
+
+
+# A child that writes through CachingMiddleware and dies without flushing
+# or closing (os._exit: no atexit, no close).
+CRASH_CHILD = r'''
+import os, sys
+from tinydb import TinyDB
+from tinydb.middlewares import CachingMiddleware
+import volipmem.tinydb as vtdb
+kw = {"table_class": vtdb.VolipMemTable} if sys.argv[2] == "table" else {}
+db = TinyDB(sys.argv[1], size=32 << 20,
+            storage=CachingMiddleware(vtdb.VolipMemStorage), **kw)
+for i in range(5):
+    db.insert({"i": i})
+db.storage.flush()
+for i in range(5, 8):
+    db.insert({"i": i})
+os._exit(0)
+'''
+
+
+@pytest.mark.parametrize("kind", ["table", "storage"])
+def test_caching_middleware_crash_semantics(path, kind):
+    """Over the stock table the middleware defers writes as it does over
+    JSONStorage: a crash keeps exactly the last flush (one FAS, so all of
+    it). Over VolipMemTable nothing waits in the middleware: every
+    insert was durable when it returned."""
+    from conftest import run_child
+    run_child(CRASH_CHILD, path, kind)
+    db = vtdb.open(path, 32 << 20)
+    want = 8 if kind == "table" else 5
+    assert [d["i"] for d in db.all()] == list(range(want))
     db.close()

@@ -18,14 +18,24 @@ Two ways in:
 
 Both keep the database under ``pool.root["tinydb"]`` (``root_key=``), so a
 pool may hold other data beside it.
+
+Middlewares compose as in stock TinyDB: ``storage=CachingMiddleware(
+VolipMemStorage)`` works with either way in (``open(path, storage=...)``
+too). With the stock table the middleware caches and defers as it does
+over JSONStorage (each flush is one FAS). With VolipMemTable the documents
+bypass it: a persistent table already is the in-memory copy a cache would
+keep, and each operation is crash-atomic on its own (see docs/python.md).
 """
 
 import os
 from collections.abc import Mapping
 
+from collections.abc import MutableMapping
+
 from tinydb import TinyDB
 from tinydb.database import (DataProxy, Document, Table, _get_doc_id,
                              _get_doc_ids)
+from tinydb.middlewares import CachingMiddleware, Middleware
 from tinydb.storages import Storage
 from tinydb.utils import LRUCache
 
@@ -62,6 +72,7 @@ class VolipMemStorage(Storage):
         self._key = root_key
         self._db_cache = None
         self._handed = {}
+        self._live = None           # _LiveDatabase once a VolipMemTable uses us
         root = pool.root
         if root_key not in root:
             root[root_key] = {}
@@ -77,10 +88,22 @@ class VolipMemStorage(Storage):
             db = self._db_cache = self._pool.root[self._key]
         return db
 
+    def _attach_table(self):
+        """A VolipMemTable works on this storage: from now on read()
+        returns the live database (see _LiveDatabase)."""
+        if self._live is None:
+            self._live = _LiveDatabase(self)
+        return self._live
+
     def read(self):
         """A plain dict {table name: {doc_id: document}}, a deep copy made
         in one pass in C (stock TinyDB iterates tables with dict.items and
-        copies every document anyway)."""
+        copies every document anyway). Once a VolipMemTable uses this
+        storage: the live database instead, so that what TinyDB and its
+        middlewares read through the storage (tables(), purge_table(), a
+        cache) is what the tables wrote."""
+        if self._live is not None:
+            return self._live
         db = self._db()
         data = {}
         self._handed = {}
@@ -91,14 +114,21 @@ class VolipMemStorage(Storage):
         return data
 
     def _unchanged(self, name, table, db):
-        """Whether `table` is the dict read() handed out and still equals
+        """Whether `table` is the stored table itself (a live one from the
+        live database), or the dict read() handed out and still equal to
         what is stored: then there is nothing to write for it."""
-        return self._handed.get(name) is table and db[name] == table
+        stored = db[name]
+        if isinstance(table, volipmem.PDict):
+            return table._ident() == stored._ident()
+        return self._handed.get(name) is table and stored == table
 
     def write(self, data):
         """Store `data` ({table name: {doc_id: document}}) in one FAS:
         tables that did not change since read() are kept as they are, the
-        others are converted and what they replace is freed."""
+        others are converted and what they replace is freed. Writing the
+        live database back is a no-op: it is the stored data."""
+        if data is self._live and data is not None:
+            return
         db = self._db()
         with volipmem.fas():
             for name in [n for n in db if n not in data]:
@@ -115,6 +145,53 @@ class VolipMemStorage(Storage):
             self._pool.close()
 
 
+class _LiveDatabase(MutableMapping):
+    """{table name: live table} straight from the heap: what read()
+    returns once a VolipMemTable uses the storage. Deleting a table frees
+    it (one FAS); assigning one stores a converted copy."""
+
+    def __init__(self, storage):
+        self._storage = storage
+
+    def __getitem__(self, name):
+        return self._storage._db()[name]
+
+    def __setitem__(self, name, table):
+        self._storage._db()[name] = table
+
+    def __delitem__(self, name):
+        del self._storage._db()[name]
+
+    def __iter__(self):
+        return iter(list(self._storage._db()))
+
+    def __len__(self):
+        return len(self._storage._db())
+
+    def __repr__(self):
+        return "<live TinyDB database: tables %r>" % sorted(self)
+
+
+def _storage_chain(storage):
+    """(VolipMemStorage, [middlewares above it]) under `storage`, which is
+    TinyDB's StorageProxy, a middleware instance or the storage itself;
+    (None, ...) when there is no VolipMemStorage at the bottom."""
+    s = getattr(storage, "_storage", storage)
+    middlewares = []
+    while isinstance(s, Middleware):
+        middlewares.append(s)
+        s = s.__dict__.get("storage")
+    return (s if isinstance(s, VolipMemStorage) else None), middlewares
+
+
+def _storage_class(storage):
+    """The storage class under a (possibly nested) middleware, not yet
+    instantiated, as TinyDB(storage=...) takes it."""
+    while isinstance(storage, Middleware):
+        storage = storage._storage_cls
+    return storage
+
+
 def _document(plain, doc_id):
     doc = Document.__new__(Document)
     dict.update(doc, plain)
@@ -127,19 +204,40 @@ class VolipMemTable(Table):
     document id. Use with VolipMemStorage (see open())."""
 
     def __init__(self, storage, name, cache_size=10):
-        # `storage` is TinyDB's StorageProxy around our storage.
-        vstore = getattr(storage, "_storage", storage)
-        if not isinstance(vstore, VolipMemStorage):
-            raise TypeError("VolipMemTable needs a VolipMemStorage")
+        # `storage` is TinyDB's StorageProxy around our storage, possibly
+        # with middlewares (CachingMiddleware, ...) in between.
+        vstore, middlewares = _storage_chain(storage)
+        if vstore is None:
+            raise TypeError("VolipMemTable needs a VolipMemStorage (or "
+                            "middlewares around one), not %s" % type(
+                                getattr(storage, "_storage", storage)).__name__)
         self._storage = storage
         self._vstore = vstore
+        self._live = vstore._attach_table()
+        # Caching middlewares whose cache must stay the live database.
+        self._caches = [m for m in middlewares
+                        if isinstance(m, CachingMiddleware)]
         self._name = name
         self._query_cache = LRUCache(capacity=cache_size)
         self._docs_cache = None
         self._last_id = self._docs()._max_int_key()
 
+    def _sync_caches(self):
+        """Apply what a CachingMiddleware holds back before touching the
+        heap: a write of other data than the live database (TinyDB's
+        purge_tables() writes {}) is flushed to the storage now, and the
+        cache is dropped so that its next read() is the live database again.
+        Without this, tables() and this table would disagree until the
+        middleware's next flush."""
+        for m in self._caches:
+            if m.cache is not None and m.cache is not self._live:
+                m.flush()
+                m.cache = None
+
     def _docs(self):
         """The live persistent dict {doc_id: document} of this table."""
+        if self._caches:
+            self._sync_caches()
         docs = self._docs_cache
         if docs is not None and docs._valid():
             return docs
@@ -303,11 +401,22 @@ class VolipMemTable(Table):
 
 
 def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
-         **kwargs):
+         storage=VolipMemStorage, table_class=VolipMemTable, **kwargs):
     """TinyDB on the pool at `path` with persistent tables (VolipMemTable).
     durability=volipmem.RELAXED commits every `interval_ms` ms instead of
-    once per operation. Other keyword arguments go to TinyDB/the storage
-    (default_table=, root_key=)."""
+    once per operation. storage= may wrap VolipMemStorage (or a subclass)
+    in middlewares, e.g. CachingMiddleware(VolipMemStorage); table_class=
+    must be VolipMemTable or a subclass. Other keyword arguments go to
+    TinyDB/the storage (default_table=, root_key=)."""
+    cls = _storage_class(storage)
+    if not (isinstance(cls, type) and issubclass(cls, VolipMemStorage)):
+        raise TypeError("volipmem.tinydb.open: storage must be "
+                        "VolipMemStorage or middlewares around it, not %r"
+                        % (cls,))
+    if not (isinstance(table_class, type) and
+            issubclass(table_class, VolipMemTable)):
+        raise TypeError("volipmem.tinydb.open: table_class must be "
+                        "VolipMemTable or a subclass, not %r" % (table_class,))
     return TinyDB(path, size=size, durability=durability,
-                  interval_ms=interval_ms, storage=VolipMemStorage,
-                  table_class=VolipMemTable, **kwargs)
+                  interval_ms=interval_ms, storage=storage,
+                  table_class=table_class, **kwargs)
