@@ -19,6 +19,7 @@ SOURCES = [
     "src/value.c",     # Python object <-> heap value, stable key hash
     "src/pdict.c",     # persistent dict + PDictBase
     "src/plist.c",     # persistent list + PListBase
+    "src/packed.c",    # packed values: a document as one blob
 ]
 
 # The project's C dialect (C11 with GNU extensions) and warnings; only the

@@ -120,7 +120,10 @@ if build:
 else:
     tmp = tempfile.mkdtemp(prefix="volipmem-setup-")
     atexit.register(shutil.rmtree, tmp, True)
-options = {"build": {"build_base": tmp}, "egg_info": {"egg_base": tmp}}
+# build_ext --force: objects left by an earlier install may have been built
+# with other flags or against another library.
+options = {"build": {"build_base": tmp}, "egg_info": {"egg_base": tmp},
+           "build_ext": {"force": True}}
 
 setup(
     version=version,

@@ -160,6 +160,14 @@ static PyObject *m_open(PyObject *mod, PyObject *args, PyObject *kw)
 			     ROOT_NAME);
 		return NULL;
 	}
+	if (!created && r->magic == PYROOT_MAGIC && r->layout > VPY_LAYOUT) {
+		unsigned long long layout = (unsigned long long)r->layout;
+		punmap();
+		PyErr_Format(vpy_Error, "root '%s' has layout %llu; this volipmem "
+			     "reads layouts up to %d (a newer version wrote it)",
+			     ROOT_NAME, layout, VPY_LAYOUT);
+		return NULL;
+	}
 	if (getrandom(&id_seed, sizeof id_seed, 0) != sizeof id_seed)
 		id_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	id_next = 0;
@@ -173,7 +181,7 @@ static PyObject *m_open(PyObject *mod, PyObject *args, PyObject *kw)
 		if (vpy_fas_enter() < 0)
 			return NULL;
 		root->magic = PYROOT_MAGIC;
-		root->layout = 1;
+		root->layout = VPY_LAYOUT;
 		root->dict = pdict_new();
 		if (!vpy_fas_exit(root->dict != NULL)) {
 			vpy_open = false;
@@ -182,6 +190,15 @@ static PyObject *m_open(PyObject *mod, PyObject *args, PyObject *kw)
 		}
 	}
 	Py_RETURN_NONE;
+}
+
+/* vpy_note_packed -- a packed value is being stored (inside the caller's
+ * FAS): a pool of layout 1 becomes layout 2, which code that predates
+ * packed values does not read. */
+void vpy_note_packed(void)
+{
+	if (root && root->layout < 2)
+		root->layout = 2;
 }
 
 static PyObject *m_close(PyObject *mod, PyObject *unused)

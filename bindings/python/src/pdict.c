@@ -453,6 +453,67 @@ static int store(PContainer *self, PyObject *key, PyObject *value)
 	return pdict_set_pv(d, key, &v);
 }
 
+/* store_packed -- d[key] = value packed (packed.c) inside the caller's
+ * FAS; a value that cannot be packed is stored as store() does. */
+static int store_packed(PContainer *self, PyObject *key, PyObject *value)
+{
+	SELF_DICT(-1);
+	struct pkey k;
+	if (pkey_from_py(key, &k) < 0)
+		return -1;
+	pkey_release(&k);
+	struct pv v;
+	int rc = vpy_pack(value, &v);
+	if (rc != 0)
+		return rc < 0 ? -1 : store(self, key, value);
+	vpy_note_packed();
+	return pdict_set_pv(d, key, &v);   /* packing runs no Python code */
+}
+
+/* PD_set_packed -- _set_packed(key, value): d[key] = value stored as one
+ * packed blob (reads give plain copies), one FAS. */
+static PyObject *PD_set_packed(PContainer *self, PyObject *const *args,
+			       Py_ssize_t nargs)
+{
+	if (nargs != 2) {
+		PyErr_SetString(PyExc_TypeError, "_set_packed(key, value)");
+		return NULL;
+	}
+	if (vpy_fas_enter() < 0)
+		return NULL;
+	int ok = store_packed(self, args[0], args[1]) == 0;
+	if (!vpy_fas_exit(ok))
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* PD_update_packed -- _update_packed(dict): _set_packed for every item of
+ * a plain dict, in one FAS. */
+static PyObject *PD_update_packed(PContainer *self, PyObject *other)
+{
+	if (!PyDict_Check(other)) {
+		PyErr_SetString(PyExc_TypeError, "_update_packed needs a dict");
+		return NULL;
+	}
+	PyObject *items = PyDict_Items(other);   /* store() may run Python */
+	if (!items)
+		return NULL;
+	if (vpy_fas_enter() < 0) {
+		Py_DECREF(items);
+		return NULL;
+	}
+	int ok = 1;
+	for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(items); i++) {
+		PyObject *kv = PyList_GET_ITEM(items, i);
+		ok = store_packed(self, PyTuple_GET_ITEM(kv, 0),
+				  PyTuple_GET_ITEM(kv, 1)) == 0;
+	}
+	Py_DECREF(items);
+	if (!vpy_fas_exit(ok))
+		return NULL;
+	Py_RETURN_NONE;
+}
+
 static int PD_ass_subscript(PContainer *self, PyObject *key, PyObject *value)
 {
 	if (vpy_fas_enter() < 0)
@@ -786,18 +847,19 @@ static PyObject *PD_documents(PContainer *self, PyObject *args)
 		const struct pentry *e = &d->ent[j];
 		if (e->key.tag == PV_DELETED)
 			continue;
-		if (e->val.tag != PV_DICT) {
+		if (e->val.tag != PV_DICT && e->val.tag != PV_PACKED) {
 			PyErr_SetString(PyExc_TypeError, "a document is not a dict");
 			goto fail;
 		}
-		const struct pdict *v = (const struct pdict *)(uintptr_t)e->val.u;
+		const void *v = (const void *)(uintptr_t)e->val.u;
 		VPY_GC_PAUSE();
 		PyObject *doc = type->tp_new(type, empty, NULL);
 		PyObject *key = doc ? pv_to_plain(&e->key) : NULL;
 		int rc = key ? PyObject_SetAttr(doc, attr, key) : -1;
 		Py_XDECREF(key);
 		if (rc == 0)
-			rc = fill_dict(doc, v, pv_to_plain);
+			rc = e->val.tag == PV_PACKED ? vpy_unpack_into(v, doc) :
+			     fill_dict(doc, v, pv_to_plain);
 		VPY_GC_RESUME();
 		if (!doc)
 			goto fail;
@@ -963,6 +1025,11 @@ static PyMethodDef PD_methods[] = {
 	{"_documents", (PyCFunction)PD_documents, METH_VARARGS,
 	 "_documents(doc_type, cond=None, first=False): values as doc_type "
 	 "objects with .doc_id = key, filtered by cond"},
+	{"_set_packed", (PyCFunction)(void (*)(void))PD_set_packed,
+	 METH_FASTCALL, "_set_packed(key, value): store value packed "
+	 "(one blob; reads give plain copies), one FAS"},
+	{"_update_packed", (PyCFunction)PD_update_packed, METH_O,
+	 "_update_packed(dict): _set_packed for each item, one FAS"},
 	{"_valid", (PyCFunction)PD_valid, METH_NOARGS,
 	 "whether this object is still alive in the open pool"},
 	{"_ident", (PyCFunction)PD_ident, METH_NOARGS,

@@ -552,7 +552,8 @@ int pv_copy(const struct pv *src, struct pv *dst)
 	case PV_STR:
 	case PV_BYTES:
 	case PV_BIGINT:
-	case PV_PICKLE: {
+	case PV_PICKLE:
+	case PV_PACKED: {
 		const struct pblob *b = (const struct pblob *)(uintptr_t)src->u;
 		return set_blob(dst, src->tag, b->data, b->len);
 	}
@@ -587,6 +588,7 @@ void pv_free(struct pv *v)
 	case PV_BYTES:
 	case PV_BIGINT:
 	case PV_PICKLE:
+	case PV_PACKED:
 		pfree((void *)(uintptr_t)v->u);
 		break;
 	case PV_DICT:
@@ -632,6 +634,8 @@ static PyObject *scalar_to_py(const struct pv *v)
 						 (Py_ssize_t)v->pad);
 	case PV_BIGINT:
 		return _PyLong_FromByteArray(b->data, b->len, 1, 1);
+	case PV_PACKED:      /* a plain copy: packed values are not live */
+		return vpy_unpack(b);
 	case PV_PICKLE: {
 		if (!pickle_loads) {
 			PyObject *m = PyImport_ImportModule("pickle");

@@ -38,6 +38,7 @@ enum pv_tag {
 	PV_PICKLE = 9, /* u = struct pblob * (pickle protocol 4), opt-in     */
 	PV_SSTR = 10,  /* str of <= 8 UTF-8 bytes in u, length in pad        */
 	PV_SBYTES = 11, /* bytes of <= 8 bytes in u, length in pad           */
+	PV_PACKED = 12, /* u = struct pblob *: a packed dict/list (packed.c) */
 	PV_DELETED = 15, /* dict entry whose key was deleted                 */
 };
 
@@ -98,9 +99,10 @@ struct plist {
 
 /* ---- the pool root (proot "python-root") ---- */
 #define PYROOT_MAGIC 0x5650595230303031ull /* "VPYR0001" */
+#define VPY_LAYOUT 2     /* the newest layout this code reads and writes */
 struct pyroot {
 	uint64_t magic;
-	uint64_t layout;   /* 1 */
+	uint64_t layout;   /* VPY_LAYOUT: 1, or 2 once packed values exist */
 	struct pdict *dict;
 	uint64_t reserved[5];
 };
@@ -159,6 +161,12 @@ int pkey_from_pv(const struct pv *v, struct pkey *k);
 int pkey_canon_pv(const struct pv *v, struct pkey *k);
 void pkey_release(struct pkey *k);
 bool pkey_eq(const struct pkey *a, const struct pkey *b);
+
+/* ---- packed values (packed.c) ---- */
+int vpy_pack(PyObject *o, struct pv *out);  /* 1: not packable, use pv_from_py */
+PyObject *vpy_unpack(const struct pblob *b);          /* plain copy */
+int vpy_unpack_into(const struct pblob *b, PyObject *dict);
+void vpy_note_packed(void);   /* the pool holds packed values (layout 2) */
 
 /* ---- containers ---- */
 /* wrappers of either kind (pdict.c): unwrap checks the pool is open, then

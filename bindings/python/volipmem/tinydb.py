@@ -136,7 +136,8 @@ class VolipMemStorage(Storage):
             for name, table in data.items():
                 if name in db and self._unchanged(name, table, db):
                     continue
-                db[name] = table
+                db[name] = {}
+                db[name]._update_packed(dict(table))
         self._handed = {}
 
     def close(self):
@@ -190,6 +191,13 @@ def _storage_class(storage):
     while isinstance(storage, Middleware):
         storage = storage._storage_cls
     return storage
+
+
+def _plain(doc):
+    """A stored document as a plain dict: packed documents read back as
+    plain copies already; a live one (a pool written before documents were
+    packed) is copied out."""
+    return doc.to_python() if isinstance(doc, volipmem.PDict) else doc
 
 
 def _document(plain, doc_id):
@@ -262,7 +270,7 @@ class VolipMemTable(Table):
         with volipmem.fas():
             docs.clear()
             for k, v in values.items():
-                docs[int(k)] = dict(v)
+                docs._set_packed(int(k), dict(v))
 
     def __len__(self):
         return len(self._docs())
@@ -280,7 +288,7 @@ class VolipMemTable(Table):
         if not isinstance(document, Mapping):
             raise ValueError('Document is not a Mapping')
         doc_id = self._get_next_id()
-        self._docs()[doc_id] = document
+        self._docs()._set_packed(doc_id, document)
         self.clear_cache()
         return doc_id
 
@@ -296,7 +304,7 @@ class VolipMemTable(Table):
             try:
                 for document in documents:
                     doc_id = self._get_next_id()
-                    docs[doc_id] = document
+                    docs._set_packed(doc_id, document)
                     doc_ids.append(doc_id)
             except BaseException:
                 for doc_id in doc_ids:      # undo inside the same FAS
@@ -342,14 +350,13 @@ class VolipMemTable(Table):
             targets, result = self._targets(cond, doc_ids)
             docs = self._docs()
             with volipmem.fas():
-                if callable(fields):
-                    for doc_id in targets:
-                        doc = _document(docs[doc_id].to_python(), doc_id)
+                for doc_id in targets:
+                    doc = _document(_plain(docs[doc_id]), doc_id)
+                    if callable(fields):
                         fields(doc)
-                        docs[doc_id] = doc
-                else:
-                    for doc_id in targets:
-                        docs[doc_id].update(fields)
+                    else:
+                        doc.update(fields)
+                    docs._set_packed(doc_id, doc)
         finally:
             self.clear_cache()
         return result
@@ -369,7 +376,7 @@ class VolipMemTable(Table):
         try:
             with volipmem.fas():
                 for doc_id in doc_ids:
-                    docs[doc_id] = dict(documents.pop())
+                    docs._set_packed(doc_id, dict(documents.pop()))
         finally:
             self.clear_cache()
         return doc_ids
@@ -394,7 +401,7 @@ class VolipMemTable(Table):
         doc_id = _get_doc_id(doc_id, eid)
         if doc_id is not None:
             doc = self._docs().get(doc_id)
-            return None if doc is None else _document(doc.to_python(),
+            return None if doc is None else _document(_plain(doc),
                                                       int(doc_id))
         found = self._docs()._documents(Document, cond, True)
         return found[0] if found else None
