@@ -5,14 +5,19 @@ TinyDB's own JSONStorage and MemoryStorage.
 
 For each database size N the database is prefilled with insert_multiple
 (inserting 100,000 documents one by one into JSONStorage would take hours),
-then single operations of each kind are timed: insert, search
-(Query().i == x, a different x each time so the query cache never answers),
-get by id, update by id, and a reopen (close, open, count). Every backend
-runs k of each; vm-table and vm-relaxed run --kfast (default 2000)
-inserts, gets and updates, because their mean must include the rare
-operation that waits for the committer (in relaxed mode a commit every
---interval-ms holds new FASes back while it collects its write set). Per-operation means and speedups over JSONStorage are
-printed side by side.
+then single operations of each kind are timed: search (Query().i == x, a
+different x each time so the query cache never answers; first, while every
+backend holds exactly N documents), insert, get by id, update by id, and a
+reopen (close, open, count). Every backend runs k of each; vm-table and
+vm-relaxed run --kfast (default 2000) inserts, gets and updates, because
+their mean must include the rare operation that waits for the committer
+(in relaxed mode a commit every --interval-ms holds new FASes back while it
+collects its write set); their reopen therefore sees N + kfast documents.
+Per-operation means and speedups over JSONStorage are printed side by side,
+then the bytes each backend takes per document after the prefill: the JSON
+file's size for json, CPython's own objects for memory (tracemalloc of the
+same {doc_id: document} dict), the growth of the heap (heap_used) for the
+vm-* backends, with the ratio to the JSON text.
 
 Backends:
   json        TinyDB(path, storage=JSONStorage)      file in --dir
@@ -37,6 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 
 from tinydb import Query, TinyDB, __version__ as tinydb_version
 from tinydb.storages import JSONStorage, MemoryStorage
@@ -47,7 +53,7 @@ import volipmem.tinydb as vtdb
 import tinydb_out
 
 ALL = ["json", "memory", "vm-storage", "vm-table", "vm-relaxed"]
-OPS = ["insert", "search", "get", "update", "reopen"]
+OPS = ["search", "insert", "get", "update", "reopen"]
 FAST = ("vm-table", "vm-relaxed")
 
 
@@ -118,11 +124,19 @@ def run_one(backend, n, k, kfast, seed):
     rng = random.Random(seed)
     targets = [rng.randint(0, n - 1) for _ in range(count)]
     db = backend.open()
+    vm = backend.name.startswith("vm")
+    used = volipmem.stats()["heap_used"] if vm else 0
     t = time.perf_counter()
     db.insert_multiple(doc(i) for i in range(n))
-    if backend.name.startswith("vm"):
+    if vm:
         volipmem.psync()      # relaxed: the prefill's commit is not timed
     prefill = time.perf_counter() - t
+    if vm:
+        size = volipmem.stats()["heap_used"] - used
+    elif backend.name == "json":
+        size = os.path.getsize(backend.path)
+    else:
+        size = python_bytes(n)
     res = {}
     q = Query()
 
@@ -134,9 +148,9 @@ def run_one(backend, n, k, kfast, seed):
         res[op] = (time.perf_counter() - t0) / c
 
     found, got, sizes = [], [], []
-    timed("insert", lambda j: db.insert(doc(n + j)), count)
     timed("search", lambda j: found.append(len(db.search(q.i == targets[j]))),
           k)
+    timed("insert", lambda j: db.insert(doc(n + j)), count)
     timed("get", lambda j: got.append(db.get(doc_id=targets[j] + 1)["i"]),
           count)
     timed("update", lambda j: db.update({"u": j}, doc_ids=[targets[j] + 1]),
@@ -151,7 +165,19 @@ def run_one(backend, n, k, kfast, seed):
     timed("reopen", reopen, k)
     backend.close(state[0])
     backend.remove()
-    return res, prefill, (found[:k], got[:k], sizes)
+    return res, prefill, size / n, (found[:k], got[:k], sizes)
+
+
+def python_bytes(n):
+    """Bytes per document of CPython's own objects for the table that
+    MemoryStorage holds ({doc_id: document}), measured by tracemalloc."""
+    gc.collect()
+    tracemalloc.start()
+    table = {i + 1: doc(i) for i in range(n)}
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del table
+    return size
 
 
 def fmt_time(s):
@@ -228,12 +254,11 @@ def main():
     ok = True
     for n in sizes:
         size_mb = args.pool_mb or 64 + n // 1000   # ~1 KiB per document
-        results, fps, prefill = {}, {}, {}
+        results, fps, prefill, per_doc = {}, {}, {}, {}
         for b in backends:
             be = Backend(b, args.dir, size_mb, args.interval_ms)
-            results[b], prefill[b], fps[b] = run_one(be, n, args.k,
-                                                   max(args.k, args.kfast),
-                                                   args.seed)
+            results[b], prefill[b], per_doc[b], fps[b] = run_one(
+                be, n, args.k, max(args.k, args.kfast), args.seed)
         base = fps[backends[0]]
         same = all(fp == base for fp in fps.values())
         ok = ok and same
@@ -256,6 +281,13 @@ def main():
                                               results[b][op]))
                     for b in others)
             print(row)
+        row = "%-8s" % "B/doc" + "".join("%*.0f" % (w, per_doc[b])
+                                         for b in backends)
+        if others:
+            row += "   size / json text: " + " ".join(
+                "%*s" % (w - 1, "%.1fx" % (per_doc[b] / per_doc["json"]))
+                for b in others)
+        print(row)
     return tinydb_out.publish(bench_session, recorded,
                               0 if (ok or not args.check) else 1)
 
