@@ -100,18 +100,10 @@ static int pack_value(struct wbuf *b, PyObject *o, int is_key);
 static int pack_str(struct wbuf *b, PyObject *o)
 {
 	Py_ssize_t n;
-	const char *s = PyUnicode_AsUTF8AndSize(o, &n);
-	if (s)
-		return wb_sized(b, PK_STR, s, (size_t)n);
-	if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
-		return -1;
-	PyErr_Clear();
-	PyObject *e = PyUnicode_AsEncodedString(o, "utf-8", "surrogatepass");
-	if (!e)
-		return -1;
-	int rc = wb_sized(b, PK_STR, PyBytes_AS_STRING(e),
-			  (size_t)PyBytes_GET_SIZE(e));
-	Py_DECREF(e);
+	unsigned char *owned = NULL;
+	const char *s = vpy_str_utf8(o, &n, &owned);
+	int rc = s ? wb_sized(b, PK_STR, s, (size_t)n) : -1;
+	PyMem_Free(owned);
 	return rc;
 }
 
@@ -125,16 +117,11 @@ static int pack_int(struct wbuf *b, PyObject *o)
 		uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);  /* zigzag */
 		return wb_byte(b, PK_INT) < 0 ? -1 : wb_varint(b, z);
 	}
-	size_t bits = _PyLong_NumBits(o);
-	if (bits == (size_t)-1 && PyErr_Occurred())
-		return -1;
-	size_t len = bits / 8 + 1;
-	if (wb_byte(b, PK_BIG) < 0 || wb_varint(b, len) < 0 || wb_grow(b, len) < 0)
-		return -1;
-	if (_PyLong_AsByteArray((PyLongObject *)o, b->p + b->n, len, 1, 1) < 0)
-		return -1;
-	b->n += len;
-	return 0;
+	size_t len;
+	unsigned char *big = vpy_long_bytes(o, &len);
+	int rc = big ? wb_sized(b, PK_BIG, big, len) : -1;
+	PyMem_Free(big);
+	return rc;
 }
 
 static int pack_container(struct wbuf *b, PyObject *o)

@@ -80,9 +80,9 @@ static void pkey_hash(struct pkey *k)
 	k->hash = fmix64(h);
 }
 
-/* long_to_bytes -- canonical signed little-endian bytes of a Python int
+/* vpy_long_bytes -- canonical signed little-endian bytes of a Python int
  * (length depends on the value only). Returns a PyMem buffer or NULL. */
-static unsigned char *long_to_bytes(PyObject *o, size_t *n)
+unsigned char *vpy_long_bytes(PyObject *o, size_t *n)
 {
 	size_t bits = _PyLong_NumBits(o);
 	if (bits == (size_t)-1 && PyErr_Occurred())
@@ -113,7 +113,7 @@ static int key_from_double(double f, struct pkey *k)
 		PyObject *l = PyLong_FromDouble(f);
 		if (!l)
 			return -1;
-		k->owned = long_to_bytes(l, &k->n);
+		k->owned = vpy_long_bytes(l, &k->n);
 		Py_DECREF(l);
 		if (!k->owned)
 			return -1;
@@ -126,9 +126,9 @@ static int key_from_double(double f, struct pkey *k)
 	return 0;
 }
 
-/* str_utf8 -- UTF-8 of a str, lone surrogates kept (surrogatepass). Sets
+/* vpy_str_utf8 -- UTF-8 of a str, lone surrogates kept (surrogatepass). Sets
  * *owned to a PyMem buffer when a copy was needed. */
-static const char *str_utf8(PyObject *o, Py_ssize_t *n, unsigned char **owned)
+const char *vpy_str_utf8(PyObject *o, Py_ssize_t *n, unsigned char **owned)
 {
 	const char *s = PyUnicode_AsUTF8AndSize(o, n);
 	if (s)
@@ -164,7 +164,7 @@ int pkey_from_py(PyObject *o, struct pkey *k)
 		if (v == -1 && PyErr_Occurred())
 			return -1;
 		if (ovf) {
-			k->owned = long_to_bytes(o, &k->n);
+			k->owned = vpy_long_bytes(o, &k->n);
 			if (!k->owned)
 				return -1;
 			k->cls = K_BIG;
@@ -178,7 +178,7 @@ int pkey_from_py(PyObject *o, struct pkey *k)
 			return -1;
 	} else if (PyUnicode_Check(o)) {
 		Py_ssize_t n;
-		const char *s = str_utf8(o, &n, &k->owned);
+		const char *s = vpy_str_utf8(o, &n, &k->owned);
 		if (!s)
 			return -1;
 		k->cls = K_STR;
@@ -483,7 +483,7 @@ int pv_from_py(PyObject *o, struct pv *out)
 			return 0;
 		}
 		size_t n;
-		unsigned char *b = long_to_bytes(o, &n);
+		unsigned char *b = vpy_long_bytes(o, &n);
 		if (!b)
 			return -1;
 		int rc = set_blob(out, PV_BIGINT, b, n);
@@ -499,7 +499,7 @@ int pv_from_py(PyObject *o, struct pv *out)
 	if (PyUnicode_Check(o)) {
 		Py_ssize_t n;
 		unsigned char *owned = NULL;
-		const char *s = str_utf8(o, &n, &owned);
+		const char *s = vpy_str_utf8(o, &n, &owned);
 		if (!s)
 			return -1;
 		int rc = set_blob(out, PV_STR, s, (size_t)n);

@@ -162,6 +162,12 @@ int pkey_canon_pv(const struct pv *v, struct pkey *k);
 void pkey_release(struct pkey *k);
 bool pkey_eq(const struct pkey *a, const struct pkey *b);
 
+/* canonical signed little-endian bytes of an int (PyMem buffer), and the
+ * UTF-8 of a str with lone surrogates kept (*owned: a PyMem copy, if one
+ * was needed) */
+unsigned char *vpy_long_bytes(PyObject *o, size_t *n);
+const char *vpy_str_utf8(PyObject *o, Py_ssize_t *n, unsigned char **owned);
+
 /* ---- packed values (packed.c) ---- */
 int vpy_pack(PyObject *o, struct pv *out);  /* 1: not packable, use pv_from_py */
 PyObject *vpy_unpack(const struct pblob *b);          /* plain copy */
