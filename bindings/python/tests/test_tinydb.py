@@ -288,3 +288,20 @@ def test_caching_middleware_crash_semantics(path, kind):
     want = 8 if kind == "table" else 5
     assert [d["i"] for d in db.all()] == list(range(want))
     db.close()
+
+
+def test_live_database_stores_packed_tables(path):
+    """What TinyDB or a middleware writes through the live database (a
+    table, the database itself with a table replaced by its own live copy)
+    ends up packed and intact."""
+    db = vtdb.open(path, 32 << 20)
+    db.insert({"a": 1})
+    live = db.storage.read()
+    live["t"] = {1: {"x": [1, 2]}, 2: {"x": []}}
+    assert db.table("t").all() == [{"x": [1, 2]}, {"x": []}]
+    assert type(volipmem.root["tinydb"]["t"][1]) is dict      # packed
+    live["t"] = live["t"]                                       # itself
+    db.storage.write({"_default": live["_default"], "t": live["t"]})
+    assert db.table("t").get(doc_id=1) == {"x": [1, 2]}
+    assert db.all() == [{"a": 1}]
+    db.close()

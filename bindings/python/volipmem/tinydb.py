@@ -136,9 +136,17 @@ class VolipMemStorage(Storage):
             for name, table in data.items():
                 if name in db and self._unchanged(name, table, db):
                     continue
-                db[name] = {}
-                db[name]._update_packed(dict(table))
+                self._store_table(db, name, table)
         self._handed = {}
+
+    @staticmethod
+    def _store_table(db, name, table):
+        """db[name] = table with every document packed, in one FAS; the
+        table is copied out first (it may be the live one it replaces)."""
+        plain = dict(table)
+        with volipmem.fas():
+            db[name] = {}
+            db[name]._update_packed(plain)
 
     def close(self):
         self._db_cache = None
@@ -158,7 +166,7 @@ class _LiveDatabase(MutableMapping):
         return self._storage._db()[name]
 
     def __setitem__(self, name, table):
-        self._storage._db()[name] = table
+        self._storage._store_table(self._storage._db(), name, table)
 
     def __delitem__(self, name):
         del self._storage._db()[name]
