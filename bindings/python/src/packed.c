@@ -124,6 +124,8 @@ static int pack_int(struct wbuf *b, PyObject *o)
 	return rc;
 }
 
+/* pack_container -- a list or dict and, recursively, what it holds; 1 if
+ * something in it cannot be packed or it changed size while being read. */
 static int pack_container(struct wbuf *b, PyObject *o)
 {
 	int rc = 0;
@@ -159,6 +161,8 @@ static int pack_container(struct wbuf *b, PyObject *o)
 	return rc == 0 && seen != n ? 1 : rc;
 }
 
+/* pack_value -- one value (a dict key when is_key: scalars only); 0, 1 if
+ * it cannot be packed, -1 with an exception. */
 static int pack_value(struct wbuf *b, PyObject *o, int is_key)
 {
 	if (o == Py_None)
@@ -235,6 +239,7 @@ static PyObject *corrupt(const struct rbuf *r)
 	return NULL;
 }
 
+/* rb_varint -- a LEB128 varint of at most 64 bits. */
 static int rb_varint(struct rbuf *r, uint64_t *u)
 {
 	uint64_t v = 0;
@@ -287,6 +292,7 @@ static int unpack_into(struct rbuf *r, PyObject *d)
 	return 0;
 }
 
+/* unpack_container -- a PK_DICT or PK_LIST (type byte `t` already read). */
 static PyObject *unpack_container(struct rbuf *r, unsigned char t)
 {
 	if (t == PK_DICT) {
@@ -311,6 +317,9 @@ static PyObject *unpack_container(struct rbuf *r, unsigned char t)
 	return l;
 }
 
+/* unpack_value -- the value at r->off as a new Python object; every read
+ * is bounds-checked, so a damaged blob gives volipmem.Error, never a read
+ * past its end. */
 static PyObject *unpack_value(struct rbuf *r)
 {
 	if (r->off >= r->n)
