@@ -6,10 +6,12 @@ see the same machine load: for each size N both databases hold the same N
 documents (bench_tinydb.py's), then R rounds each time a batch of searches
 on json, then on vm-table, then on vm-table, then on json (ABBA), a fresh
 query every time (the query cache never answers). Prints the median time
-per search of each and the ratio json / vm-table (> 1: vm-table faster),
-with the load average.
+per search of each and the ratio json / vm-table (> 1: vm-table faster).
+It runs in a bench/benchenv.py session (load and raw costs recorded and
+printed); --out DIR also writes DIR/data/tinydb-search.md, into docs/ only
+on an idle machine (or with --force, stamped).
 
-    search_ab.py [--sizes 100,1000,10000] [--rounds 9] [--batch 5]
+    search_ab.py [--sizes 100,1000,10000] [--rounds 9] [--batch 5] [--out DIR]
 Run with Debian's /usr/bin/python3 and PYTHONPATH=<build>/bindings/python.
 """
 
@@ -25,6 +27,7 @@ from tinydb.storages import JSONStorage
 
 import volipmem.tinydb as vtdb
 from bench_tinydb import doc, fmt_time, machine
+from tinydb_out import benchenv
 
 
 def main():
@@ -33,11 +36,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--dir", default="/dev/shm")
+    benchenv.add_args(ap)
     args = ap.parse_args()
-    print("# search A/B: %s" % machine())
-    print("# load average %s (rounds %d, batch %d)" % (
-        " ".join("%.2f" % x for x in os.getloadavg()), args.rounds,
-        args.batch))
+    session = benchenv.Session("bench/tinydb/search_ab", args.out, args.force,
+                               runs=args.rounds, alternating=True)
+    session.start()
+    print("# search A/B: %s (rounds %d, batch %d)" % (machine(), args.rounds,
+                                                     args.batch))
+    rows = ["| N | json | vm-table | json / vm-table |", "|---:|---:|---:|---:|"]
     print("%8s %12s %12s %10s" % ("N", "json", "vm-table", "json/vm"))
     q = Query()
     for n in [int(x) for x in args.sizes.split(",") if x]:
@@ -66,11 +72,20 @@ def main():
         tv = statistics.median(times["vm"])
         print("%8d %12s %12s %9.1fx" % (n, fmt_time(tj), fmt_time(tv),
                                          tj / tv))
+        rows.append("| %d | %s | %s | %.1fx |" % (n, fmt_time(tj),
+                                                  fmt_time(tv), tj / tv))
         jdb.close()
         vdb.close()
         for f in (base + ".json", base + ".pool"):
             if os.path.exists(f):
                 os.unlink(f)
+    if not session.finish():
+        return 3
+    if args.out:
+        session.write(os.path.join("data", "tinydb-search.md"),
+                      "TinyDB search, medians of %d alternating rounds "
+                      "(ABBA), time per search\n\n" % args.rounds +
+                      "\n".join(rows))
     return 0
 
 
