@@ -28,7 +28,14 @@ mkdir -p "$build/corpus" "$build/seeds"
 # The library's sources, as src/CMakeLists.txt lists them.
 srcs=$(sed -n '/^set(VP_SOURCES/,/^)/p' "$root/src/CMakeLists.txt" | sed '1d;$d' | tr ' ' '\n' |
 	sed '/^$/d' | sed "s|^|$root/src/|")
-flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -DVP_BUILDING_LIBRARY -I$root/include -I$root/src -fno-omit-frame-pointer"
+# The project's warnings (VP_WARNINGS in CMakeLists.txt), as errors as in
+# every build with the default VP_WERROR=ON.
+warn=$(sed -n 's/^set(VP_WARNINGS \(.*\))$/\1/p' "$root/CMakeLists.txt")
+if [ -z "$warn" ]; then
+	echo "fuzz: no set(VP_WARNINGS ...) line in $root/CMakeLists.txt" >&2
+	exit 1
+fi
+flags="$warn -Werror -g -O1 -std=gnu11 -D_GNU_SOURCE -DVP_BUILDING_LIBRARY -I$root/include -I$root/src -fno-omit-frame-pointer"
 libs="-lxxhash -lpthread -ldl"
 
 t0=$(date +%s)
