@@ -14,6 +14,9 @@ a busy machine as on an idle one.  Checked:
     and no such stamp;
   * outside docs/ a run is written whatever the load, stamped;
   * each runner's PNG exists and is a PNG when gnuplot is installed.
+bench/vm runs with --host-only (a qemu boot per run is too slow here), and
+must say so in its output and page; where this host's VM rows are
+unavailable (no usable /dev/kvm) it must say that too.
 Runners whose prerequisites are missing (PMDK is not needed; TinyDB needs
 the Python binding, memcached needs memcached and memcaslap) are named as
 not checked in the output.
@@ -110,6 +113,29 @@ def gate(name, argv, table, png, extra_env=None, few_runs=None, idle_ok=True):
         shutil.rmtree(docs, ignore_errors=True)
 
 
+def vm_host_only(argv):
+    """vm_host_only -- bench/vm without its guest says so, in its output
+    and on its page, and so does a host whose VM rows are unavailable."""
+    out_dir = tempfile.mkdtemp(prefix="vp-benchgate-vm-")
+    try:
+        rc, out = run(argv + ["--out", out_dir], out_dir + "-not-docs", "0.05")
+        page = os.path.join(out_dir, "bench-vm.md")
+        body = open(page).read() if os.path.exists(page) else ""
+        check(rc == 0 and "host rows only" in out and "**Host rows only**" in body
+              and "In the qemu guest" not in body,
+              "bench/vm: --host-only says host rows only, in its output and page (exit %d)" % rc)
+        # The page lists what bench_vm said it could not run ("* `vm`: why").
+        if "* `vm`: " in body:
+            check("on this host the VM rows are unavailable" in out and
+                  "VM rows unavailable" in body,
+                  "bench/vm: this host's VM rows unavailable, said in output and page")
+        else:
+            check("VM rows are unavailable" not in out and "VM rows unavailable" not in body,
+                  "bench/vm: this host's VM rows measured, none said unavailable")
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True)
@@ -134,6 +160,14 @@ def main():
                  "data/hashmap-table.md", "img/hashmap.png")
         else:
             print("NOT CHECKED: bench/hashmap (hm_bench_vp not built)")
+        vm = os.path.join(b, "bench", "vm", "bench_vm")
+        if os.access(vm, os.X_OK):
+            vargs = [os.path.join(HERE, "vm", "run.py"), "--build-dir", b, "--host-only"]
+            gate("bench/vm", vargs + ["--runs", "3"], "bench-vm.md", "img/bench-vm.png",
+                 few_runs=vargs + ["--runs", "1"])
+            vm_host_only(vargs + ["--runs", "3"])
+        else:
+            print("NOT CHECKED: bench/vm (bench_vm not built)")
         pyb = os.path.join(b, "bindings", "python")
         probe = subprocess.run([sys.executable, "-c", "import volipmem, tinydb"],
                                env=dict(os.environ, PYTHONPATH=pyb), capture_output=True)
