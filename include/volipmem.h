@@ -256,6 +256,11 @@ struct vp_stats {
 	uint64_t heap_used;      /* bytes handed out by the allocator       */
 	char tracker[16];        /* name of the tracker in use              */
 	char medium[16];         /* "pmem", "pmem-forced" or "file"         */
+	/* relaxed-mode bound (see DURABILITY MODES) */
+	uint64_t ns_bound;       /* B in ns; 0 in synchronous mode          */
+	uint64_t bound_waits;    /* pstart() calls that waited for an
+	                            overdue group to become durable         */
+	uint64_t ns_bound_wait;  /* total time of those waits               */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -19,8 +19,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "commit/bound.h"
 #include "commit/commit.h"
 #include "util/util.h"
+
+void (*vp__commit_test_hook)(uint64_t epoch);
 
 struct vp_commit vp__cm = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
@@ -31,6 +34,7 @@ static void finish_group(struct vp_commit *cm, uint64_t e, int rc)
 {
 	cm->status[e % VP_STATUS_RING] = rc;
 	cm->done_epoch = e;
+	vp__bound_group_finished(&vp__bound);
 	pthread_cond_broadcast(&cm->cv);
 }
 
@@ -51,6 +55,7 @@ static void carry_over(struct vp_commit *cm)
 void vp__commit_locked(struct vp_commit *cm)
 {
 	uint64_t e = cm->epoch++;
+	vp__bound_group_started(&vp__bound);
 	uint64_t t0, t1, t2, t3, t4, t5;
 	int rc;
 
@@ -99,6 +104,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 3b: make the log durable, commit record ---- */
+	if (vp__commit_test_hook)
+		vp__commit_test_hook(e);
 	uint64_t seq = cm->seq + 1;
 	if (!rc && n)
 		rc = vp__log_commit(&cm->log, seq, n);
@@ -249,8 +256,10 @@ void vp__commit_forked(struct vp_commit *cm)
 void vp__commit_stats(struct vp_commit *cm, struct vp_stats *out, bool reset)
 {
 	pthread_mutex_lock(&cm->mu);
-	if (out)
+	if (out) {
 		*out = cm->st;
+		out->ns_bound = cm->mode == VP_RELAXED ? vp__bound_ns(cm->interval_ms) : 0;
+	}
 	if (reset)
 		memset(&cm->st, 0, sizeof cm->st);
 	pthread_mutex_unlock(&cm->mu);

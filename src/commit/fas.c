@@ -8,11 +8,16 @@
  * (collect + copy running) or while a commit is requested and other FASes
  * are still open: the open ones drain, the commit runs, then everyone
  * proceeds.
+ *
+ * Relaxed mode also bounds how far durability may fall behind: an
+ * outermost pstart() waits while a FAS that ended more than B ago
+ * (commit/bound.h) is not durable, and asks for that commit meanwhile.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "commit/bound.h"
 #include "commit/commit.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -21,6 +26,33 @@ static _Thread_local int depth;       /* nesting depth of this thread     */
 static _Thread_local bool unmapped;   /* outermost pstart ran before pmap */
 
 void vp__fas_reset_thread(void) { depth = 0; unmapped = false; }
+
+/* coarse_now -- the default bound clock: one vDSO read, no syscall. */
+static uint64_t coarse_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct vp_bound vp__bound = {VP_BOUND_NONE, 0, 0, VP_BOUND_NONE};
+uint64_t (*vp__bound_clock)(void) = coarse_now;
+
+/* bound_wait -- pstart() found an ended FAS older than B that is not
+ * durable: ask for its group's commit and wait until it finished. The
+ * caller is outside any FAS (not counted in active) and holds only mu,
+ * which the wait releases, so the commit can always run: by the
+ * committer, by the thread that ends the last open FAS, or by this one.
+ * pre: mu held; now = the bound clock when the wait began. */
+static void bound_wait(struct vp_commit *cm, uint64_t now)
+{
+	struct vp_bound *b = &vp__bound;
+	uint64_t need = b->inflight_due != VP_BOUND_NONE ? cm->epoch - 1 : cm->epoch;
+	cm->commit_req = true;
+	pthread_cond_broadcast(&cm->cv);
+	vp__wait_durable_locked(cm, need);
+	cm->st.ns_bound_wait += vp__bound_clock() - now;
+}
 
 void pstart(void)
 {
@@ -34,11 +66,23 @@ void pstart(void)
 	}
 	unmapped = false;
 	pthread_mutex_lock(&cm->mu);
-	if (cm->gate_closed || (cm->commit_req && cm->active > 0)) {
-		uint64_t t0 = vp__now_ns();
-		while (cm->gate_closed || (cm->commit_req && cm->active > 0))
-			pthread_cond_wait(&cm->cv, &cm->mu);
-		cm->st.ns_stall += vp__now_ns() - t0;
+	bool waited = false;
+	for (;;) {
+		if (cm->gate_closed || (cm->commit_req && cm->active > 0)) {
+			uint64_t t0 = vp__now_ns();
+			while (cm->gate_closed || (cm->commit_req && cm->active > 0))
+				pthread_cond_wait(&cm->cv, &cm->mu);
+			cm->st.ns_stall += vp__now_ns() - t0;
+		}
+		if (vp_likely(vp__bound.due_ns == VP_BOUND_NONE) || cm->detached)
+			break;
+		uint64_t now = vp__bound_clock();
+		if (vp_likely(now <= vp__bound.due_ns))
+			break;
+		if (!waited)
+			cm->st.bound_waits++;
+		waited = true;
+		bound_wait(cm, now);
 	}
 	cm->active++;
 	pthread_mutex_unlock(&cm->mu);
@@ -65,6 +109,14 @@ int pend(void)
 	if (cm->detached) {
 		rc = vp__err(VP_E_DETACHED, "pend() in a forked child: the pool belongs to the parent");
 	} else if (cm->mode == VP_RELAXED) {
+		struct vp_bound *b = &vp__bound;
+		if (!b->open_ns) {
+			/* The open group's first FAS: its age is the group's. */
+			b->open_ns = vp__bound_clock();
+			b->open_due = b->open_ns + vp__bound_ns(cm->interval_ms);
+			if (b->due_ns == VP_BOUND_NONE)
+				b->due_ns = b->open_due;
+		}
 		if (cm->active == 0 && cm->commit_req)
 			pthread_cond_broadcast(&cm->cv);
 	} else {
