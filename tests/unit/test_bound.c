@@ -162,7 +162,7 @@ static void test_blocks_until_durable(void **state)
 	struct waiter w = {.x = x};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, waiter_main, &w), 0);
-	while (stats().bound_waits == 0)
+	while (stats().bound_waits == 0 && !atomic_load(&w.returned))
 		sched_yield();
 	assert_false(atomic_load(&w.returned));
 	assert_true(done_epoch() < a);
