@@ -101,6 +101,13 @@
  *   VP_RELAXED: pend() returns at once; a committer thread commits every
  *   interval_ms milliseconds; psync() waits until every write made so far is
  *   durable. A crash never shows part of a FAS in either mode.
+ *   Relaxed mode bounds how far durability may lag: with B = max(4 N,
+ *   N + 50 ms) for interval N, an outermost pstart() waits (asking for the
+ *   commit) while some FAS that ended more than B ago is not durable. So at
+ *   every pstart() return, every FAS that ended more than B earlier is
+ *   durable; a crash loses at most B plus the commit in flight. A nested
+ *   pstart() and a forked child never wait; a failed commit counts as
+ *   finished. B is measured with CLOCK_MONOTONIC_COARSE (to one tick).
  *   VOLIPMEM_COMMIT_INTERVAL_MS=N selects relaxed mode with period N (0 =
  *   synchronous).
  *
@@ -178,7 +185,8 @@ int pmap(const char *path, size_t heap_size, unsigned flags);
 int punmap(void);
 
 /* pstart -- begin a failure-atomic section (nesting is flat). May block
- * while a commit collects its write set (see DEADLOCK RULE). Before pmap()
+ * while a commit collects its write set, and in relaxed mode while an ended
+ * FAS older than B is not durable (see DURABILITY MODES, DEADLOCK RULE). Before pmap()
  * it prints an error and does nothing; the matching pend() then returns
  * VP_E_NOTMAPPED. */
 void pstart(void);
