@@ -8,7 +8,7 @@
  * loss window grow while commits fall behind. The state below names the
  * oldest ended FAS of the (at most two) groups that are not yet finished:
  * the one being committed (epoch - 1) and the open one (epoch). All fields
- * are under vp__rt.mu.
+ * are under vp__cm.mu.
  */
 #ifndef VP_COMMIT_BOUND_H
 #define VP_COMMIT_BOUND_H
