@@ -247,10 +247,10 @@ int vp_root_list(vp_root_fn fn, void *arg);
 
 /* ---- statistics ---- */
 struct vp_stats {
-	uint64_t commits;        /* commits that logged at least one page   */
+	uint64_t commits;        /* commits that logged at least one line   */
 	uint64_t empty_commits;  /* commits that found nothing written      */
 	uint64_t fas;            /* outermost FASes ended                   */
-	uint64_t pages_logged;   /* pages copied into the redo log          */
+	uint64_t pages_logged;   /* pages with lines (or whole) in the log  */
 	uint64_t bytes_logged;   /* bytes written to the log (data + meta)  */
 	uint64_t faults;         /* tracker faults: mprotect, per page;     
 	                            uffd, per 2 MiB region heated        */
@@ -269,6 +269,9 @@ struct vp_stats {
 	uint64_t bound_waits;    /* pstart() calls that waited for an
 	                            overdue group to become durable         */
 	uint64_t ns_bound_wait;  /* total time of those waits               */
+	uint64_t bytes_persisted;/* bytes the commits stored to the pool
+	                            medium: log entries, descriptors, commit
+	                            records, home image                     */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -34,12 +34,13 @@
 static int commit_pages(struct vp_pool *pool, uint64_t seq, const uint8_t *img, const struct vp_pageset *ws)
 {
 	struct vp_log lg = {.pool = pool, .heap = img};
+	uint64_t used = 0;
 	int rc;
 	if (!ws->n)
 		return 0;
-	if (!(rc = vp__log_prepare(&lg, ws)) && !(rc = vp__log_copy(&lg, ws)) &&
-	    !(rc = vp__log_commit(&lg, seq + 1, ws->n)))
-		rc = vp__log_apply(&lg, seq + 1, ws->n);
+	if (!(rc = vp__log_prepare(&lg, ws)) && !(rc = vp__log_copy(&lg, ws, &used)) && used &&
+	    !(rc = vp__log_commit(&lg, seq + 1, used)))
+		rc = vp__log_apply(&lg, seq + 1, used);
 	vp__log_free(&lg);
 	return rc;
 }

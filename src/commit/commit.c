@@ -86,7 +86,8 @@ void vp__commit_locked(struct vp_commit *cm)
 		vp__pageset_sort_unique(&cm->ws);
 	}
 	t1 = vp__now_ns();
-	uint64_t n = cm->ws.n;
+	uint64_t n = cm->ws.n, used = 0;
+	uint64_t stored0 = cm->pool->ps.stored;
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
@@ -95,7 +96,7 @@ void vp__commit_locked(struct vp_commit *cm)
 
 	/* ---- step 3a: copy the write set into the log (threads paused) ---- */
 	if (!rc && n)
-		rc = vp__log_copy(&cm->log, &cm->ws);
+		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 	t3 = vp__now_ns();
 	pthread_mutex_lock(&cm->mu);
 	cm->gate_closed = false;
@@ -107,22 +108,22 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (vp__commit_test_hook)
 		vp__commit_test_hook(e);
 	uint64_t seq = cm->seq + 1;
-	if (!rc && n)
-		rc = vp__log_commit(&cm->log, seq, n);
+	if (!rc && used)
+		rc = vp__log_commit(&cm->log, seq, used);
 	t4 = vp__now_ns();
 	if (rc && n)
 		carry_over(cm);
 
 	pthread_mutex_lock(&cm->mu);
-	if (!rc && n)
+	if (!rc && used)
 		cm->seq = seq;
 	finish_group(cm, e, rc);
 	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 4: update the home image, retire the log ---- */
 	int rc4 = 0;
-	if (!rc && n)
-		rc4 = vp__log_apply(&cm->log, seq, n);
+	if (!rc && used)
+		rc4 = vp__log_apply(&cm->log, seq, used);
 	t5 = vp__now_ns();
 
 	pthread_mutex_lock(&cm->mu);
@@ -135,13 +136,14 @@ void vp__commit_locked(struct vp_commit *cm)
 	}
 	if (rc) {
 		cm->st.failed_commits++;
-	} else if (n) {
+	} else if (used) {
 		cm->st.commits++;
-		cm->st.pages_logged += n;
-		cm->st.bytes_logged += n * (VP_PAGE + sizeof(struct vp_logdesc)) + 2 * sizeof(struct vp_logrec);
+		cm->st.pages_logged += cm->log.entries;
+		cm->st.bytes_logged += cm->log.bytes + used * sizeof(struct vp_logdesc) + 2 * sizeof(struct vp_logrec);
 	} else {
 		cm->st.empty_commits++;
 	}
+	cm->st.bytes_persisted += cm->pool->ps.stored - stored0;
 	cm->st.ns_collect += t1 - t0;
 	cm->st.ns_prepare += t2 - t1;
 	cm->st.ns_log += (t3 - t2) + (t4 - t3);

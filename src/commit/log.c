@@ -4,6 +4,9 @@
  * write set into the redo log and write the commit record (step 3), copy
  * the log into the home image and retire it (step 4).
  *
+ * Each page of the write set is logged as the lines that differ from its
+ * home image, or whole (see copy_slots); step 4 stores just those lines.
+ *
  * Durability order, and what a crash at each point leaves:
  *   slots + descriptors copied   -> drain "log:slots"
  *       crash before: record says APPLIED(seq-1): the group is discarded.
@@ -98,42 +101,93 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 struct half {
 	struct vp_log *lg;
 	const struct vp_pageset *ws;
-	uint64_t from, to;
+	uint64_t from, to, end;
 	struct vp_persist ps;
 	int rc;
 };
 
-/* copy_slots -- log copy of pages [from, to) of the write set. */
-static void copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
+/*
+ * Line-granular entries. A page of the write set is compared, line by line
+ * (64 bytes), with its home image, which at this point holds every earlier
+ * group: commit E+1 starts only after step 4 of E has retired it (commit.c,
+ * `committing`), so the base is never stale and a line changed in E and
+ * changed back in E+1 differs from home and is logged. Up to
+ * VP_LINES_LOG_MAX changed lines are logged as a LINES slot (header + the
+ * lines); more, as the whole page. At half the page the LINES entry saves
+ * less than half of the bytes, while the page is one streaming copy in
+ * both steps and needs no per-line stores at apply; a page that changed
+ * that much usually keeps changing wholesale. A page with no changed line
+ * (rewritten with equal bytes) takes no slot; only between the halves of
+ * a split copy are slots left unused (NONE descriptors).
+ */
+#define VP_LINES_LOG_MAX 32u
+
+/* line_mask -- which lines of the working page differ from home. */
+static uint64_t line_mask(const uint8_t *work, const uint8_t *home)
+{
+	uint64_t m = 0;
+	for (unsigned j = 0; j < VP_PAGE_LINES; j++)
+		if (memcmp(work + j * VP_LINE, home + j * VP_LINE, VP_LINE))
+			m |= 1ull << j;
+	return m;
+}
+
+/* copy_slots -- log entries for pages [from, to) of the write set into
+ * slots from, from + 1, ...: unchanged pages take none. Returns the slot
+ * after the last one used. */
+static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
 		       uint64_t to)
 {
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
+	const uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	bool sums = vp__opt.checksum_pages;
-	for (uint64_t i = from; i < to; i++) {
-		const uint8_t *src = lg->heap + ws->pg[i] * VP_PAGE;
-		vp__pcopy(ps, slots + i * VP_PAGE, src, VP_PAGE);
-		lg->desc[i].pgno = ws->pg[i];
-		/* The checksum is taken from the working copy while threads are
-		 * paused, so it matches what was copied. */
-		lg->desc[i].csum = sums ? vp__csum(src, VP_PAGE) : 0;
+	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
+	uint64_t i = from;
+	for (uint64_t p = from; p < to; p++) {
+		const uint8_t *src = lg->heap + ws->pg[p] * VP_PAGE;
+		uint64_t m = line_mask(src, home + ws->pg[p] * VP_PAGE);
+		unsigned k = (unsigned)__builtin_popcountll(m);
+		const uint8_t *logged = src;
+		size_t len = VP_PAGE;
+		if (k == 0)
+			continue;
+		if (k <= VP_LINES_LOG_MAX) {
+			struct vp_linehdr *h = (void *)buf;
+			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
+			h->checksum = vp__csum(h, offsetof(struct vp_linehdr, checksum));
+			uint8_t *o = buf + VP_LINE;
+			for (; m; m &= m - 1, o += VP_LINE)
+				memcpy(o, src + (unsigned)__builtin_ctzll(m) * VP_LINE, VP_LINE);
+			logged = buf;
+			len = (size_t)VP_LINE * (1 + k);
+			lg->desc[i].pgno = VP_DESC_LINES << VP_DESC_KIND_SHIFT | ws->pg[p];
+		} else {
+			lg->desc[i].pgno = ws->pg[p];
+		}
+		vp__pcopy(ps, slots + i * VP_PAGE, logged, len);
+		/* The checksum is taken from what was copied, while threads are
+		 * paused. */
+		lg->desc[i].csum = sums ? vp__csum(logged, len) : 0;
 		if (sums && !lg->desc[i].csum)
 			lg->desc[i].csum = 1; /* 0 means "no checksum" */
+		i++;
 	}
+	return i;
 }
 
-/* copy_home -- step 4 copy of slots [from, to) to their home pages. */
+/* copy_home -- step 4: apply slots [from, to) to their home pages. */
 static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, uint64_t to)
 {
 	uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
 	for (uint64_t i = from; i < to; i++)
-		vp__pcopy(ps, home + lg->desc[i].pgno * VP_PAGE, slots + i * VP_PAGE, VP_PAGE);
+		vp__slot_apply(ps, home, &lg->desc[i], slots + i * VP_PAGE);
 }
 
 static void *slots_helper(void *arg)
 {
 	struct half *h = arg;
-	copy_slots(h->lg, &h->ps, h->ws, h->from, h->to);
+	h->end = copy_slots(h->lg, &h->ps, h->ws, h->from, h->to);
 	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("log:slots-second-half"));
 	return NULL;
 }
@@ -156,28 +210,43 @@ static uint64_t split(struct vp_log *lg, const struct vp_pageset *ws, uint64_t n
 	*h = (struct half){.lg = lg, .ws = ws, .from = n / 2, .to = n, .ps = lg->pool->ps};
 	h->ps.lo = UINTPTR_MAX;
 	h->ps.hi = 0;
+	h->ps.stored = 0;
 	if (pthread_create(th, NULL, fn, h) != 0)
 		return n;
 	return n / 2;
 }
 
-int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws)
+int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 {
 	struct half h;
 	pthread_t th;
 	uint64_t mine = split(lg, ws, ws->n, slots_helper, &h, &th);
-	copy_slots(lg, &lg->pool->ps, ws, 0, mine);
+	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine);
+	*used = end;
 	if (mine == ws->n)
 		return 0;
 	pthread_join(th, NULL);
+	lg->pool->ps.stored += h.ps.stored;
+	/* The helper's slots start at mine: the slots between the halves
+	 * are unused. */
+	for (uint64_t i = end; i < mine; i++)
+		lg->desc[i] = (struct vp_logdesc){.pgno = VP_DESC_NONE << VP_DESC_KIND_SHIFT, .csum = 0};
+	*used = h.end > mine ? h.end : end;
 	return h.rc;
 }
 
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 {
 	uint8_t *dt = lg->pool->map + lg->pool->sb.logdesc_off;
+	const uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
 	size_t dbytes = n * sizeof(struct vp_logdesc);
 	int rc;
+	lg->entries = lg->bytes = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t b = vp__slot_bytes(&lg->desc[i], slots + i * VP_PAGE);
+		lg->entries += b != 0;
+		lg->bytes += b;
+	}
 	vp__pstore(&lg->pool->ps, dt, lg->desc, dbytes);
 	vp__pflush(&lg->pool->ps, dt, dbytes);
 	/* Crash before this drain: no record names group seq; discarded. */
@@ -196,6 +265,7 @@ int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n)
 	int rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("home:pages-updated"));
 	if (mine != n) {
 		pthread_join(th, NULL);
+		lg->pool->ps.stored += h.ps.stored;
 		if (!rc)
 			rc = h.rc;
 	}

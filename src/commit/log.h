@@ -25,19 +25,24 @@ struct vp_log {
 	size_t desc_cap;
 	uint64_t reserved;        /* bytes of the log area reserved on disk    */
 	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
+	uint64_t entries;         /* last group: slots holding lines or a page */
+	uint64_t bytes;           /* last group: slot bytes in use             */
 };
 
 /* Step 2: make sure the medium has room for the write set's log slots. */
 int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws);
-/* Step 3, first half: copy the write set's pages from the working copy into
- * the log slots and compute descriptors. Threads are paused meanwhile. A
- * large set is split with a helper thread (VOLIPMEM_COPY_THREADS); its half
- * is drained before this returns. Returns 0 or the helper's drain error. */
-int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws);
+/* Step 3, first half: log each page of the write set -- the lines that
+ * differ from its home image, or the whole page -- into the slots and
+ * compute descriptors. Threads are paused meanwhile. pre: the home image
+ * holds every earlier group (its step 4 is done). *used := descriptors
+ * needed (unchanged pages take none; 0: nothing changed). A large
+ * set is split with a helper thread (VOLIPMEM_COPY_THREADS); its half is
+ * drained before this returns. Returns 0 or the helper's drain error. */
+int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used);
 /* Step 3, second half: make slots and descriptors durable, then the commit
  * record (the commit point). Threads run meanwhile. */
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n);
-/* Step 4: copy the slots into the home image (split like step 3 for a
+/* Step 4: apply the slots (pages or lines) to the home image (split like step 3 for a
  * large set), make it durable, retire. */
 int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n);
 

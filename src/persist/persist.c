@@ -102,6 +102,7 @@ static void nt_copy(void *dst, const void *src, size_t n)
 
 void vp__pcopy(struct vp_persist *p, void *dst, const void *src, size_t n)
 {
+	p->stored += n;
 	if (is_pmem(p) && !(((uintptr_t)dst | (uintptr_t)src) & 15) && !(n & 63)) {
 		nt_copy(dst, src, n);   /* durable at the next sfence */
 	} else {
@@ -119,6 +120,7 @@ void vp__pcopy(struct vp_persist *p, void *dst, const void *src, size_t n)
 
 void vp__pstore(struct vp_persist *p, void *dst, const void *src, size_t n)
 {
+	p->stored += n;
 	memcpy(dst, src, n);
 	if (!is_pmem(p))
 		note_range(p, dst, n);

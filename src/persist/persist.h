@@ -34,6 +34,7 @@ struct vp_persist {
 	uint8_t *map;       /* MAP_SHARED mapping of the whole pool file */
 	size_t map_len;
 	uintptr_t lo, hi;   /* file mode: range written since the last drain */
+	uint64_t stored;    /* bytes given to vp__pcopy/vp__pstore (vp_stats) */
 };
 
 /* Test hooks: when set, every store/flush/drain is reported (crash simulator,

@@ -12,6 +12,8 @@
  *   home_off   home image of the heap                  (heap_size)
  *   logdesc_off  log descriptor table, 16 bytes per slot (log_capacity)
  *   logdata_off  log data slots, one page per slot       (log_capacity)
+ *              a slot holds a whole page, or a line header and the
+ *              changed 64-byte lines of its page (format version 2)
  *
  * All integers are little-endian (x86-64 native). Reserved bytes are zero
  * and are checked. Each structure ends with an XXH3-64 checksum of the
@@ -26,7 +28,8 @@
 #include <stdint.h>
 
 #define VP_SB_MAGIC      "VOLIPMEM"          /* 8 bytes, no NUL */
-#define VP_FORMAT_VERSION 1u
+#define VP_FORMAT_VERSION 2u
+#define VP_FORMAT_V1      1u                 /* whole-page log; `volipmem upgrade` */
 #define VP_SB_OFF_A      0u
 #define VP_SB_OFF_B      4096u
 #define VP_LOGREC_OFF    8192u
@@ -76,13 +79,46 @@ struct vp_logrec {
 };
 static_assert(sizeof(struct vp_logrec) == 64, "commit record is one cache line");
 
-/* struct vp_logdesc -- one log slot: which heap page it holds. */
+/* struct vp_logdesc -- one log slot: which heap page it is for and what
+ * the slot holds. Descriptor i always describes slot i. The top two bits
+ * of `pgno` are the slot's kind (VP_DESC_KIND), the rest the heap page
+ * index. A version-1 descriptor is a PAGE descriptor (kind 0). */
 struct vp_logdesc {
-	uint64_t pgno;            /* heap page index                             */
-	uint64_t csum;            /* XXH3-64 of the page in the slot, or 0 when
-	                             page checksums are off                      */
+	uint64_t pgno;            /* kind << 62 | heap page index                */
+	uint64_t csum;            /* XXH3-64 of the slot's bytes in use (4096 for
+	                             PAGE, header + lines for LINES), or 0 when
+	                             page checksums are off; 0 for NONE          */
 };
 static_assert(sizeof(struct vp_logdesc) == 16, "descriptor size");
+
+#define VP_DESC_KIND_SHIFT 62
+#define VP_DESC_KIND(pg)   ((pg) >> VP_DESC_KIND_SHIFT)
+#define VP_DESC_PGNO(pg)   ((pg) & ((1ull << VP_DESC_KIND_SHIFT) - 1))
+#define VP_DESC_PAGE  0ull  /* the slot holds the whole page                 */
+#define VP_DESC_LINES 1ull  /* the slot holds a vp_linehdr and its lines     */
+#define VP_DESC_NONE  2ull  /* no line of the page changed: slot unused, the
+                               page index is 0                               */
+
+/* Lines. A page is 64 lines of 64 bytes (a cache line). */
+#define VP_LINE        64u
+#define VP_PAGE_LINES  64u
+/* A LINES slot holds at most this many lines, so header + lines fit in the
+ * slot; a writer logs the whole page above VP_LINES_LOG_MAX (commit/log.c). */
+#define VP_LINES_SLOT_MAX 63u
+#define VP_LINEHDR_MAGIC 0x454e494c50494f56ull  /* "VOIPLINE" */
+
+/* struct vp_linehdr -- the first 64 bytes of a LINES slot. Line j of the
+ * page (bytes j*64 .. j*64+63) is in the entry when bit j of mask is set;
+ * the lines follow the header in increasing j, 64 bytes each. */
+struct vp_linehdr {
+	uint64_t magic;           /* VP_LINEHDR_MAGIC                            */
+	uint64_t pgno;            /* heap page index (as in the descriptor)      */
+	uint64_t mask;            /* which lines follow: 1..VP_LINES_SLOT_MAX bits */
+	uint64_t reserved[4];     /* zero                                        */
+	uint64_t checksum;        /* XXH3-64 of the bytes before this field      */
+};
+static_assert(sizeof(struct vp_linehdr) == VP_LINE, "line header is one line");
+static_assert(sizeof(struct vp_linehdr) + VP_LINES_SLOT_MAX * VP_LINE <= 4096, "a LINES entry fits its slot");
 
 /* ---- the heap's own metadata (inside the heap, at its first page) ---- */
 

@@ -45,6 +45,9 @@ void vp__sb_seal(struct vp_superblock *sb);
 /* vp__sb_validate -- check one superblock copy against the file size;
  * 0 or a code with a sentence in why. */
 int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen);
+/* vp__sb_accept_v1 -- when set, a version-1 superblock validates too (only
+ * `volipmem upgrade` sets it, to read the pool it converts). */
+extern bool vp__sb_accept_v1;
 /* vp__sb_choose -- the superblock rule: validate both copies (a or b NULL:
  * the file is too short for it) and choose the valid one with the highest
  * seq; two valid copies of different pools are refused. Fills p->sb,
@@ -93,9 +96,16 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 /* vp__log_check -- the log rule: the winning record and, when it says
  * COMMITTED, every descriptor and slot of its group. Read-only. */
 int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec);
-/* vp__log_page -- the bytes heap page pgno will hold once rec is replayed
- * (its last slot naming pgno, else the home image). pre: vp__log_check. */
-const uint8_t *vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t pgno);
+/* vp__log_page -- copy into out (4096 bytes) what heap page pgno will
+ * hold once rec is replayed: the home image with every slot of the group
+ * that names pgno applied in order. pre: vp__log_check. */
+void vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t pgno, uint8_t *out);
+/* vp__slot_bytes -- bytes of slot in use for descriptor d (4096, header +
+ * lines, or 0). pre: d and a LINES slot's header verified or just built. */
+uint64_t vp__slot_bytes(const struct vp_logdesc *d, const uint8_t *slot);
+/* vp__slot_apply -- store slot (described by d) into its page of the home
+ * image at home through ps: the whole page, or only its logged lines. */
+void vp__slot_apply(struct vp_persist *ps, uint8_t *home, const struct vp_logdesc *d, const uint8_t *slot);
 /* vp__log_replay -- bring the home image up to date: copy a committed
  * group's slots home, drain, retire it. pre: vp__log_check returned 0 with
  * rec. Idempotent; a crash anywhere leaves it to be run again. */

@@ -50,6 +50,35 @@ int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp
 	return 0;
 }
 
+/* bad_slot -- the error for slot i of a committed group. */
+#define bad_slot(rec, i, fmt, ...)                                                                                     \
+	vp__err(VP_E_LOGCORRUPT, "committed group %llu: slot %llu " fmt, (unsigned long long)(rec)->seq,               \
+		(unsigned long long)(i), __VA_ARGS__)
+
+/* check_linehdr -- a LINES slot's header: magic, its own checksum, the page
+ * of its descriptor, reserved zero, 1..VP_LINES_SLOT_MAX lines. */
+static int check_linehdr(const struct vp_linehdr *h, uint64_t pgno)
+{
+	if (h->magic != VP_LINEHDR_MAGIC || h->checksum != vp__csum(h, offsetof(struct vp_linehdr, checksum)))
+		return 1;
+	if (h->pgno != pgno || h->reserved[0] || h->reserved[1] || h->reserved[2] || h->reserved[3])
+		return 1;
+	unsigned k = (unsigned)__builtin_popcountll(h->mask);
+	return k < 1 || k > VP_LINES_SLOT_MAX;
+}
+
+uint64_t vp__slot_bytes(const struct vp_logdesc *d, const uint8_t *slot)
+{
+	switch (VP_DESC_KIND(d->pgno)) {
+	case VP_DESC_PAGE:
+		return VP_PAGE;
+	case VP_DESC_LINES:
+		return VP_LINE * (1 + (uint64_t)__builtin_popcountll(((const struct vp_linehdr *)slot)->mask));
+	default:
+		return 0;
+	}
+}
+
 int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec)
 {
 	const struct vp_logdesc *d = (const void *)(pool + sb->logdesc_off);
@@ -60,17 +89,30 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 			       (unsigned long long)rec->seq, (unsigned long long)rec->npages,
 			       (unsigned long long)sb->logdesc_off);
 	for (uint64_t i = 0; i < rec->npages; i++) {
-		if (d[i].pgno >= pages)
-			return vp__err(VP_E_LOGCORRUPT, "committed group %llu: slot %llu names page %llu beyond the heap (%llu pages)",
-				       (unsigned long long)rec->seq, (unsigned long long)i,
-				       (unsigned long long)d[i].pgno, (unsigned long long)pages);
+		uint64_t kind = VP_DESC_KIND(d[i].pgno), pg = VP_DESC_PGNO(d[i].pgno);
 		const uint8_t *slot = pool + sb->logdata_off + i * VP_PAGE;
-		if (d[i].csum && vp__csum(slot, VP_PAGE) != d[i].csum)
-			return vp__err(VP_E_LOGCORRUPT,
-				       "committed group %llu: slot %llu (heap page %llu, file offset %llu) fails its checksum",
-				       (unsigned long long)rec->seq, (unsigned long long)i,
-				       (unsigned long long)d[i].pgno,
-				       (unsigned long long)(sb->logdata_off + i * VP_PAGE));
+		uint64_t off = sb->logdata_off + i * VP_PAGE;
+		/* Version 1 knows only whole pages: its page index is the whole
+		 * field, so any kind bit is a page beyond the heap. */
+		if (kind != VP_DESC_PAGE && sb->version == VP_FORMAT_V1)
+			pg = d[i].pgno;
+		if (kind == VP_DESC_NONE) {
+			if (pg || d[i].csum)
+				return bad_slot(rec, i, "is unused but its descriptor names page %llu, checksum %016llx",
+						(unsigned long long)pg, (unsigned long long)d[i].csum);
+			continue;
+		}
+		if (kind > VP_DESC_NONE)
+			return bad_slot(rec, i, "has unknown kind %llu", (unsigned long long)kind);
+		if (pg >= pages)
+			return bad_slot(rec, i, "names page %llu beyond the heap (%llu pages)", (unsigned long long)pg,
+					(unsigned long long)pages);
+		if (kind == VP_DESC_LINES && check_linehdr((const void *)slot, pg))
+			return bad_slot(rec, i, "(heap page %llu, file offset %llu): bad line header", (unsigned long long)pg,
+					(unsigned long long)off);
+		if (d[i].csum && vp__csum(slot, vp__slot_bytes(&d[i], slot)) != d[i].csum)
+			return bad_slot(rec, i, "(heap page %llu, file offset %llu) fails its checksum",
+					(unsigned long long)pg, (unsigned long long)off);
 	}
 	return 0;
 }
@@ -83,15 +125,38 @@ int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec)
 	return vp__log_verify(&p->sb, p->map, rec);
 }
 
-const uint8_t *vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t pgno)
+void vp__slot_apply(struct vp_persist *ps, uint8_t *home, const struct vp_logdesc *d, const uint8_t *slot)
 {
-	if (rec->state == VP_LOG_COMMITTED) {
-		const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
-		for (uint64_t i = rec->npages; i-- > 0;)
-			if (d[i].pgno == pgno)
-				return p->map + p->sb.logdata_off + i * VP_PAGE;
+	uint64_t kind = VP_DESC_KIND(d->pgno);
+	uint8_t *page = home + VP_DESC_PGNO(d->pgno) * VP_PAGE;
+	if (kind == VP_DESC_PAGE) {
+		vp__pcopy(ps, page, slot, VP_PAGE);
+	} else if (kind == VP_DESC_LINES) {
+		const uint8_t *src = slot + VP_LINE;
+		for (uint64_t m = ((const struct vp_linehdr *)slot)->mask; m; m &= m - 1, src += VP_LINE)
+			vp__pcopy(ps, page + (unsigned)__builtin_ctzll(m) * VP_LINE, src, VP_LINE);
 	}
-	return p->map + p->sb.home_off + pgno * VP_PAGE;
+}
+
+void vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t pgno, uint8_t *out)
+{
+	memcpy(out, p->map + p->sb.home_off + pgno * VP_PAGE, VP_PAGE);
+	if (rec->state != VP_LOG_COMMITTED)
+		return;
+	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
+	for (uint64_t i = 0; i < rec->npages; i++) {
+		uint64_t kind = VP_DESC_KIND(d[i].pgno);
+		const uint8_t *slot = p->map + p->sb.logdata_off + i * VP_PAGE;
+		if (kind > VP_DESC_LINES || VP_DESC_PGNO(d[i].pgno) != pgno)
+			continue;
+		if (kind == VP_DESC_PAGE) {
+			memcpy(out, slot, VP_PAGE);
+			continue;
+		}
+		const uint8_t *src = slot + VP_LINE;
+		for (uint64_t m = ((const struct vp_linehdr *)slot)->mask; m; m &= m - 1, src += VP_LINE)
+			memcpy(out + (unsigned)__builtin_ctzll(m) * VP_LINE, src, VP_LINE);
+	}
 }
 
 int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
@@ -155,8 +220,7 @@ int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec)
 		(unsigned long long)rec->npages);
 	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
 	for (uint64_t i = 0; i < rec->npages; i++)
-		vp__pcopy(&p->ps, p->map + p->sb.home_off + d[i].pgno * VP_PAGE,
-			  p->map + p->sb.logdata_off + i * VP_PAGE, VP_PAGE);
+		vp__slot_apply(&p->ps, p->map + p->sb.home_off, &d[i], p->map + p->sb.logdata_off + i * VP_PAGE);
 	/* Crash before this drain: the record still says COMMITTED, replay
 	 * runs again at the next pmap. */
 	int rc = vp__pdrain(&p->ps, VP_CRASH_POINT("recover:home-replayed"));

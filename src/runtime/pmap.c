@@ -103,7 +103,9 @@ static void unmap_all(struct vp_rt *rt)
  * heap of heap_size bytes when that is larger (a growth). Read-only. */
 static int check_heap(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t heap_size)
 {
-	const struct vp_heaphdr *h = (const void *)vp__log_page(p, rec, 0);
+	_Alignas(64) uint8_t page0[VP_PAGE];
+	vp__log_page(p, rec, 0, page0);
+	const struct vp_heaphdr *h = (const void *)page0;
 	int rc = vp__heap_validate(h, p->sb.heap_size / VP_PAGE);
 	if (!rc && heap_size / VP_PAGE > h->npages)
 		rc = vp__heap_grow_check(h, heap_size / VP_PAGE);

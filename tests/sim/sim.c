@@ -621,6 +621,31 @@ static void wl_single(void)
 	}
 }
 
+/* lines -- the line-granular log: a FAS changes some lines of a page
+ * (1 .. 64 of them, so both LINES entries and whole pages), the next FAS
+ * changes some of them back, so each group is diffed against a home image
+ * the previous group has just updated. */
+static void wl_lines(void)
+{
+	uint8_t *a = need_root("lines", 8 * VP_PAGE);
+	static const unsigned counts[] = {1, 2, 7, 32, 33, 50, 64};
+	for (int it = 0; it < 10 * scale; it++) {
+		uint8_t *pg = a + rnd_below(8) * VP_PAGE;
+		uint8_t old[VP_PAGE];
+		memcpy(old, pg, VP_PAGE);
+		unsigned nl = counts[rnd_below(sizeof counts / sizeof counts[0])];
+		pstart();
+		for (unsigned j = 0; j < nl; j++)
+			((uint64_t *)(pg + rnd_below(VP_PAGE / LINE) * LINE))[rnd_below(8)] = rnd();
+		endfas();
+		pstart();
+		for (unsigned j = 0; j < VP_PAGE / LINE; j++)
+			if (rnd_below(4))
+				memcpy(pg + j * LINE, old + j * LINE, LINE);
+		endfas();
+	}
+}
+
 /* small -- many tiny FASes: two words far apart (a transfer). */
 static void wl_small(void)
 {
@@ -874,6 +899,7 @@ static void wl_grow(void)
 static const struct workload workloads[] = {
 	{"single", wl_single, NULL, true},
 	{"small", wl_small, NULL, true},
+	{"lines", wl_lines, NULL, true},
 	{"nested", wl_nested, NULL, true},
 	{"alloc", wl_alloc, val_alloc, true},
 	{"roots", wl_roots, NULL, true},

@@ -294,7 +294,12 @@ static void test_large_split(void **state)
 				memset(p + i * 4096, (int)(i * 7 + (size_t)round), 4096);
 			assert_int_equal(pend(), 0);
 			vp_stats(&st1);
-			assert_true(st1.pages_logged - st0.pages_logged >= np);
+			/* Every page changed, but in round 1 those filled with 0
+			 * are still as allocated: nothing to log for them. */
+			size_t changed = 0;
+			for (size_t i = 0; i < np; i++)
+				changed += round == 2 || (uint8_t)(i * 7 + 1) != 0;
+			assert_true(st1.pages_logged - st0.pages_logged >= changed);
 		}
 		assert_int_equal(punmap(), 0);
 		int fd = open(path, O_RDONLY);
