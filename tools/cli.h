@@ -33,5 +33,6 @@ int cmd_info(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_grow(int argc, char **argv);
 int cmd_options(int argc, char **argv);
+int cmd_upgrade(int argc, char **argv);
 
 #endif

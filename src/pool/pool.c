@@ -43,6 +43,8 @@ void vp__sb_seal(struct vp_superblock *sb)
 	sb->checksum = vp__csum(sb, offsetof(struct vp_superblock, checksum));
 }
 
+bool vp__sb_accept_v1;
+
 /* vp__sb_validate -- check one superblock copy against the file size.
  * Returns 0 or a code, with a sentence in why. Every offset and size is
  * checked before anything uses it. */
@@ -57,9 +59,14 @@ int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *wh
 			 (unsigned long long)sb->checksum);
 		return VP_E_CHECKSUM;
 	}
-	if (sb->version != VP_FORMAT_VERSION) {
-		snprintf(why, whylen, "format version %u, this library reads version %u",
-			 sb->version, VP_FORMAT_VERSION);
+	if (sb->version != VP_FORMAT_VERSION && !(sb->version == VP_FORMAT_V1 && vp__sb_accept_v1)) {
+		if (sb->version == VP_FORMAT_V1)
+			snprintf(why, whylen, "format version %u, this library reads version %u: "
+					      "convert it with `volipmem upgrade <pool>`",
+				 sb->version, VP_FORMAT_VERSION);
+		else
+			snprintf(why, whylen, "format version %u, this library reads version %u",
+				 sb->version, VP_FORMAT_VERSION);
 		return VP_E_VERSION;
 	}
 	for (size_t i = 0; i < sizeof sb->reserved; i++)

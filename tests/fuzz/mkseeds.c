@@ -4,12 +4,15 @@
  * recovery must handle, captured from a running pool through the persist
  * hooks, in the compact fuzz input format (fuzz_image.h):
  *   clean            log applied, heap with runs, large blocks and roots
- *   committed        a group committed, home image not yet updated
+ *   committed        a group committed, home image not yet updated (two
+ *                    pages, one changed line each: LINES slots)
+ *   committed-mixed  the same with a whole page changed too (a PAGE slot)
  *   committed-tornB  the same with commit record copy B torn
  *   torn             commit record A torn before the commit point
  *   sbA-damaged      superblock copy A corrupt, copy B valid
  * each also with the reseal flag set. Usage: mkseeds OUTDIR
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +59,15 @@ static void emit(const char *name, const uint8_t *img)
 	free(enc);
 }
 
-static void capture(const char *point, uint64_t *word)
+static void capture(const char *point, uint64_t *word, bool whole)
 {
 	want = point;
 	got = 0;
 	pstart();
 	word[0]++;
 	word[1024]++;
+	for (unsigned i = 0; whole && i < 512; i++)
+		word[512 + i] += i + 1;
 	if (pend() != 0 || !got) {
 		fprintf(stderr, "mkseeds: no drain named %s\n", point);
 		exit(1);
@@ -99,11 +104,13 @@ int main(int argc, char **argv)
 	static struct vp_persist_hooks hk = {h_store, h_flush, h_fence, NULL};
 	vp__persist_hooks = &hk;
 
-	capture("record-B-committed", a);
+	capture("record-B-committed", a, true);
+	emit("committed-mixed", snap);
+	capture("record-B-committed", a, false);
 	emit("committed", snap);
 	snap[VP_LOGREC_OFF + VP_LOGREC_B + 40] ^= 0x5a;
 	emit("committed-tornB", snap);
-	capture("record-A-committed", a);
+	capture("record-A-committed", a, false);
 	snap[VP_LOGREC_OFF + 40] ^= 0x5a;
 	emit("torn", snap);
 	vp__persist_hooks = NULL;
@@ -117,6 +124,6 @@ int main(int argc, char **argv)
 	emit("clean", snap);
 	snap[VP_SB_OFF_A + 20] ^= 1;
 	emit("sbA-damaged", snap);
-	printf("mkseeds: 10 seeds in %s\n", outdir);
+	printf("mkseeds: 12 seeds in %s\n", outdir);
 	return 0;
 }
