@@ -48,7 +48,9 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 	[VP_OPT_COMMIT_INTERVAL_MS] = {
 		"VOLIPMEM_COMMIT_INTERVAL_MS", VP_OPTT_UINT, FIELD(interval_ms), .min = 0, .max = 3600000,
 		.help = "0 = synchronous; N = relaxed mode, a commit every N ms (same as "
-			"`vp_set_durability(VP_RELAXED, N)`)",
+			"`vp_set_durability(VP_RELAXED, N)`); an outermost `pstart()` waits while a FAS that ended "
+			"more than B = max(4N, N + 50) ms ago is not durable (docs/COMMIT.md, \"The relaxed-mode bound\"; "
+			"`vp_stats`: `ns_bound`, `bound_waits`, `ns_bound_wait`)",
 	},
 	[VP_OPT_FORCE_PMEM] = {
 		"VOLIPMEM_FORCE_PMEM", VP_OPTT_BOOL, FIELD(force_pmem),
