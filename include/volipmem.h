@@ -272,6 +272,9 @@ struct vp_stats {
 	uint64_t bytes_persisted;/* bytes the commits stored to the pool
 	                            medium: log entries, descriptors, commit
 	                            records, home image                     */
+	uint64_t pages_collected;/* pages in the write sets the commits
+	                            collected, before the line diff drops
+	                            the unchanged ones (so >= pages_logged) */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -143,6 +143,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	} else {
 		cm->st.empty_commits++;
 	}
+	cm->st.pages_collected += n;
 	cm->st.bytes_persisted += cm->pool->ps.stored - stored0;
 	cm->st.ns_collect += t1 - t0;
 	cm->st.ns_prepare += t2 - t1;
