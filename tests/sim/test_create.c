@@ -58,15 +58,14 @@ static void cleanup(void)
 	rmdir(dir);
 }
 
-#define CHECK(c, ...)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "test_create: FAILED (line %d): ", __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			exit(1);                                                       \
-		}                                                                      \
-	} while (0)
+#define VPT_TEST_NAME "test_create"
+#include "check.h"
+
+/* vpt_check_cleanup -- what a failed CHECK removes before exiting */
+static void vpt_check_cleanup(void)
+{
+	/* the test removes its private directory itself */
+}
 
 static double now(void)
 {

@@ -21,16 +21,14 @@
 
 static char path[256];
 
-#define CHECK(c, ...)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "test_grow: FAILED (line %d): ", __LINE__);    \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			unlink(path);                                                  \
-			exit(1);                                                       \
-		}                                                                      \
-	} while (0)
+#define VPT_TEST_NAME "test_grow"
+#include "check.h"
+
+/* vpt_check_cleanup -- what a failed CHECK removes before exiting */
+static void vpt_check_cleanup(void)
+{
+	unlink(path);
+}
 
 struct rootobj { uint64_t magic; uint8_t *big; uint64_t nbig; };
 

@@ -31,18 +31,16 @@
 static char path[256], other[256], errpath[256];
 static const char *cli;
 
-#define CHECK(c, ...)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "test_refuse: FAILED (line %d): ", __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			unlink(path);                                                  \
-			unlink(other);                                                 \
-			unlink(errpath);                                               \
-			exit(1);                                                       \
-		}                                                                      \
-	} while (0)
+#define VPT_TEST_NAME "test_refuse"
+#include "check.h"
+
+/* vpt_check_cleanup -- what a failed CHECK removes before exiting */
+static void vpt_check_cleanup(void)
+{
+	unlink(path);
+	unlink(other);
+	unlink(errpath);
+}
 
 #define HEAP (4u << 20)
 

@@ -27,16 +27,14 @@
 static char path[256];
 static const char *cli;
 
-#define CHECK(c, ...)                                                                  \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "test_repair: FAILED (line %d): ", __LINE__);  \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			unlink(path);                                                  \
-			exit(1);                                                       \
-		}                                                                      \
-	} while (0)
+#define VPT_TEST_NAME "test_repair"
+#include "check.h"
+
+/* vpt_check_cleanup -- what a failed CHECK removes before exiting */
+static void vpt_check_cleanup(void)
+{
+	unlink(path);
+}
 
 static int run_cli(const char *mode)
 {
