@@ -4,9 +4,15 @@
  * VOLIPMEM_TRACKER, printing "metric value" lines that run.sh aggregates
  * (medians over runs, side by side per tracker):
  *   empty_fas_ns           pstart+pend with nothing written (synchronous)
- *   fas_{1,16,256}p_us     synchronous FAS dirtying k pages, 1 GiB heap
- *                          (different pages each time)
- *   same_page_fas_us       synchronous FAS rewriting one hot page
+ *   fas_{1,16,256}p_us     synchronous FAS dirtying k pages with one 8-byte
+ *                          store each, 1 GiB heap (different pages each
+ *                          time: fas_1p_us is the fresh-page 8-byte FAS)
+ *   same_page_fas_us       synchronous FAS of one 8-byte store to one hot page
+ *   {fas_1p,same_page}_bytes_per_fas  bytes the persist layer stored to the
+ *                          medium per such FAS (vp_stats.bytes_persisted)
+ *   pmdk_tx8_ns            the peer: PMDK libpmemobj TX_BEGIN; TX_ADD 8 B;
+ *                          store; TX_END (pool in $VP_BENCH_DIR; run with
+ *                          PMEM_IS_PMEM_FORCE=1; absent if built without it)
  *   first_write_ns         first store to a page after a commit (re-armed)
  *   commit_pages_per_s     large FAS (32768 pages): pages / pend() time
  *   ceiling_pages_per_s    copying the same pages twice with the same store
@@ -38,6 +44,9 @@
 #include <unistd.h>
 
 #include <volipmem.h>
+#ifdef VP_BENCH_PMDK
+#include <libpmemobj.h>
+#endif
 
 #include "persist/persist.h"
 #include "track/uffd_abi.h"
@@ -93,6 +102,15 @@ static void bench_empty(void)
 	close_pool();
 }
 
+/* bytes_per_fas -- bytes stored to the medium since the last
+ * vp_stats_reset(), per FAS of the n measured. */
+static double bytes_per_fas(int n)
+{
+	struct vp_stats st;
+	vp_stats(&st);
+	return (double)st.bytes_persisted / n;
+}
+
 static void bench_fas_pages(void)
 {
 	open_pool(GiB);
@@ -105,16 +123,20 @@ static void bench_fas_pages(void)
 		int k = ks[ki], iters = k == 256 ? 200 : 2000;
 		double *v = malloc(sizeof(double) * (size_t)iters);
 		int off = 0;
+		vp_stats_reset();
 		for (int i = 0; i < iters; i++) {
 			uint64_t t0 = vp__now_ns();
 			pstart();
-			for (int j = 0; j < k; j++)
-				r[(size_t)((off + j * 7) % region) * PG + (size_t)(i % 64) * 8]++;
+			for (int j = 0; j < k; j++) /* one 8-byte store per page */
+				(*(volatile uint64_t *)(r + (size_t)((off + j * 7) % region) * PG +
+							(size_t)(i % 64) * 8))++;
 			pend();
 			v[i] = (double)(vp__now_ns() - t0) / 1000.0;
 			off = (off + k * 7 + 1) % region;
 		}
 		printf("fas_%dp_us %.2f\n", k, median(v, iters));
+		if (k == 1)
+			printf("fas_1p_bytes_per_fas %.0f\n", bytes_per_fas(iters));
 		free(v);
 	}
 	close_pool();
@@ -123,7 +145,7 @@ static void bench_fas_pages(void)
 static void bench_same_page(void)
 {
 	open_pool(GiB);
-	volatile uint8_t *r = pmalloc(PG);
+	volatile uint64_t *r = pmalloc(PG);
 	pcommit();
 	for (int i = 0; i < 200; i++) {
 		pstart();
@@ -131,6 +153,7 @@ static void bench_same_page(void)
 		pend();
 	}
 	int n = 2000;
+	vp_stats_reset();
 	uint64_t t0 = vp__now_ns();
 	for (int i = 0; i < n; i++) {
 		pstart();
@@ -138,7 +161,56 @@ static void bench_same_page(void)
 		pend();
 	}
 	printf("same_page_fas_us %.2f\n", (double)(vp__now_ns() - t0) / n / 1000.0);
+	printf("same_page_bytes_per_fas %.0f\n", bytes_per_fas(n));
 	close_pool();
+}
+
+#ifdef VP_BENCH_PMDK
+/* pmdk_tx8 -- TX_BEGIN; TX_ADD 8 B; store; TX_END. Its own function so
+ * that TX_BEGIN's setjmp clobbers no loop variable; 0 if it committed. */
+static int pmdk_tx8(PMEMobjpool *pop, uint64_t *v)
+{
+	volatile int bad = 0;
+	TX_BEGIN(pop) {
+		TX_ADD_DIRECT(v);
+		*v += 1;
+	} TX_ONABORT {
+		bad = 1;
+	} TX_END
+	return bad;
+}
+#endif
+
+/* bench_pmdk -- the peer of the 8-byte FAS: one libpmemobj transaction
+ * that undo-logs 8 bytes of the root object and stores them, timed like
+ * bench_same_page. Prints nothing when built without libpmemobj. */
+static void bench_pmdk(void)
+{
+#ifdef VP_BENCH_PMDK
+	char pp[300];
+	snprintf(pp, sizeof pp, "%s.pmdk", path);
+	unlink(pp);
+	PMEMobjpool *pop = pmemobj_create(pp, "bench_core", PMEMOBJ_MIN_POOL, 0600);
+	if (!pop) {
+		fprintf(stderr, "bench: pmemobj_create %s: %s\n", pp, pmemobj_errormsg());
+		exit(1);
+	}
+	uint64_t *v = pmemobj_direct(pmemobj_root(pop, PG));
+	int n = 20000, bad = 0;
+	for (int i = 0; i < 2000; i++)
+		bad |= pmdk_tx8(pop, v);
+	uint64_t t0 = vp__now_ns();
+	for (int i = 0; i < n; i++)
+		bad |= pmdk_tx8(pop, v);
+	uint64_t t1 = vp__now_ns();
+	pmemobj_close(pop);
+	unlink(pp);
+	if (bad) {
+		fprintf(stderr, "bench: a PMDK transaction aborted\n");
+		exit(1);
+	}
+	printf("pmdk_tx8_ns %.0f\n", (double)(t1 - t0) / n);
+#endif
 }
 
 static void bench_first_write(void)
@@ -368,6 +440,8 @@ int main(int argc, char **argv)
 		bench_fas_pages();
 	if (!strcmp(only, "all") || !strcmp(only, "same"))
 		bench_same_page();
+	if (!strcmp(only, "all") || !strcmp(only, "pmdk"))
+		bench_pmdk();
 	if (!strcmp(only, "all") || !strcmp(only, "first"))
 		bench_first_write();
 	if (!strcmp(only, "all") || !strcmp(only, "large"))

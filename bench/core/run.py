@@ -4,7 +4,9 @@
 trackers alternating within each run), and print one table of medians side
 by side, with the ratios the goals are stated in (commit throughput as a
 fraction of the copy ceiling measured in the same run; stall as a fraction
-of the commit).
+of the commit; the 8-byte FAS rows against PMDK's 8-byte transaction, the
+`pmdk` part, which runs just before each tracker's parts in every run, so
+that ours and the peer alternate).
 
     bench/core/run.py [--runs N] [--build build] [--trackers uffd,mprotect,full]
                       [--parts env,empty,...] [--out docs [--tag core]] [--force]
@@ -24,17 +26,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import benchenv  # noqa: E402
 
 # Plotted metrics (one panel each: the per-operation costs, in ns).
-PLOT = [("per FAS, ns", [("empty_fas_ns", 1), ("same_page_fas_us", 1e3), ("fas_1p_us", 1e3),
-                         ("first_write_ns", 1)]),
+PLOT = [("per FAS, ns", [("pmdk_tx8_ns", 1), ("empty_fas_ns", 1), ("same_page_fas_us", 1e3),
+                         ("fas_1p_us", 1e3), ("first_write_ns", 1)]),
         ("the machine's raw costs, ns", [("env_first_touch_ns", 1), ("env_uffd_first_write_ns", 1),
                                          ("env_mprotect_pair_ns", 1), ("env_uffd_rearm_ns", 1)])]
 
 
 def measure(a, exe, trackers):
     results = {t: {} for t in trackers}
+    parts = a.parts.split(",")
     for r in range(a.runs):
         for t in trackers:
-            for part in a.parts.split(","):
+            # The peer first, beside this tracker's parts in the same run
+            # (its rows go in this tracker's column, for the ratios).
+            if "pmdk" in parts and t != "full":
+                env = dict(os.environ, PMEM_IS_PMEM_FORCE="1")
+                parse(subprocess.run([exe, "pmdk"], env=env, capture_output=True, text=True,
+                                     check=True).stdout, results[t])
+            for part in parts:
+                if part == "pmdk":
+                    continue
                 # The full tracker copies the whole heap per commit: skip the
                 # parts whose heaps are large (it is the oracle, not a contender).
                 if t == "full" and part in ("env", "empty", "fas", "same", "collect", "pmap",
@@ -43,11 +54,17 @@ def measure(a, exe, trackers):
                 env = dict(os.environ, VOLIPMEM_TRACKER=t, VOLIPMEM_FORCE_PMEM="1")
                 out = subprocess.run([exe, part], env=env, capture_output=True, text=True,
                                      check=True).stdout
-                for line in out.splitlines():
-                    k, v = line.split()
-                    results[t].setdefault(k, []).append(float(v))
+                parse(out, results[t])
         print(f"run {r + 1}/{a.runs} done", file=sys.stderr)
     return results
+
+
+def parse(out, into):
+    """parse -- add bench_core's "metric value" lines to into's lists."""
+    for line in out.splitlines():
+        k, v = line.split()
+        into.setdefault(k, []).append(float(v))
+
 
 
 def table(results, trackers):
@@ -65,7 +82,17 @@ def table(results, trackers):
             m["commit_vs_ceiling2"] = m["commit_pages_per_s"] / m["ceiling2_pages_per_s"]
         if "stall_ns" in m and "commit_ns" in m and m["commit_ns"]:
             m["stall_vs_commit"] = m["stall_ns"] / m["commit_ns"]
-    keys += ["commit_vs_ceiling", "commit_vs_ceiling2", "stall_vs_commit"]
+        pmdk = m.get("pmdk_tx8_ns")
+        if pmdk:
+            if "same_page_fas_us" in m:
+                m["same_page_vs_pmdk"] = m["same_page_fas_us"] * 1e3 / pmdk
+            if "fas_1p_us" in m and "env_uffd_first_write_ns" in m:
+                m["fresh_page_less_fault_vs_pmdk"] = \
+                    (m["fas_1p_us"] * 1e3 - m["env_uffd_first_write_ns"]) / pmdk
+            if "empty_fas_ns" in m:
+                m["empty_vs_pmdk"] = m["empty_fas_ns"] / pmdk
+    keys += ["commit_vs_ceiling", "commit_vs_ceiling2", "stall_vs_commit", "same_page_vs_pmdk",
+             "fresh_page_less_fault_vs_pmdk", "empty_vs_pmdk"]
     lines = ["| metric | " + " | ".join(trackers) + " |", "|---|" + "---|" * len(trackers)]
     for k in keys:
         row = []
@@ -92,7 +119,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--build", default="build")
     ap.add_argument("--trackers", default="uffd,mprotect,full")
-    ap.add_argument("--parts", default="env,empty,fas,same,first,large,collect,pmap")
+    ap.add_argument("--parts", default="env,pmdk,empty,fas,same,first,large,collect,pmap")
     ap.add_argument("--tag", default="core", help="base name of the output files")
     benchenv.add_args(ap)
     a = ap.parse_args()
@@ -100,8 +127,9 @@ def main():
     if not os.access(exe, os.X_OK):
         sys.exit("%s not built; build with cmake first" % exe)
     trackers = a.trackers.split(",")
-    # bench_core measures VolipMem alone: it has no peer yet.
-    s = benchenv.Session("bench/core", a.out, a.force, a.build, runs=a.runs, peer=False)
+    # The peer (PMDK) is measured only with the pmdk part.
+    s = benchenv.Session("bench/core", a.out, a.force, a.build, runs=a.runs,
+                         peer="pmdk" in a.parts.split(","))
     s.start()
     results = measure(a, exe, trackers)
     ok = s.finish()
