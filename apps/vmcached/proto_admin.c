@@ -150,7 +150,12 @@ static bool stats_general(struct vmc_conn *c)
 		statf(c, "vp_update_us %" PRIu64, vs.ns_update / 1000) &&
 		statf(c, "vp_stall_us %" PRIu64, vs.ns_stall / 1000) &&
 		statf(c, "vp_heap_size %" PRIu64, vs.heap_size) &&
-		statf(c, "vp_heap_used %" PRIu64, vs.heap_used);
+		statf(c, "vp_heap_used %" PRIu64, vs.heap_used) &&
+		statf(c, "vp_pages_collected %" PRIu64, vs.pages_collected) &&
+		statf(c, "vp_bytes_persisted %" PRIu64, vs.bytes_persisted) &&
+		statf(c, "vp_bound_us %" PRIu64, vs.ns_bound / 1000) &&
+		statf(c, "vp_bound_waits %" PRIu64, vs.bound_waits) &&
+		statf(c, "vp_bound_wait_us %" PRIu64, vs.ns_bound_wait / 1000);
 	return ok;
 }
 

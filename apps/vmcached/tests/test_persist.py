@@ -31,6 +31,27 @@ def stats(port):
     return st
 
 
+def persist_counters(chk, port, bound_us, label):
+    """The library's write-set and bound counters in `stats`: after
+    acknowledged stores something reached the pool, the collected write
+    sets hold at least the logged pages, and vp_bound_us is B for the
+    interval the library runs at, B = max(4N, N + 50) ms."""
+    st = stats(port)
+    names = ("vp_pages_logged", "vp_pages_collected", "vp_bytes_persisted",
+             "vp_bound_us", "vp_bound_waits", "vp_bound_wait_us")
+    missing = [n for n in names if not st.get(n, "").isdigit()]
+    chk.eq("%s: vp_ counters present" % label, missing, [])
+    if missing:
+        return
+    v = {n: int(st[n]) for n in names}
+    chk.true("%s: vp_bytes_persisted > 0" % label, v["vp_bytes_persisted"] > 0, str(v))
+    chk.true("%s: vp_pages_collected >= vp_pages_logged > 0" % label,
+             v["vp_pages_collected"] >= v["vp_pages_logged"] > 0, str(v))
+    chk.eq("%s: vp_bound_us" % label, v["vp_bound_us"], bound_us)
+    chk.true("%s: no wait time without a wait" % label,
+             v["vp_bound_waits"] > 0 or v["vp_bound_wait_us"] == 0, str(v))
+
+
 def gets_cas(port, key):
     out = req(port, b"gets %s\r\n" % key, wait=0.1)
     first = out.split(b"\r\n")[0].split(b" ")
@@ -77,6 +98,8 @@ def restart_cases(chk, pool):
     # kill -9 right after an acknowledged store (synchronous mode)
     chk.eq("store before kill", req(vm.port, b"set k9 7 0 4\r\nkill\r\n"), b"STORED\r\n")
     cas_k9 = gets_cas(vm.port, b"k9")
+    # synchronous mode runs the library relaxed at N = 1000 ms
+    persist_counters(chk, vm.port, 4000 * 1000, "synchronous")
     vm.kill()
     check_pool(chk, pool, "after kill -9")
     vm = vmctest.start_vmcached(pool, port=vm.port)
@@ -114,6 +137,7 @@ def eviction_cases(chk, pool):
     batch = b"".join(b"set e%d 0 0 %d noreply\r\n%s\r\n" % (i, len(val), val)
                      for i in range(1000, 5000))
     req(vm.port, batch, wait=0.5)
+    persist_counters(chk, vm.port, 55 * 1000, "--commit-interval 5")
     st = stats(vm.port)
     limit = 2 << 20
     chk.true("evictions counted", int(st.get("evictions", 0)) > 0, str(st.get("evictions")))

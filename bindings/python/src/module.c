@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
@@ -339,6 +339,11 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"ns_stall", (unsigned long long)s.ns_stall,
 		"heap_size", (unsigned long long)s.heap_size,
 		"heap_used", (unsigned long long)s.heap_used,
+		"ns_bound", (unsigned long long)s.ns_bound,
+		"bound_waits", (unsigned long long)s.bound_waits,
+		"ns_bound_wait", (unsigned long long)s.ns_bound_wait,
+		"bytes_persisted", (unsigned long long)s.bytes_persisted,
+		"pages_collected", (unsigned long long)s.pages_collected,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }

@@ -3,6 +3,7 @@
 PYTHONHASHSEEDs, so a per-process hash would break lookups), the seed's
 example, relaxed mode + psync, and kill -9 in the middle of updates."""
 
+import ast
 import os
 import signal
 import subprocess
@@ -81,14 +82,37 @@ pool = volipmem.open(sys.argv[1], 16 << 20, durability=volipmem.RELAXED,
 for i in range(100):
     pool.root[i] = [i]
 pool.psync()
+print(repr(volipmem.stats()))
 os._exit(0)          # no close(): only what psync made durable survives
 """
 
+COMMIT_COUNTERS = ("pages_logged", "pages_collected", "bytes_persisted",
+                   "ns_bound", "bound_waits", "ns_bound_wait")
+
+
+def check_commit_counters(st, bound_ns):
+    """The write-set and bound counters after durable writes: something
+    reached the pool, the collected write sets hold at least the logged
+    pages, and ns_bound is B (0 when synchronous)."""
+    assert all(isinstance(st[k], int) for k in COMMIT_COUNTERS), st
+    assert st["bytes_persisted"] > 0, st
+    assert st["pages_collected"] >= st["pages_logged"] > 0, st
+    assert st["ns_bound"] == bound_ns, st
+    assert st["bound_waits"] > 0 or st["ns_bound_wait"] == 0, st
+
 
 def test_relaxed_mode_psync(path):
-    run_child(RELAXED, path)
-    pool = volipmem.open(path)
+    st = ast.literal_eval(run_child(RELAXED, path).stdout.strip())
+    check_commit_counters(st, 4000 * 10**6)    # B = max(4N, N + 50 ms), N = 1 s
+    pool = volipmem.open(path, durability=volipmem.SYNC)
     assert pool.root.to_python() == {i: [i] for i in range(100)}
+    before = volipmem.stats()
+    pool.root["sync"] = list(range(1000))      # durable when the store returns
+    after = volipmem.stats()
+    check_commit_counters(after, 0)
+    assert after["bytes_persisted"] > before["bytes_persisted"]
+    assert after["pages_collected"] > before["pages_collected"]
+    assert after["bound_waits"] == before["bound_waits"]
     pool.close()
 
 
