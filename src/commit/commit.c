@@ -97,6 +97,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	/* ---- step 3a: copy the write set into the log (threads paused) ---- */
 	if (!rc && n)
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
+	if (!rc && n && cm->trk->ops->settled)
+		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
 	t3 = vp__now_ns();
 	pthread_mutex_lock(&cm->mu);
 	cm->gate_closed = false;

@@ -75,11 +75,16 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 		while (cap < n)
 			cap *= 2;
 		void *p = realloc(lg->desc, cap * sizeof *lg->desc);
-		if (!p)
+		void *c = p ? realloc(lg->changed, cap / 64 * sizeof *lg->changed) : NULL;
+		if (p)
+			lg->desc = p;
+		if (!c)
 			return vp__err(-ENOMEM, "out of memory for %llu log descriptors", (unsigned long long)n);
-		lg->desc = p;
+		lg->changed = c;
 		lg->desc_cap = cap;
 	}
+	if (n)
+		memset(lg->changed, 0, (n + 63) / 64 * sizeof *lg->changed);
 	return 0;
 }
 
@@ -151,6 +156,8 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		size_t len = VP_PAGE;
 		if (k == 0)
 			continue;
+		/* The halves of a split copy may share a word. */
+		__atomic_fetch_or(&lg->changed[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
 		if (k <= VP_LINES_LOG_MAX) {
 			struct vp_linehdr *h = (void *)buf;
 			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
@@ -277,6 +284,8 @@ int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n)
 void vp__log_free(struct vp_log *lg)
 {
 	free(lg->desc);
+	free(lg->changed);
 	lg->desc = NULL;
+	lg->changed = NULL;
 	lg->desc_cap = 0;
 }

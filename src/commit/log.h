@@ -22,6 +22,8 @@ struct vp_log {
 	struct vp_pool *pool;
 	const uint8_t *heap;      /* the pages named by a write set            */
 	struct vp_logdesc *desc;  /* staging copy of the descriptors           */
+	uint64_t *changed;        /* bit i: page i of the write set had a line
+	                             that differed from home (vp__log_copy)     */
 	size_t desc_cap;
 	uint64_t reserved;        /* bytes of the log area reserved on disk    */
 	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
@@ -37,7 +39,8 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws);
  * holds every earlier group (its step 4 is done). *used := descriptors
  * needed (unchanged pages take none; 0: nothing changed). A large
  * set is split with a helper thread (VOLIPMEM_COPY_THREADS); its half is
- * drained before this returns. Returns 0 or the helper's drain error. */
+ * drained before this returns. Returns 0 or the helper's drain error.
+ * Sets lg->changed for the write set's pages. */
 int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used);
 /* Step 3, second half: make slots and descriptors durable, then the commit
  * record (the commit point). Threads run meanwhile. */

@@ -67,6 +67,11 @@ struct vp_tracker_ops {
 	 * child shares with the parent without touching the parent's state
 	 * (a userfaultfd acts on the mm that created it). NULL if nothing. */
 	void (*forked)(struct vp_tracker *t);
+	/* settled -- after step 3's copy of the write set ws (which collect
+	 * produced, plus any pages of a failed commit): bit i of changed[] is
+	 * set when page ws->pg[i] differed from the committed image. Lets a
+	 * tracker learn which pages keep changing. NULL if unused. */
+	void (*settled)(struct vp_tracker *t, const struct vp_pageset *ws, const uint64_t *changed);
 	/* faults -- faults taken so far (0 if the tracker takes none). */
 	uint64_t (*faults)(struct vp_tracker *t);
 };

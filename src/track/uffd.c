@@ -20,6 +20,7 @@
 
 #include "track/track.h"
 #include "track/uffd_abi.h"
+#include "track/uffd_model.h"
 #include "util/options.h"
 #include "util/util.h"
 
@@ -30,7 +31,7 @@
  * per page by uffd-wp). The first write to a cold region raises SIGSEGV; the
  * handler arms the region for uffd-wp and makes it writable (a few us, once
  * per region per heat period). A commit scans only hot regions; a region
- * that stays clean for COOL_AFTER commits goes cold again. So a FAS that
+ * that stays clean for cool_after commits goes cold again. So a FAS that
  * dirtied one page on a 4 GiB heap scans 2 MiB, and pmap arms nothing up
  * front (one mprotect of a heap that has no page tables yet).
  *
@@ -45,20 +46,34 @@
  * (vm.max_map_count), the whole heap goes hot and is scanned whole.
  *
  * Sticky pages. Re-arming a page and the fault of its next write each
- * change a page-table entry, which under shadow paging (kvm-pvm) costs far
- * more than copying the page. A page found written in STICKY_STREAK
- * consecutive commits therefore becomes sticky: it is left out of the
- * scans (never re-armed, no fault) and logged at every commit whether
- * written or not, which is always correct. After STICKY_AGE commits it is
- * scanned again (re-armed; logged if written), and re-earns its place if
- * still hot. At most VOLIPMEM_STICKY_PAGES (64) pages are sticky.
+ * change a page-table entry, which costs far more than comparing the page
+ * with its home image. A page found written in STICKY_STREAK consecutive
+ * commits therefore becomes sticky: it is left out of the scans (never
+ * re-armed, no fault) and logged at every commit whether written or not
+ * (the line diff drops it when nothing changed), which is always correct.
+ * A region whose only written pages are sticky cools like an idle one, with
+ * its sticky pages left writable (holes in the PROT_READ range), so a FAS
+ * that keeps writing the same few pages makes no system call at all at
+ * commit. A sticky page that has not changed for sticky_age commits (the
+ * commit tells the tracker, uf_settled) is scanned again (re-armed, or, in
+ * a cold region, protected and armed and logged once more) and re-earns its
+ * place if it is written again. At most VOLIPMEM_STICKY_PAGES (64) pages
+ * are sticky.
+ *
+ * The constants are not guessed: uf_probe measures the machine (a scan's
+ * fixed cost and its cost per page, the first write and re-arm of a page,
+ * an mprotect pair, a page compare) and uffd_model.h turns them into
+ * cool_after and sticky_age (VOLIPMEM_VERBOSE=1 prints both).
  */
-#define VEC_LEN 512
+/* VEC_LEN: the kernel copies PAGEMAP_SCAN's results through a buffer of
+ * vec_len entries (24 bytes each, at most 512); above 8 KiB that buffer
+ * comes from the page allocator instead of a slab, which measured here
+ * adds ~0.45 us to every scan (341 entries: 0.59 us, 342: 1.04 us for one
+ * page). 256 entries keep it in the slab. */
+#define VEC_LEN 256
 #define REGION_SHIFT 21                 /* 2 MiB */
 #define REGION_PAGES (1u << (REGION_SHIFT - 12))
-#define COOL_AFTER 16
 #define STICKY_STREAK 2
-#define STICKY_AGE 64
 
 enum { COLD = 0, HEATING = 1, HOT = 2 };
 
@@ -70,8 +85,11 @@ struct uf {
 	_Atomic uint8_t *state;      /* per region                               */
 	uint8_t *armed;              /* per region: uffd-wp armed once already    */
 	uint8_t *idle;               /* per region: clean collections (collector) */
+	uint8_t *wrote;              /* per region: a scanned page was written    */
 	_Atomic uint64_t *pre;       /* per region: pages seen written at re-heat */
-	_Atomic uint8_t *pre_any;
+	_Atomic uint64_t *pre_any;   /* bit per region: pre has bits             */
+	_Atomic uint64_t *hotmap;    /* bit per region: state is HOT, so that a
+	                                commit's bookkeeping is per hot region   */
 	atomic_bool all_hot;
 	atomic_ullong heats;
 	/* sticky pages (collector only) */
@@ -81,6 +99,9 @@ struct uf {
 	unsigned sticky_max, nsticky;
 	uint64_t *sticky;            /* sorted page numbers                       */
 	uint8_t *sticky_age;
+	uint64_t *unstuck;           /* sticky pages of cold regions just expired */
+	unsigned nunstuck;
+	struct uffd_policy pol;
 	struct page_region vec[VEC_LEN];
 };
 
@@ -191,17 +212,72 @@ static void uf_fini(struct uf *u)
 	free((void *)u->state);
 	free(u->armed);
 	free(u->idle);
+	free(u->wrote);
 	free((void *)u->pre);
 	free((void *)u->pre_any);
+	free((void *)u->hotmap);
 	free(u->last_seen);
 	free(u->streak);
 	free(u->sticky);
 	free(u->sticky_age);
+	free(u->unstuck);
 	free(u);
 }
 
-/* uf_probe -- a real round trip on a scratch page: register, protect,
- * write, scan must report exactly that page, rescan nothing. */
+static int count_range(void *arg, uint64_t pg, uint64_t n)
+{
+	(void)pg;
+	*(uint64_t *)arg += n;
+	return 0;
+}
+
+#define PROBE_PAGES 512
+
+/* probe_cost -- what the operations the tracker chooses between cost here,
+ * on the probe's scratch pages p[0..PROBE_PAGES) (registered, populated,
+ * armed), the fastest of a few tries each. */
+static void probe_cost(struct uf *u, uint8_t *p, struct uffd_cost *c)
+{
+	uint64_t best[6];
+	for (int k = 0; k < 6; k++)
+		best[k] = UINT64_MAX;
+	for (int i = 0; i < 5; i++) {
+		uint64_t n = 0, t[7];
+		uint8_t *pg = p + (size_t)(8 + i) * VP_PAGE;
+		t[0] = vp__now_ns();
+		scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + VP_PAGE, true, count_range, &n);
+		t[1] = vp__now_ns();
+		scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + PROBE_PAGES * VP_PAGE, true,
+		     count_range, &n);
+		t[2] = vp__now_ns();
+		*(volatile uint8_t *)pg += 1;
+		t[3] = vp__now_ns();
+		scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)pg, (uintptr_t)pg + VP_PAGE, true, count_range, &n);
+		t[4] = vp__now_ns();
+		mprotect(pg, VP_PAGE, PROT_READ);
+		mprotect(pg, VP_PAGE, PROT_READ | PROT_WRITE);
+		t[5] = vp__now_ns();
+		/* warm, like a hot page and its home at commit */
+		volatile int d = memcmp(p + 20 * VP_PAGE, p + 40 * VP_PAGE, VP_PAGE);
+		(void)d;
+		t[6] = vp__now_ns();
+		for (int k = 0; k < 6; k++)
+			if (t[k + 1] - t[k] < best[k])
+				best[k] = t[k + 1] - t[k];
+	}
+	c->scan_fixed = best[0];
+	c->scan_page_x16 = best[1] > best[0] ? (best[1] - best[0]) * 16 / (PROBE_PAGES - 1) : 0;
+	c->fault = best[2];
+	c->rearm = best[3] > best[0] ? best[3] - best[0] : 0;
+	c->mprotect_pair = best[4];
+	c->compare = best[5];
+}
+
+/* uf_probe -- a real round trip on scratch pages: register, protect, write,
+ * scan must report exactly that page, rescan nothing. Then measures the
+ * machine for the cost model (probe_cost). Cached for the process. */
+static struct uffd_cost probed;
+
 static int uf_probe(void)
 {
 	static int cached = 1;
@@ -215,21 +291,29 @@ static int uf_probe(void)
 		free(u);
 		return cached = rc;
 	}
-	uint8_t *p = mmap(NULL, 4 * VP_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t len = PROBE_PAGES * VP_PAGE;
+	/* Populated up front: the cost model needs a region's worth of real
+	 * page-table entries to walk. */
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	struct vp_pageset s = {0};
 	if (p == MAP_FAILED) {
 		rc = vp__err(-errno, "uffd probe: mmap failed");
-	} else if (!(rc = uf_register(u, p, 4 * VP_PAGE)) && !(rc = wp_range(u, p, 4 * VP_PAGE))) {
+	} else if (!(rc = uf_register(u, p, len)) && !(rc = wp_range(u, p, len))) {
 		p[VP_PAGE + 5] = 1;
-		rc = scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + 4 * VP_PAGE, true, push_range, &s);
+		rc = scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + len, true, push_range, &s);
 		if (!rc && (s.n != 1 || s.pg[0] != 1))
 			rc = vp__err(VP_E_TRACKER, "uffd probe: PAGEMAP_SCAN reported %zu pages for 1 written", s.n);
 		s.n = 0;
 		if (!rc)
-			rc = scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + 4 * VP_PAGE, true,
-				  push_range, &s);
+			rc = scan(u->pagemap, u->vec, VEC_LEN, p, (uintptr_t)p, (uintptr_t)p + len, true, push_range,
+				  &s);
 		if (!rc && s.n != 0)
 			rc = vp__err(VP_E_TRACKER, "uffd probe: re-protect did not take (PAGEMAP_SCAN unsupported?)");
+		if (!rc) {
+			memset(p, 1, len); /* private pages, then arm everything again */
+			if (!(rc = wp_range(u, p, len)))
+				probe_cost(u, p, &probed);
+		}
 	}
 	if (rc == -EINVAL || rc == -ENOTTY)
 		rc = vp__err(VP_E_TRACKER, "the kernel lacks PAGEMAP_SCAN or async write-protect (Linux 6.7+ needed)");
@@ -237,7 +321,7 @@ static int uf_probe(void)
 		rc = vp__err(VP_E_TRACKER, "uffd probe failed: %s", strerror(-rc));
 	vp__pageset_free(&s);
 	if (p != MAP_FAILED)
-		munmap(p, 4 * VP_PAGE);
+		munmap(p, len);
 	uf_fini(u);
 	return cached = rc;
 }
@@ -252,7 +336,7 @@ static int record_pre(void *arg, uint64_t pg, uint64_t n)
 		if (k < REGION_PAGES)
 			atomic_fetch_or(&a->u->pre[a->r * (REGION_PAGES / 64) + k / 64], 1ull << (k % 64));
 	}
-	atomic_store(&a->u->pre_any[a->r], 1);
+	atomic_fetch_or(&a->u->pre_any[a->r / 64], 1ull << (a->r % 64));
 	return 0;
 }
 
@@ -297,10 +381,13 @@ static int heat(struct vp_tracker *t, struct uf *u, size_t r)
 			u->armed[i] = 1;
 			atomic_store(&u->state[i], HOT);
 		}
+		for (size_t w = 0; w < (u->nregions + 63) / 64; w++)
+			atomic_store(&u->hotmap[w], ~0ull);
 		atomic_store(&u->all_hot, true);
 		return 0;
 	}
 	atomic_store(&u->state[r], HOT);
+	atomic_fetch_or(&u->hotmap[r / 64], 1ull << (r % 64));
 	return 0;
 fail:
 	atomic_store(&u->state[r], COLD);
@@ -326,10 +413,13 @@ static bool uf_fault(siginfo_t *si)
 
 static int uf_attach(struct vp_tracker *t)
 {
+	int rc = uf_probe(); /* cached; measures the machine once */
+	if (rc)
+		return rc;
 	struct uf *u = calloc(1, sizeof *u);
 	if (!u)
 		return vp__err(-ENOMEM, "uffd tracker: out of memory");
-	int rc = uf_init(u);
+	rc = uf_init(u);
 	if (rc) {
 		free(u);
 		return rc;
@@ -338,15 +428,26 @@ static int uf_attach(struct vp_tracker *t)
 	u->state = calloc(u->nregions, 1);
 	u->armed = calloc(u->nregions, 1);
 	u->idle = calloc(u->nregions, 1);
+	u->wrote = calloc(u->nregions, 1);
 	u->pre = calloc(u->nregions * (REGION_PAGES / 64), sizeof(uint64_t));
-	u->pre_any = calloc(u->nregions, 1);
+	u->pre_any = calloc((u->nregions + 63) / 64, sizeof(uint64_t));
+	u->hotmap = calloc((u->nregions + 63) / 64, sizeof(uint64_t));
 	u->sticky_max = vp__opt.sticky;
+	u->pol = uffd_policy_from(&probed, REGION_PAGES, STICKY_STREAK);
+	vp__diag(1, "uffd tracker: scan %llu ns + %llu.%02llu ns/page, first write %llu ns, re-arm %llu ns, "
+		    "mprotect pair %llu ns, page compare %llu ns -> regions cool after %u clean commits, "
+		    "sticky pages rescanned after %u",
+		 (unsigned long long)probed.scan_fixed, (unsigned long long)probed.scan_page_x16 / 16,
+		 (unsigned long long)probed.scan_page_x16 % 16 * 100 / 16, (unsigned long long)probed.fault,
+		 (unsigned long long)probed.rearm, (unsigned long long)probed.mprotect_pair,
+		 (unsigned long long)probed.compare, u->pol.cool_after, u->pol.sticky_age);
 	u->last_seen = calloc(t->npages, sizeof *u->last_seen);
 	u->streak = calloc(t->npages, 1);
 	u->sticky = calloc(u->sticky_max + 1, sizeof *u->sticky);
 	u->sticky_age = calloc(u->sticky_max + 1, 1);
-	if (!u->state || !u->armed || !u->idle || !u->pre || !u->pre_any || !u->last_seen || !u->streak ||
-	    !u->sticky || !u->sticky_age) {
+	u->unstuck = calloc(u->sticky_max + 1, sizeof *u->unstuck);
+	if (!u->state || !u->armed || !u->idle || !u->wrote || !u->pre || !u->pre_any || !u->hotmap || !u->last_seen || !u->streak ||
+	    !u->sticky || !u->sticky_age || !u->unstuck) {
 		size_t nregions = u->nregions; /* uf_fini frees u */
 		uf_fini(u);
 		return vp__err(-ENOMEM, "uffd tracker: out of memory for %zu regions", nregions);
@@ -373,6 +474,111 @@ fail:
 	return rc;
 }
 
+/* next_bit -- the first region >= from whose bit in map is `set`, or n. */
+static size_t next_bit(_Atomic uint64_t *map, size_t n, size_t from, bool set)
+{
+	while (from < n) {
+		uint64_t w = atomic_load_explicit(&map[from / 64], memory_order_relaxed);
+		w = (set ? w : ~w) >> (from % 64);
+		if (w) {
+			from += (unsigned)__builtin_ctzll(w);
+			return from < n ? from : n;
+		}
+		from = (from / 64 + 1) * 64;
+	}
+	return n;
+}
+
+/* unstick_cold -- an expiring sticky page of a cold region joins its
+ * region again: read-only, armed. The caller logs it this once (it may
+ * have been written since the last commit; the copy comes after). */
+static int unstick_cold(struct vp_tracker *t, struct uf *u, uint64_t pg)
+{
+	uint8_t *a = t->base + pg * VP_PAGE;
+	if (wp_range(u, a, VP_PAGE) != 0)
+		return -1;
+	return mprotect(a, VP_PAGE, PROT_READ);
+}
+
+/* cool -- hot region r goes cold: PROT_READ, except its sticky pages,
+ * which stay writable (they are logged every commit). Out of VMAs: the
+ * region stays hot. */
+static void cool(struct vp_tracker *t, struct uf *u, size_t r)
+{
+	uint8_t s = HOT;
+	if (!atomic_compare_exchange_strong(&u->state[r], &s, COLD))
+		return;
+	atomic_fetch_and(&u->hotmap[r / 64], ~(1ull << (r % 64)));
+	u->idle[r] = 0;
+	uint64_t a = (uint64_t)r * REGION_PAGES, end = a + region_len(t, r) / VP_PAGE;
+	unsigned k = 0;
+	while (k < u->nsticky && u->sticky[k] < a)
+		k++;
+	for (;;) {
+		uint64_t stop = k < u->nsticky && u->sticky[k] < end ? u->sticky[k] : end;
+		if (stop > a && mprotect(t->base + a * VP_PAGE, (stop - a) * VP_PAGE, PROT_READ) != 0) {
+			mprotect(t->base + (r << REGION_SHIFT), region_len(t, r), PROT_READ | PROT_WRITE);
+			atomic_store(&u->state[r], HOT);
+			atomic_fetch_or(&u->hotmap[r / 64], 1ull << (r % 64));
+			return;
+		}
+		if (stop == end)
+			return;
+		a = stop + 1;
+		k++;
+	}
+}
+
+/* age_sticky -- drop sticky pages past their age. In a hot region this
+ * collection's scan re-arms them; in a cold one unstick_cold does, and they
+ * are put on u->unstuck to be logged this once. A page that cannot be
+ * taken back (out of VMAs, its region being heated) stays sticky. */
+static void age_sticky(struct vp_tracker *t, struct uf *u, bool all)
+{
+	unsigned keep = 0;
+	u->nunstuck = 0;
+	for (unsigned i = 0; i < u->nsticky; i++) {
+		uint64_t pg = u->sticky[i];
+		bool expire = ++u->sticky_age[i] >= u->pol.sticky_age;
+		if (expire && !all) {
+			uint8_t st = atomic_load(&u->state[pg / REGION_PAGES]);
+			if (st == COLD && unstick_cold(t, u, pg) == 0)
+				u->unstuck[u->nunstuck++] = pg;
+			else if (st != HOT)
+				expire = false;
+		}
+		if (!expire) {
+			u->sticky[keep] = pg;
+			u->sticky_age[keep++] = u->sticky_age[i] >= u->pol.sticky_age ? 0 : u->sticky_age[i];
+		}
+	}
+	u->nsticky = keep;
+}
+
+/* promote -- pages written in STICKY_STREAK consecutive collections become
+ * sticky; out[from, to) are this collection's scanned pages. */
+static void promote(struct uf *u, const struct vp_pageset *out, size_t from, size_t to)
+{
+	for (size_t i = from; i < to && u->sticky_max; i++) {
+		uint64_t pg = out->pg[i];
+		u->streak[pg] = u->last_seen[pg] == u->ncollect - 1 && u->streak[pg] < 255 ? u->streak[pg] + 1 : 1;
+		u->last_seen[pg] = u->ncollect;
+		if (u->streak[pg] >= STICKY_STREAK && u->nsticky < u->sticky_max) {
+			unsigned k = u->nsticky;
+			while (k > 0 && u->sticky[k - 1] > pg) {
+				u->sticky[k] = u->sticky[k - 1];
+				u->sticky_age[k] = u->sticky_age[k - 1];
+				k--;
+			}
+			/* pg was scanned, so it is not sticky already. */
+			u->sticky[k] = pg;
+			u->sticky_age[k] = 0;
+			u->nsticky++;
+			u->streak[pg] = 0;
+		}
+	}
+}
+
 static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 {
 	struct uf *u = t->priv;
@@ -380,24 +586,12 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 	int rc = 0;
 	bool all = atomic_load(&u->all_hot);
 	u->ncollect++;
-	/* Sticky pages past their age are scanned (re-armed) again this time. */
-	unsigned keep = 0;
-	for (unsigned i = 0; i < u->nsticky; i++)
-		if (++u->sticky_age[i] < STICKY_AGE) {
-			u->sticky[keep] = u->sticky[i];
-			u->sticky_age[keep++] = u->sticky_age[i];
-		}
-	u->nsticky = keep;
+	age_sticky(t, u, all);
 	/* Scan runs of consecutive hot regions, stepping over sticky pages. */
 	unsigned si = 0;
-	for (size_t r = 0; r < u->nregions && !rc;) {
-		if (!all && atomic_load(&u->state[r]) != HOT) {
-			r++;
-			continue;
-		}
-		size_t e = r + 1;
-		while (e < u->nregions && (all || atomic_load(&u->state[e]) == HOT))
-			e++;
+	for (size_t r = next_bit(u->hotmap, u->nregions, 0, true); r < u->nregions && !rc;
+	     r = next_bit(u->hotmap, u->nregions, r, true)) {
+		size_t e = next_bit(u->hotmap, u->nregions, r + 1, false);
 		uint64_t a = (uint64_t)r * REGION_PAGES;
 		uint64_t b = e == u->nregions ? t->npages : (uint64_t)e * REGION_PAGES;
 		while (si < u->nsticky && u->sticky[si] < a)
@@ -416,33 +610,21 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 	if (rc)
 		return vp__err(rc, "PAGEMAP_SCAN of the heap failed: %s", strerror(-rc));
 	size_t scanned_end = out->n;
-	/* Pages written in consecutive collections become sticky. */
-	for (size_t i = first; i < scanned_end && u->sticky_max; i++) {
-		uint64_t pg = out->pg[i];
-		u->streak[pg] = u->last_seen[pg] == u->ncollect - 1 && u->streak[pg] < 255 ? u->streak[pg] + 1 : 1;
-		u->last_seen[pg] = u->ncollect;
-		if (u->streak[pg] >= STICKY_STREAK && u->nsticky < u->sticky_max) {
-			unsigned k = u->nsticky;
-			while (k > 0 && u->sticky[k - 1] > pg) {
-				u->sticky[k] = u->sticky[k - 1];
-				u->sticky_age[k] = u->sticky_age[k - 1];
-				k--;
-			}
-			/* pg was scanned, so it is not sticky already. */
-			u->sticky[k] = pg;
-			u->sticky_age[k] = 0;
-			u->nsticky++;
-			u->streak[pg] = 0;
-		}
-	}
+	for (size_t i = first; i < scanned_end; i++)
+		u->wrote[out->pg[i] / REGION_PAGES] = 1;
+	promote(u, out, first, scanned_end);
 	/* Sticky pages are logged every time, written or not. */
 	for (unsigned i = 0; i < u->nsticky; i++)
 		if (vp__pageset_push(out, u->sticky[i]))
 			return vp__err(-ENOMEM, "uffd tracker: out of memory collecting pages");
+	for (unsigned i = 0; i < u->nunstuck; i++)
+		if (vp__pageset_push(out, u->unstuck[i]))
+			return vp__err(-ENOMEM, "uffd tracker: out of memory collecting pages");
 	/* Pages seen written when a region was re-heated. */
-	for (size_t r = 0; r < u->nregions; r++) {
-		if (!atomic_load(&u->pre_any[r]) || !atomic_exchange(&u->pre_any[r], 0))
-			continue;
+	for (size_t r = next_bit(u->pre_any, u->nregions, 0, true); r < u->nregions;
+	     r = next_bit(u->pre_any, u->nregions, r + 1, true)) {
+		atomic_fetch_and(&u->pre_any[r / 64], ~(1ull << (r % 64)));
+		u->wrote[r] = 1;
 		for (unsigned w = 0; w < REGION_PAGES / 64; w++) {
 			uint64_t bits = atomic_exchange(&u->pre[r * (REGION_PAGES / 64) + w], 0);
 			while (bits) {
@@ -455,30 +637,34 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 	}
 	if (out->n > scanned_end)
 		vp__pageset_sort_unique(out);
-	if (all)
-		return 0;
-	/* Cool regions that stayed clean; out[first..scanned_end) is sorted. */
-	size_t i = first;
-	for (size_t r = 0; r < u->nregions; r++) {
-		if (atomic_load(&u->state[r]) != HOT)
+	/* Cool regions where nothing but sticky pages was written (wrote[] is
+	 * set only for regions that were hot or heated). */
+	for (size_t r = next_bit(u->hotmap, u->nregions, 0, true); r < u->nregions;
+	     r = next_bit(u->hotmap, u->nregions, r + 1, true)) {
+		bool w = u->wrote[r];
+		u->wrote[r] = 0;
+		if (all || atomic_load(&u->state[r]) != HOT)
 			continue;
-		bool written = false;
-		while (i < out->n && out->pg[i] / REGION_PAGES < r)
-			i++;
-		if (i < out->n && out->pg[i] / REGION_PAGES == r)
-			written = true;
-		if (written) {
+		if (w)
 			u->idle[r] = 0;
-		} else if (++u->idle[r] >= COOL_AFTER) {
-			uint8_t s = HOT;
-			if (atomic_compare_exchange_strong(&u->state[r], &s, COLD)) {
-				u->idle[r] = 0;
-				if (mprotect(t->base + (r << REGION_SHIFT), region_len(t, r), PROT_READ) != 0)
-					atomic_store(&u->state[r], HOT); /* out of VMAs: stay hot */
-			}
-		}
+		else if (++u->idle[r] >= u->pol.cool_after)
+			cool(t, u, r);
 	}
 	return 0;
+}
+
+/* uf_settled -- a sticky page that changed this commit starts its age
+ * again: only a page that stops changing is scanned again. ws is sorted. */
+static void uf_settled(struct vp_tracker *t, const struct vp_pageset *ws, const uint64_t *changed)
+{
+	struct uf *u = t->priv;
+	size_t i = 0;
+	for (unsigned k = 0; k < u->nsticky; k++) {
+		while (i < ws->n && ws->pg[i] < u->sticky[k])
+			i++;
+		if (i < ws->n && ws->pg[i] == u->sticky[k] && (changed[i / 64] >> (i % 64) & 1))
+			u->sticky_age[k] = 0;
+	}
 }
 
 static void uf_detach(struct vp_tracker *t)
@@ -529,6 +715,7 @@ const struct vp_tracker_ops vp__track_uffd = {
 	.probe = uf_probe,
 	.attach = uf_attach,
 	.collect = uf_collect,
+	.settled = uf_settled,
 	.detach = uf_detach,
 	.before_kernel_write = uf_before_kernel_write,
 	.forked = uf_forked,

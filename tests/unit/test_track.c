@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "../common.h"
+#include "track/uffd_model.h"
 
 #define MiB (1u << 20)
 #define PG 4096
@@ -92,6 +93,108 @@ static void test_sticky_pages(void **state)
 	assert_int_equal(x[512], 200);
 	assert_int_equal(x[1024], 199);
 	assert_int_equal(punmap(), 0);
+}
+
+/*
+ * A region whose only written page is sticky goes cold around it: commits
+ * then scan nothing, yet a write anywhere else in the region (a heat), a
+ * sticky page that stopped changing (protected and armed again while its
+ * region is cold) and then changes once more, must all be durable. The
+ * child exits without punmap, like a crash after its last commit.
+ */
+#define HOLE_FAS 600 /* > 2 * 255, the longest cool_after and sticky age */
+static void hole_child(void *arg)
+{
+	const char *path = arg;
+	if (pmap(path, 16 * MiB, 0) != 0)
+		_exit(2);
+	uint8_t *r = proot("r", 4 * MiB, NULL);
+	uint8_t *p0 = (uint8_t *)(((uintptr_t)r + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	volatile long *p = (long *)p0, *q = (long *)(p0 + 5 * PG);
+	struct vp_stats st;
+	uint64_t f0 = 0;
+	for (int i = 1; i <= HOLE_FAS; i++) {
+		if (i == HOLE_FAS / 2) {
+			vp_stats(&st);
+			f0 = st.faults;
+		}
+		pstart();
+		*p = i;
+		if (pend())
+			_exit(3);
+	}
+	vp_stats(&st);
+	bool uffd = tracker_is("uffd");
+	if (uffd && st.faults != f0) /* the hole's region stayed cold, no heat */
+		_exit(4);
+	f0 = st.faults;
+	pstart();
+	*q = 1; /* elsewhere in the cold region */
+	if (pend())
+		_exit(5);
+	vp_stats(&st);
+	if (uffd && st.faults != f0 + 1)
+		_exit(6);
+	for (int i = 2; i <= HOLE_FAS; i++) { /* p unchanged: its stickiness expires */
+		pstart();
+		*q = i;
+		if (pend())
+			_exit(7);
+	}
+	vp_stats(&st);
+	f0 = st.faults;
+	pstart();
+	*p = 4242; /* protected again: heats, is collected */
+	if (pend())
+		_exit(8);
+	vp_stats(&st);
+	if (uffd && st.faults != f0 + 1)
+		_exit(9);
+	_exit(0);
+}
+
+static void test_sticky_hole(void **state)
+{
+	(void)state;
+	if (in_vm())
+		skip();
+	const char *path = vpt_pool_path("hole");
+	int st = vpt_in_child(hole_child, (void *)path);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	uint8_t *r = proot("r", 4 * MiB, NULL);
+	uint8_t *p0 = (uint8_t *)(((uintptr_t)r + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
+	assert_int_equal(*(long *)p0, 4242);
+	assert_int_equal(*(long *)(p0 + 5 * PG), HOLE_FAS);
+	assert_int_equal(punmap(), 0);
+}
+
+/* The uffd cost model: the policy follows the machine, within its bounds. */
+static void test_uffd_model(void **state)
+{
+	(void)state;
+	/* this machine, idle: scan 1.2 us + 0.4 ns/page, fault 1.4 us, ... */
+	struct uffd_cost c = {.scan_fixed = 1200, .scan_page_x16 = 6, .fault = 1400, .rearm = 400,
+			      .mprotect_pair = 6000, .compare = 80};
+	struct uffd_policy p = uffd_policy_from(&c, 512, 2);
+	/* (6000 + 1400 + 1200 + 192) / 193 = 45; 2 * 1800 / 80 = 45 */
+	assert_int_equal(p.cool_after, 45);
+	assert_int_equal(p.sticky_age, 45);
+	struct uffd_cost dear = c;
+	dear.mprotect_pair *= 4; /* dearer cooling: regions stay hot longer */
+	assert_true(uffd_policy_from(&dear, 512, 2).cool_after > p.cool_after);
+	dear = c;
+	dear.scan_page_x16 *= 8; /* dearer scans: regions cool sooner */
+	assert_true(uffd_policy_from(&dear, 512, 2).cool_after < p.cool_after);
+	struct uffd_cost zero = {0};
+	p = uffd_policy_from(&zero, 512, 2);
+	assert_int_equal(p.cool_after, 2);
+	assert_int_equal(p.sticky_age, 8);
+	struct uffd_cost huge = {.fault = UINT32_MAX, .mprotect_pair = UINT32_MAX, .compare = 1};
+	p = uffd_policy_from(&huge, 512, 2);
+	assert_int_equal(p.cool_after, 255);
+	assert_int_equal(p.sticky_age, 255);
 }
 
 static char tmpfile_path[128];
@@ -284,6 +387,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_pages),
 		cmocka_unit_test(test_sticky_pages),
+		cmocka_unit_test(test_sticky_hole),
+		cmocka_unit_test(test_uffd_model),
 		cmocka_unit_test(test_kernel_writes),
 		cmocka_unit_test(test_scattered_50k),
 		cmocka_unit_test(test_app_segv_handler),
