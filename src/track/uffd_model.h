@@ -40,20 +40,19 @@ static inline unsigned uffd_clamp(uint64_t v, unsigned lo, unsigned hi)
  * scan of the region (recording what was written meanwhile). Keep it hot
  * while the first is cheaper: cool after cycle / per-commit cost clean
  * commits. A sticky page costs a page compare per commit; being scanned
- * instead costs, when it is written again, a fault and a re-arm. It is
- * worth STICKY_STREAK such cycles (what re-earning its place costs), so a
+ * instead costs, when it is written again, a fault and a re-arm. So a
  * sticky page that stopped changing is scanned again after
- * streak * (fault + rearm) / compare commits.
+ * (fault + rearm) / compare commits: by then it has cost what one more
+ * write would have saved.
  */
-static inline struct uffd_policy uffd_policy_from(const struct uffd_cost *c, unsigned region_pages,
-						  unsigned streak)
+static inline struct uffd_policy uffd_policy_from(const struct uffd_cost *c, unsigned region_pages)
 {
 	uint64_t region = c->scan_page_x16 * region_pages / 16 + 1;
 	uint64_t cycle = c->mprotect_pair + c->fault + c->scan_fixed + region;
 	uint64_t cmp = c->compare ? c->compare : 1;
 	return (struct uffd_policy){
 		.cool_after = uffd_clamp(cycle / region, 2, 255),
-		.sticky_age = uffd_clamp(streak * (c->fault + c->rearm) / cmp, 8, 255),
+		.sticky_age = uffd_clamp((c->fault + c->rearm) / cmp, 4, 255),
 	};
 }
 

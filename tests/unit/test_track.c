@@ -177,22 +177,22 @@ static void test_uffd_model(void **state)
 	/* this machine, idle: scan 1.2 us + 0.4 ns/page, fault 1.4 us, ... */
 	struct uffd_cost c = {.scan_fixed = 1200, .scan_page_x16 = 6, .fault = 1400, .rearm = 400,
 			      .mprotect_pair = 6000, .compare = 80};
-	struct uffd_policy p = uffd_policy_from(&c, 512, 2);
-	/* (6000 + 1400 + 1200 + 192) / 193 = 45; 2 * 1800 / 80 = 45 */
+	struct uffd_policy p = uffd_policy_from(&c, 512);
+	/* (6000 + 1400 + 1200 + 192) / 193 = 45; 1800 / 80 = 22 */
 	assert_int_equal(p.cool_after, 45);
-	assert_int_equal(p.sticky_age, 45);
+	assert_int_equal(p.sticky_age, 22);
 	struct uffd_cost dear = c;
 	dear.mprotect_pair *= 4; /* dearer cooling: regions stay hot longer */
-	assert_true(uffd_policy_from(&dear, 512, 2).cool_after > p.cool_after);
+	assert_true(uffd_policy_from(&dear, 512).cool_after > p.cool_after);
 	dear = c;
 	dear.scan_page_x16 *= 8; /* dearer scans: regions cool sooner */
-	assert_true(uffd_policy_from(&dear, 512, 2).cool_after < p.cool_after);
+	assert_true(uffd_policy_from(&dear, 512).cool_after < p.cool_after);
 	struct uffd_cost zero = {0};
-	p = uffd_policy_from(&zero, 512, 2);
+	p = uffd_policy_from(&zero, 512);
 	assert_int_equal(p.cool_after, 2);
-	assert_int_equal(p.sticky_age, 8);
+	assert_int_equal(p.sticky_age, 4);
 	struct uffd_cost huge = {.fault = UINT32_MAX, .mprotect_pair = UINT32_MAX, .compare = 1};
-	p = uffd_policy_from(&huge, 512, 2);
+	p = uffd_policy_from(&huge, 512);
 	assert_int_equal(p.cool_after, 255);
 	assert_int_equal(p.sticky_age, 255);
 }
