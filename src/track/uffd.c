@@ -444,11 +444,11 @@ static int uf_attach(struct vp_tracker *t)
 	u->pol = uffd_policy_from(&probed, REGION_PAGES);
 	vp__diag(1, "uffd tracker: scan %llu ns + %llu.%02llu ns/page, first write %llu ns, re-arm %llu ns, "
 		    "mprotect pair %llu ns, page compare %llu ns -> regions cool after %u clean commits, "
-		    "sticky pages rescanned after %u",
+		    "sticky pages rescanned after %u, one scan across gaps of up to %u cold regions",
 		 (unsigned long long)probed.scan_fixed, (unsigned long long)probed.scan_page_x16 / 16,
 		 (unsigned long long)probed.scan_page_x16 % 16 * 100 / 16, (unsigned long long)probed.fault,
 		 (unsigned long long)probed.rearm, (unsigned long long)probed.mprotect_pair,
-		 (unsigned long long)probed.compare, u->pol.cool_after, u->pol.sticky_age);
+		 (unsigned long long)probed.compare, u->pol.cool_after, u->pol.sticky_age, u->pol.merge_gap);
 	u->last_seen = calloc(t->npages, sizeof *u->last_seen);
 	u->streak = calloc(t->npages, 1);
 	u->sticky = calloc(u->sticky_max + 1, sizeof *u->sticky);
@@ -619,6 +619,18 @@ static int uf_collect(struct vp_tracker *t, struct vp_pageset *out)
 	for (size_t r = next_bit(u->hotmap, u->nregions, 0, true); r < u->nregions && !rc;
 	     r = next_bit(u->hotmap, u->nregions, r, true)) {
 		size_t e = next_bit(u->hotmap, u->nregions, r + 1, false);
+		/* One scan across a short gap of cold, armed regions. */
+		for (;;) {
+			size_t r2 = next_bit(u->hotmap, u->nregions, e, true);
+			if (r2 >= u->nregions || r2 - e > u->pol.merge_gap)
+				break;
+			size_t g = e;
+			while (g < r2 && u->armed[g])
+				g++;
+			if (g < r2)
+				break;
+			e = next_bit(u->hotmap, u->nregions, r2 + 1, false);
+		}
 		uint64_t a = (uint64_t)r * REGION_PAGES;
 		uint64_t b = e == u->nregions ? t->npages : (uint64_t)e * REGION_PAGES;
 		while (si < u->nsticky && u->sticky[si] < a)

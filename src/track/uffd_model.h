@@ -26,6 +26,8 @@ struct uffd_policy {
 	unsigned cool_after;     /* clean commits before a hot region cools    */
 	unsigned sticky_age;     /* commits a sticky page may go unchanged
 	                            before it is scanned again                 */
+	unsigned merge_gap;      /* cold regions between two hot runs that one
+	                            scan walks rather than making two          */
 };
 
 static inline unsigned uffd_clamp(uint64_t v, unsigned lo, unsigned hi)
@@ -43,7 +45,9 @@ static inline unsigned uffd_clamp(uint64_t v, unsigned lo, unsigned hi)
  * instead costs, when it is written again, a fault and a re-arm. So a
  * sticky page that stopped changing is scanned again after
  * (fault + rearm) / compare commits: by then it has cost what one more
- * write would have saved.
+ * write would have saved. Two runs of hot regions separated by a few
+ * cold ones are cheaper as one scan when walking the gap costs less than
+ * a scan's fixed cost.
  */
 static inline struct uffd_policy uffd_policy_from(const struct uffd_cost *c, unsigned region_pages)
 {
@@ -53,6 +57,7 @@ static inline struct uffd_policy uffd_policy_from(const struct uffd_cost *c, uns
 	return (struct uffd_policy){
 		.cool_after = uffd_clamp(cycle / region, 2, 255),
 		.sticky_age = uffd_clamp((c->fault + c->rearm) / cmp, 4, 255),
+		.merge_gap = uffd_clamp(c->scan_fixed / region, 0, 64),
 	};
 }
 

@@ -181,6 +181,7 @@ static void test_uffd_model(void **state)
 	/* (6000 + 1400 + 1200 + 192) / 193 = 45; 1800 / 80 = 22 */
 	assert_int_equal(p.cool_after, 45);
 	assert_int_equal(p.sticky_age, 22);
+	assert_int_equal(p.merge_gap, 6); /* 1200 / 193 */
 	struct uffd_cost dear = c;
 	dear.mprotect_pair *= 4; /* dearer cooling: regions stay hot longer */
 	assert_true(uffd_policy_from(&dear, 512).cool_after > p.cool_after);
@@ -191,6 +192,7 @@ static void test_uffd_model(void **state)
 	p = uffd_policy_from(&zero, 512);
 	assert_int_equal(p.cool_after, 2);
 	assert_int_equal(p.sticky_age, 4);
+	assert_int_equal(p.merge_gap, 0);
 	struct uffd_cost huge = {.fault = UINT32_MAX, .mprotect_pair = UINT32_MAX, .compare = 1};
 	p = uffd_policy_from(&huge, 512);
 	assert_int_equal(p.cool_after, 255);
