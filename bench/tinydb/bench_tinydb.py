@@ -19,6 +19,15 @@ file's size for json, CPython's own objects for memory (tracemalloc of the
 same {doc_id: document} dict), the growth of the heap (heap_used) for the
 vm-* backends, with the ratio to the JSON text.
 
+Every size is measured --repeat times (default 3 with --out, 1 without;
+VPY_BENCH_REPEAT too): each repeat runs every backend once, in turn, the
+order reversed on every other repeat, so VolipMem and its peers alternate
+under the same load; each printed cell is the median over the repeats of a
+run's per-operation mean.  JSONStorage rewrites its whole file on every
+insert and update (75 ms at N = 10,000 on an idle machine), so it, like the
+other slow backends, runs k (-k, default 5) operations of each kind per
+repeat: its cost per insert is the mean of those k.
+
 Backends:
   json        TinyDB(path, storage=JSONStorage)      file in --dir
   memory      TinyDB(storage=MemoryStorage)          not durable
@@ -30,6 +39,7 @@ Usage:
   bench_tinydb.py                       quick: N = 100, 1,000, 10,000
   bench_tinydb.py --full                adds N = 100,000 (VPY_BENCH_FULL=1 too)
   bench_tinydb.py --sizes 1000 -k 20 --backends json,vm-table
+  bench_tinydb.py --out docs            medians of 3 repeats, publishes
 Run with Debian's /usr/bin/python3 and PYTHONPATH=<build>/bindings/python.
 """
 
@@ -38,7 +48,7 @@ import gc
 import os
 import platform
 import random
-import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -209,6 +219,35 @@ def machine():
         platform.python_version(), tinydb_version)
 
 
+def print_size(backends, results, prefill, per_doc):
+    """print_size -- one size's table: time per operation per backend, the
+    speedups over json, and the bytes per document."""
+    w = 12
+    others = [b for b in backends if b != "json"] if "json" in backends \
+        else []
+    print("%-8s" % "op" + "".join("%*s" % (w, b) for b in backends) +
+          "   speedup vs json: " * bool(others) +
+          " ".join("%*s" % (w - 1, b) for b in others))
+    print("%-8s" % "prefill" + "".join("%*s" % (w, fmt_time(prefill[b]))
+                                       for b in backends))
+    for op in OPS:
+        row = "%-8s" % op + "".join("%*s" % (w, fmt_time(results[b][op]))
+                                    for b in backends)
+        if others:
+            row += " " * 19 + " ".join(
+                "%*s" % (w - 1, fmt_ratio(results["json"][op] /
+                                          results[b][op]))
+                for b in others)
+        print(row)
+    row = "%-8s" % "B/doc" + "".join("%*.0f" % (w, per_doc[b])
+                                     for b in backends)
+    if others:
+        row += "   size / json text: " + " ".join(
+            "%*s" % (w - 1, "%.1fx" % (per_doc[b] / per_doc["json"]))
+            for b in others)
+    print(row)
+
+
 def main():
     global run_one
     recorded, run_one = tinydb_out.record(run_one)   # for --out
@@ -223,6 +262,10 @@ def main():
     ap.add_argument("--kfast", type=int, default=2000,
                     help="timed inserts, gets and updates for vm-table and "
                     "vm-relaxed")
+    ap.add_argument("--repeat", type=int,
+                    default=int(os.environ.get("VPY_BENCH_REPEAT", "0")) or None,
+                    help="repeats per size, backends alternating within each "
+                    "(default 3 with --out, else 1)")
     ap.add_argument("--backends", default=",".join(ALL))
     ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm")
                     else tempfile.gettempdir())
@@ -234,6 +277,10 @@ def main():
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless every backend saw the same results")
     args = ap.parse_args()
+    if args.repeat is None:
+        args.repeat = tinydb_out.benchenv.MIN_RUNS if args.out else 1
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     bench_session = tinydb_out.session(args)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -254,40 +301,30 @@ def main():
     ok = True
     for n in sizes:
         size_mb = args.pool_mb or 64 + n // 1000   # ~1 KiB per document
-        results, fps, prefill, per_doc = {}, {}, {}, {}
-        for b in backends:
-            be = Backend(b, args.dir, size_mb, args.interval_ms)
-            results[b], prefill[b], per_doc[b], fps[b] = run_one(
-                be, n, args.k, max(args.k, args.kfast), args.seed)
+        runs = {b: [] for b in backends}
+        fps, prefill, per_doc = {}, {b: [] for b in backends}, {}
+        for r in range(args.repeat):
+            # every backend once per repeat, the order reversed every other
+            # repeat (ABBA...), so ours and the peers see the same load
+            for b in (backends if r % 2 == 0 else backends[::-1]):
+                be = Backend(b, args.dir, size_mb, args.interval_ms)
+                res, pre, per_doc[b], fp = run_one(
+                    be, n, args.k, max(args.k, args.kfast), args.seed)
+                runs[b].append(res)
+                prefill[b].append(pre)
+                fps.setdefault(b, fp)
+                if fp != fps[b]:
+                    fps[b] = ("differs between repeats", fp)
+        results = {b: {op: statistics.median(x[op] for x in runs[b]) for op in OPS}
+                   for b in backends}
+        prefill = {b: statistics.median(v) for b, v in prefill.items()}
         base = fps[backends[0]]
         same = all(fp == base for fp in fps.values())
         ok = ok and same
-        print("\n## N = %d documents%s" % (n, "" if same else
-                                           "  (RESULTS DIFFER: %r)" % fps))
-        w = 12
-        others = [b for b in backends if b != "json"] if "json" in backends \
-            else []
-        print("%-8s" % "op" + "".join("%*s" % (w, b) for b in backends) +
-              "   speedup vs json: " * bool(others) +
-              " ".join("%*s" % (w - 1, b) for b in others))
-        print("%-8s" % "prefill" + "".join("%*s" % (w, fmt_time(prefill[b]))
-                                           for b in backends))
-        for op in OPS:
-            row = "%-8s" % op + "".join("%*s" % (w, fmt_time(results[b][op]))
-                                        for b in backends)
-            if others:
-                row += " " * 19 + " ".join(
-                    "%*s" % (w - 1, fmt_ratio(results["json"][op] /
-                                              results[b][op]))
-                    for b in others)
-            print(row)
-        row = "%-8s" % "B/doc" + "".join("%*.0f" % (w, per_doc[b])
-                                         for b in backends)
-        if others:
-            row += "   size / json text: " + " ".join(
-                "%*s" % (w - 1, "%.1fx" % (per_doc[b] / per_doc["json"]))
-                for b in others)
-        print(row)
+        print("\n## N = %d documents%s%s" % (
+            n, "" if args.repeat == 1 else ", medians of %d repeats" % args.repeat,
+            "" if same else "  (RESULTS DIFFER: %r)" % fps))
+        print_size(backends, results, prefill, per_doc)
     return tinydb_out.publish(bench_session, recorded,
                               0 if (ok or not args.check) else 1)
 
