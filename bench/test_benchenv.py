@@ -13,7 +13,9 @@ a busy machine as on an idle one.  Checked:
   * at a low load the outputs carry the command, the load and the env rows
     and no such stamp;
   * outside docs/ a run is written whatever the load, stamped;
-  * each runner's PNG exists and is a PNG when gnuplot is installed.
+  * each runner's PNG exists and is a PNG when gnuplot is installed;
+  * bench/publish.sh stops at the first runner the gate refuses, runs
+    nothing after it, and writes nothing.
 bench/vm runs with --host-only (a qemu boot per run is too slow here), and
 must say so in its output and page; where this host's VM rows are
 unavailable (no usable /dev/kvm) it must say that too.
@@ -136,6 +138,30 @@ def vm_host_only(argv):
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
+def publish_stops(b):
+    """publish_stops -- bench/publish.sh at load 9 into a stand-in docs/:
+    core is refused before measuring, exit 3, vm never starts."""
+    docs = tempfile.mkdtemp(prefix="vp-benchgate-pub-")
+    try:
+        env = dict(os.environ, VP_BENCH_DOCS_DIR=docs, VP_BENCH_LOADAVG="9 9 9",
+                   VP_PUBLISH_OUT=docs, VP_PUBLISH_BUILD=b, VP_PUBLISH_ONLY="core,vm")
+        r = subprocess.run(["bash", os.path.join(HERE, "publish.sh"), "--quick"], env=env,
+                           capture_output=True, text=True, timeout=300)
+        out = r.stdout + r.stderr
+        check(r.returncode == 3 and "STOPPED at core" in out and "publish.sh: vm" not in out
+              and not files_under(docs),
+              "bench/publish.sh: stops at the refused runner, nothing after it, nothing "
+              "written (exit %d, files %s)" % (r.returncode, files_under(docs)))
+        env["VP_PUBLISH_ONLY"] = "core,nosuch"
+        r = subprocess.run(["bash", os.path.join(HERE, "publish.sh")], env=env,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and "unknown runner nosuch" in r.stderr,
+              "bench/publish.sh: an unknown runner in VP_PUBLISH_ONLY is refused (exit %d)"
+              % r.returncode)
+    finally:
+        shutil.rmtree(docs, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", required=True)
@@ -190,6 +216,7 @@ def main():
                  extra_env=menv, few_runs=margs, idle_ok=False)
         else:
             print("NOT CHECKED: bench/memcached (needs memcached, memcaslap and %s)" % vmc)
+        publish_stops(b)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d checks passed, %d failed" % (len(checked), len(failures)))
