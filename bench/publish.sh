@@ -33,8 +33,9 @@
 # Wall time, measured on the 2-core development machine while it was busy
 # (load 5-13, others using 1.5 cores; into a temporary directory), default
 # settings: core 291 s, hashmap 222 s, memcached 228 s, tinydb 12 s, vm 4 s
-# host-only; total 757 s (12.6 min).  The qemu guest adds one boot per vm
-# run (8-19 s each, docs/VM.md).  An idle machine is faster.
+# host-only, 157 s with the qemu guest (VP_VM_CACHE=build-vm, 20-37 s per
+# boot); total 757 s (12.6 min) host-only, ~15 min with the guest.  An idle
+# machine is faster.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
