@@ -380,15 +380,21 @@ static int heat(struct vp_tracker *t, struct uf *u, size_t r)
 			goto fail;
 	}
 	if (mprotect(a, len, PROT_READ | PROT_WRITE) != 0) {
-		if (errno != ENOMEM || mprotect(t->base, t->len, PROT_READ | PROT_WRITE) != 0)
+		if (errno != ENOMEM)
 			goto fail;
-		/* Out of VMAs: everything hot from now on, armed or not. */
-		if (wp_range(u, t->base, t->len) != 0)
-			goto fail;
+		/* Out of VMAs: everything hot from now on. Arm the regions never
+		 * armed while they are still read-only, and only those: re-arming
+		 * an armed region would drop the marks of pages written since the
+		 * last collection. Then open the whole heap. */
 		for (size_t i = 0; i < u->nregions; i++) {
+			if (!u->armed[i] && wp_range(u, t->base + (i << REGION_SHIFT), region_len(t, i)) != 0)
+				goto fail;
 			u->armed[i] = 1;
-			atomic_store(&u->state[i], HOT);
 		}
+		if (mprotect(t->base, t->len, PROT_READ | PROT_WRITE) != 0)
+			goto fail;
+		for (size_t i = 0; i < u->nregions; i++)
+			atomic_store(&u->state[i], HOT);
 		for (size_t w = 0; w < (u->nregions + 63) / 64; w++)
 			atomic_store(&u->hotmap[w], ~0ull);
 		atomic_store(&u->all_hot, true);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,6 +168,59 @@ static void test_sticky_hole(void **state)
 	uint8_t *p0 = (uint8_t *)(((uintptr_t)r + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1));
 	assert_int_equal(*(long *)p0, 4242);
 	assert_int_equal(*(long *)(p0 + 5 * PG), HOLE_FAS);
+	assert_int_equal(punmap(), 0);
+}
+
+/*
+ * Out of VMAs while heating a region: the tracker falls back to a wholly
+ * hot heap. A page written in a hot region before that, and not yet
+ * collected, must still be committed (arming the whole heap again would
+ * drop its mark). The child fills the VMA table with one-page mappings of
+ * alternating protection, then writes a cold region.
+ */
+static void vma_child(void *arg)
+{
+	const char *path = arg;
+	if (pmap(path, 16 * MiB, 0) != 0)
+		_exit(2);
+	volatile long *r = proot("r", 8 * MiB, NULL);
+	/* Region 0 stays hot (a different page each commit, none sticky); the
+	 * others cool. */
+	for (int i = 0; i < 600; i++) {
+		pstart();
+		r[(size_t)(16 + i % 400) * (PG / 8)] = i;
+		if (pend())
+			_exit(3);
+	}
+	pstart();
+	r[PG / 8] = 77; /* hot region, not yet collected */
+	size_t n = 0;
+	for (;; n++) {
+		void *m = mmap(NULL, PG, n % 2 ? PROT_NONE : PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			break;
+	}
+	if (n < 1000)
+		_exit(4);
+	r[6 * MiB / 8] = 88; /* a cold region: its heat cannot split a VMA */
+	if (pend())
+		_exit(5);
+	_exit(0);
+}
+
+static void test_vma_exhausted(void **state)
+{
+	(void)state;
+	if (in_vm() || tracker_is("full"))
+		skip();
+	const char *path = vpt_pool_path("vma");
+	int st = vpt_in_child(vma_child, (void *)path);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
+	long *r = proot("r", 8 * MiB, NULL);
+	assert_int_equal(r[PG / 8], 77);
+	assert_int_equal(r[6 * MiB / 8], 88);
 	assert_int_equal(punmap(), 0);
 }
 
@@ -391,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_sticky_pages),
 		cmocka_unit_test(test_sticky_hole),
 		cmocka_unit_test(test_uffd_model),
+		cmocka_unit_test(test_vma_exhausted),
 		cmocka_unit_test(test_kernel_writes),
 		cmocka_unit_test(test_scattered_50k),
 		cmocka_unit_test(test_app_segv_handler),
