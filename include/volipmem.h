@@ -275,6 +275,12 @@ struct vp_stats {
 	uint64_t pages_collected;/* pages in the write sets the commits
 	                            collected, before the line diff drops
 	                            the unchanged ones (so >= pages_logged) */
+	/* verify mode (VOLIPMEM_VERIFY=1; both 0 when it is off) */
+	uint64_t verify_pages_checked; /* private pages of the working copy
+	                            compared with the home image            */
+	uint64_t verify_missed_lines;  /* changed 64-byte lines the tracker
+	                            did not record (each reported on stderr,
+	                            and its page logged anyway)             */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

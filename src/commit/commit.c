@@ -21,6 +21,8 @@
 
 #include "commit/bound.h"
 #include "commit/commit.h"
+#include "commit/verify.h"
+#include "util/options.h"
 #include "util/util.h"
 
 void (*vp__commit_test_hook)(uint64_t epoch);
@@ -52,6 +54,17 @@ static void carry_over(struct vp_commit *cm)
 	}
 }
 
+/* verify_scan -- verify mode's look at the working copy before collect();
+ * false (with a notice) when it could not run, so this commit goes
+ * unchecked rather than failing. */
+static bool verify_scan(struct vp_commit *cm, uint64_t *checked)
+{
+	int rc = vp__verify_scan(&cm->vf, cm->trk, cm->pool->map + cm->pool->sb.home_off, checked);
+	if (rc)
+		vp__diag(0, "verify: this commit is not checked: %s", vp_errormsg());
+	return rc == 0;
+}
+
 void vp__commit_locked(struct vp_commit *cm)
 {
 	uint64_t e = cm->epoch++;
@@ -74,6 +87,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	/* ---- step 1: collect (quiescent: no thread inside a FAS) ---- */
 	t0 = vp__now_ns();
 	cm->ws.n = 0;
+	uint64_t vchecked = 0, vmissed = 0;
+	bool verify = cm->vf.on && verify_scan(cm, &vchecked);
 	rc = cm->trk->ops->collect(cm->trk, &cm->ws);
 	if (!rc && cm->carry.n) {
 		if (vp__pageset_reserve(&cm->ws, cm->ws.n + cm->carry.n) == 0) {
@@ -85,6 +100,10 @@ void vp__commit_locked(struct vp_commit *cm)
 		}
 		vp__pageset_sort_unique(&cm->ws);
 	}
+	if (!rc && vp__verify_test_drop)
+		vp__verify_test_drop(&cm->ws);
+	if (!rc && verify)
+		rc = vp__verify_check(&cm->vf, cm->trk, &cm->ws, &vmissed);
 	t1 = vp__now_ns();
 	uint64_t n = cm->ws.n, used = 0;
 	uint64_t stored0 = cm->pool->ps.stored;
@@ -146,6 +165,8 @@ void vp__commit_locked(struct vp_commit *cm)
 		cm->st.empty_commits++;
 	}
 	cm->st.pages_collected += n;
+	cm->st.verify_pages_checked += vchecked;
+	cm->st.verify_missed_lines += vmissed;
 	cm->st.bytes_persisted += cm->pool->ps.stored - stored0;
 	cm->st.ns_collect += t1 - t0;
 	cm->st.ns_prepare += t2 - t1;
@@ -234,10 +255,15 @@ int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracke
 	memset(&cm->st, 0, sizeof cm->st);
 	cm->mode = interval_ms ? VP_RELAXED : VP_SYNC;
 	cm->interval_ms = interval_ms;
-	cm->on = true;
-	int rc = cm->mode == VP_RELAXED ? vp__committer_start(cm) : 0;
+	int rc = vp__opt.verify ? vp__verify_open(&cm->vf, trk) : 0;
 	if (rc)
+		return rc;
+	cm->on = true;
+	rc = cm->mode == VP_RELAXED ? vp__committer_start(cm) : 0;
+	if (rc) {
 		cm->on = false;
+		vp__verify_close(&cm->vf);
+	}
 	return rc;
 }
 
@@ -248,6 +274,8 @@ void vp__commit_close(struct vp_commit *cm)
 	vp__pageset_free(&cm->ws);
 	vp__pageset_free(&cm->carry);
 	vp__log_free(&cm->log);
+	if (cm->vf.on)
+		vp__verify_close(&cm->vf);
 }
 
 void vp__commit_forked(struct vp_commit *cm)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "commit/log.h"
+#include "commit/verify.h"
 #include "pool/pool.h"
 #include "track/track.h"
 #include "volipmem.h"
@@ -45,6 +46,7 @@ struct vp_commit {
 	struct vp_pageset ws;     /* this commit's write set                   */
 	struct vp_pageset carry;  /* pages of a failed commit, retried         */
 	struct vp_log log;        /* the redo log                              */
+	struct vp_verify vf;      /* verify mode (VOLIPMEM_VERIFY)             */
 
 	/* ---- durability mode ---- */
 	int mode;                 /* VP_SYNC or VP_RELAXED                      */

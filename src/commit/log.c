@@ -127,8 +127,7 @@ struct half {
  */
 #define VP_LINES_LOG_MAX 32u
 
-/* line_mask -- which lines of the working page differ from home. */
-static uint64_t line_mask(const uint8_t *work, const uint8_t *home)
+uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
 {
 	uint64_t m = 0;
 	for (unsigned j = 0; j < VP_PAGE_LINES; j++)
@@ -150,7 +149,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	uint64_t i = from;
 	for (uint64_t p = from; p < to; p++) {
 		const uint8_t *src = lg->heap + ws->pg[p] * VP_PAGE;
-		uint64_t m = line_mask(src, home + ws->pg[p] * VP_PAGE);
+		uint64_t m = vp__log_line_mask(src, home + ws->pg[p] * VP_PAGE);
 		unsigned k = (unsigned)__builtin_popcountll(m);
 		const uint8_t *logged = src;
 		size_t len = VP_PAGE;

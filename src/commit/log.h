@@ -49,6 +49,10 @@ int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n);
  * large set), make it durable, retire. */
 int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n);
 
+/* vp__log_line_mask -- which 64-byte lines of the working page differ from
+ * its home image (bit j = line j). */
+uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home);
+
 /* vp__log_free -- release the staging array. */
 void vp__log_free(struct vp_log *lg);
 

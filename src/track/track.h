@@ -15,6 +15,10 @@
  *     outside FASes may race; a page written during collect() is reported
  *     now or at the next collect(), never lost.
  *   - Page numbers are indices from base, reported in increasing order.
+ *   - The optional op lines(t, pgno) gives, for a page collect() just
+ *     reported, the 64-byte lines written (bit j = line j); NULL means
+ *     every line of a reported page counts as written. Verify mode
+ *     (commit/verify.c) reads it.
  *
  * A new tracker is one new file with one `struct vp_tracker_ops` and one
  * line in the table of track.c.
@@ -74,6 +78,7 @@ struct vp_tracker_ops {
 	void (*settled)(struct vp_tracker *t, const struct vp_pageset *ws, const uint64_t *changed);
 	/* faults -- faults taken so far (0 if the tracker takes none). */
 	uint64_t (*faults)(struct vp_tracker *t);
+	uint64_t (*lines)(struct vp_tracker *t, uint64_t pgno);
 };
 
 extern const struct vp_tracker_ops vp__track_uffd;

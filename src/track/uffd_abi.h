@@ -55,6 +55,7 @@ struct pm_scan_arg {
 #define PAGE_IS_WRITTEN       (1 << 1)   /* not PRESENT (bit 3): see research */
 #define PAGE_IS_FILE          (1 << 2)
 #define PAGE_IS_PRESENT       (1 << 3)
+#define PAGE_IS_SWAPPED       (1 << 4)
 #endif
 
 #endif

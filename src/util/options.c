@@ -83,6 +83,13 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 		"VOLIPMEM_CHECKSUM_PAGES", VP_OPTT_BOOL, FIELD(checksum_pages),
 		.help = "checksum each logged page (recovery refuses damaged committed pages)",
 	},
+	[VP_OPT_VERIFY] = {
+		"VOLIPMEM_VERIFY", VP_OPTT_BOOL, FIELD(verify),
+		.help = "verify mode: at each commit, compare every page of the working copy written since it was "
+			"mapped with the home image and report on stderr (`volipmem: verify: line not recorded ...`, "
+			"`vp_stats.verify_missed_lines`) each changed line the tracker did not record, then log it "
+			"anyway; slow, for testing trackers (docs/COMMIT.md, \"Verify mode\")",
+	},
 	[VP_OPT_VERBOSE] = {
 		"VOLIPMEM_VERBOSE", VP_OPTT_UINT, FIELD(verbose), .min = 0, .max = 2,
 		.help = "1: notices (tracker fallback, replay); 2: every error message as it is raised",

@@ -25,6 +25,7 @@ struct vp_options {
 	bool checksum_pages;     /* VOLIPMEM_CHECKSUM_PAGES: per-page log checksums   */
 	unsigned sticky;         /* VOLIPMEM_STICKY_PAGES: pages uffd keeps unarmed    */
 	unsigned copy_threads;   /* VOLIPMEM_COPY_THREADS: threads copying a large set */
+	bool verify;             /* VOLIPMEM_VERIFY: check the tracker at each commit */
 };
 
 extern struct vp_options vp__opt;
@@ -39,6 +40,7 @@ enum vp_option_id {
 	VP_OPT_STICKY_PAGES,
 	VP_OPT_COPY_THREADS,
 	VP_OPT_CHECKSUM_PAGES,
+	VP_OPT_VERIFY,
 	VP_OPT_VERBOSE,
 	VP_OPT_COUNT
 };

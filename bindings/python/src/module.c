@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
@@ -344,6 +344,8 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"ns_bound_wait", (unsigned long long)s.ns_bound_wait,
 		"bytes_persisted", (unsigned long long)s.bytes_persisted,
 		"pages_collected", (unsigned long long)s.pages_collected,
+		"verify_pages_checked", (unsigned long long)s.verify_pages_checked,
+		"verify_missed_lines", (unsigned long long)s.verify_missed_lines,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }
