@@ -146,8 +146,11 @@ class Server:
         self.errpath = "/tmp/vmctest-%d-%d.err" % (os.getpid(), port)
         _files.append(self.errpath)
         self.err = open(self.errpath, "wb")
-        self.proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=self.err,
-                          env=env)
+        # VMCTEST_SERVER_STDERR=inherit: the servers write to the test's
+        # own stderr (for a wrapper that reads it, e.g. verify mode's).
+        inherit = os.environ.get("VMCTEST_SERVER_STDERR") == "inherit"
+        self.proc = spawn(argv, stdout=subprocess.DEVNULL,
+                          stderr=None if inherit else self.err, env=env)
         wait_port(port, self.proc)
 
     def stderr(self):
