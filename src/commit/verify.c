@@ -42,6 +42,7 @@
 #define REPORT_MAX 32 /* lines printed one by one per commit */
 
 void (*vp__verify_test_drop)(struct vp_pageset *ws);
+bool vp__verify_test_full;
 
 /* pagemap_usable -- PAGEMAP_SCAN answers on this kernel (one empty walk). */
 static bool pagemap_usable(int fd, const struct vp_tracker *t)
@@ -60,7 +61,7 @@ int vp__verify_open(struct vp_verify *v, const struct vp_tracker *t)
 	v->inws = calloc((t->npages + 63) / 64 + 1, sizeof *v->inws);
 	if (!v->inws)
 		return vp__err(-ENOMEM, "verify mode: out of memory for a bitmap of %zu pages", t->npages);
-	if (strncmp(t->ops->name, "vm-", 3) != 0) {
+	if (strncmp(t->ops->name, "vm-", 3) != 0 && !vp__verify_test_full) {
 		v->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		if (v->pagemap >= 0 && !pagemap_usable(v->pagemap, t)) {
 			close(v->pagemap);
@@ -87,10 +88,11 @@ static int compare(struct vp_verify *v, const struct vp_tracker *t, const uint8_
 		   uint64_t *checked)
 {
 	for (uint64_t p = pg; p < pg + n && p < t->npages; p++) {
-		uint64_t m = vp__log_line_mask(t->base + p * VP_PAGE, home + p * VP_PAGE);
+		const uint8_t *w = t->base + p * VP_PAGE, *h = home + p * VP_PAGE;
 		++*checked;
-		if (!m)
+		if (memcmp(w, h, VP_PAGE) == 0) /* most pages: one fast compare */
 			continue;
+		uint64_t m = vp__log_line_mask(w, h);
 		if (v->nchg == v->capchg) {
 			size_t cap = v->capchg ? 2 * v->capchg : 256;
 			void *c = realloc(v->chg, cap * sizeof *v->chg);

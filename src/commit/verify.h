@@ -43,5 +43,8 @@ int vp__verify_check(struct vp_verify *v, struct vp_tracker *t, struct vp_pagese
 /* vp__verify_test_drop -- tests only: called on each collected write set
  * before the check, to take pages out of it (an unseen store). */
 extern void (*vp__verify_test_drop)(struct vp_pageset *ws);
+/* vp__verify_test_full -- tests only: use the full compare at the next
+ * pmap even where PAGEMAP_SCAN works. */
+extern bool vp__verify_test_full;
 
 #endif

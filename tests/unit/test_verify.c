@@ -72,9 +72,11 @@ static void drop_one(struct vp_pageset *ws)
 	ws->n = k;
 }
 
-static void test_dropped_page(void **state)
+/* dropped_page -- with the method of state: PAGEMAP_SCAN where the
+ * kernel has it, or the full compare. */
+static void dropped_page(bool full)
 {
-	(void)state;
+	vp__verify_test_full = full;
 	verify_on();
 	const char *path = vpt_pool_path("vdrop");
 	assert_int_equal(pmap(path, 16 * MiB, 0), 0);
@@ -119,6 +121,20 @@ static void test_dropped_page(void **state)
 	assert_int_equal(r[5 * PG], 1);
 	assert_int_equal(punmap(), 0);
 	unsetenv("VOLIPMEM_VERIFY");
+	vp__verify_test_full = false;
+	dropped = 0;
+}
+
+static void test_dropped_page(void **state)
+{
+	(void)state;
+	dropped_page(false);
+}
+
+static void test_dropped_page_full_compare(void **state)
+{
+	(void)state;
+	dropped_page(true);
 }
 
 /* ---- a tracker whose lines op leaves one line out ---- */
@@ -232,6 +248,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dropped_page),
+		cmocka_unit_test(test_dropped_page_full_compare),
 		cmocka_unit_test(test_lines_op),
 		cmocka_unit_test(test_clean_workload),
 		cmocka_unit_test(test_off),
