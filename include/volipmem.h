@@ -281,6 +281,14 @@ struct vp_stats {
 	uint64_t verify_missed_lines;  /* changed 64-byte lines the tracker
 	                            did not record (each reported on stderr,
 	                            and its page logged anyway)             */
+	/* the pause (see docs/COMMIT.md, "Concurrent copy") */
+	uint64_t ns_pause;       /* time commits held the gate closed (collect,
+	                            prepare, and the copy unless concurrent);
+	                            per commit: ns_pause / (commits +
+	                            empty_commits + failed_commits)         */
+	uint64_t cow_commits;    /* commits whose copy ran while threads ran */
+	uint64_t cow_faults;     /* pages a writer (or a kernel write) saved
+	                            into the log during such a copy         */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -9,7 +9,9 @@
  *   4 update   copy the slots into the home image, make it durable, retire
  *
  * Threads are held back (the gate) only through step 1 and the copy of
- * step 3: after that the log holds the write set as it was at the quiescent
+ * step 3 -- or through step 1 alone when the copy runs concurrently
+ * (cow.c: the set is made read-only and a writer saves a page before it
+ * changes it): after that the log holds the write set as it was at the quiescent
  * point, so the drains, the commit record and step 4 (which copies from the
  * log, not from the working copy) run while the application continues.
  * Groups are numbered by epoch: a FAS that ended while epoch was E is
@@ -21,6 +23,7 @@
 
 #include "commit/bound.h"
 #include "commit/commit.h"
+#include "commit/cow.h"
 #include "commit/verify.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -113,8 +116,11 @@ void vp__commit_locked(struct vp_commit *cm)
 		rc = vp__log_prepare(&cm->log, &cm->ws);
 	t2 = vp__now_ns();
 
-	/* ---- step 3a: copy the write set into the log (threads paused) ---- */
-	if (!rc && n)
+	/* ---- step 3a: copy the write set into the log: threads paused, or
+	 * (cow.c) the set made read-only here and copied while they run ---- */
+	int cow = !rc && n ? vp__cow_begin(&vp__cow, &cm->ws) : VP_COW_OFF;
+	unsigned long long cow_f0 = atomic_load(&vp__cow.faults);
+	if (!rc && n && cow != VP_COW_CONCURRENT)
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 	if (!rc && n && cm->trk->ops->settled)
 		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
@@ -122,8 +128,25 @@ void vp__commit_locked(struct vp_commit *cm)
 	pthread_mutex_lock(&cm->mu);
 	cm->gate_closed = false;
 	cm->st.ns_stall += t3 - t0;
+	cm->st.ns_pause += t3 - t0;
 	pthread_cond_broadcast(&cm->cv);
 	pthread_mutex_unlock(&cm->mu);
+	uint64_t tc = t3;
+	if (cow == VP_COW_CONCURRENT) {
+		if (vp__cow_test_hook)
+			vp__cow_test_hook();
+		tc = vp__now_ns();
+		rc = vp__log_copy(&cm->log, &cm->ws, &used);
+	}
+	if (cow != VP_COW_OFF) {
+		int rce = vp__cow_end(&vp__cow);
+		if (!rc && rce)
+			rc = vp__err(rce, "giving back the pages of the write set after the copy failed: %s",
+				     strerror(-rce));
+	}
+	uint64_t t3c = vp__now_ns();
+	if (n)
+		vp__cow_observe(&vp__cow, n, cow == VP_COW_CONCURRENT ? t3c - tc : t3 - t2);
 
 	/* ---- step 3b: make the log durable, commit record ---- */
 	if (vp__commit_test_hook)
@@ -171,6 +194,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->st.ns_collect += t1 - t0;
 	cm->st.ns_prepare += t2 - t1;
 	cm->st.ns_log += (t3 - t2) + (t4 - t3);
+	cm->st.cow_commits += cow == VP_COW_CONCURRENT;
+	cm->st.cow_faults += atomic_load(&vp__cow.faults) - cow_f0;
 	cm->st.ns_update += t5 - t4;
 	cm->committing = false;
 	pthread_cond_broadcast(&cm->cv);
@@ -253,16 +278,22 @@ int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracke
 	cm->detached = false;
 	cm->carry.n = 0;
 	memset(&cm->st, 0, sizeof cm->st);
+	int rc0 = vp__cow_open(&vp__cow, trk);
+	if (rc0)
+		return rc0;
 	cm->mode = interval_ms ? VP_RELAXED : VP_SYNC;
 	cm->interval_ms = interval_ms;
 	int rc = vp__opt.verify ? vp__verify_open(&cm->vf, trk) : 0;
-	if (rc)
+	if (rc) {
+		vp__cow_close(&vp__cow);
 		return rc;
+	}
 	cm->on = true;
 	rc = cm->mode == VP_RELAXED ? vp__committer_start(cm) : 0;
 	if (rc) {
 		cm->on = false;
 		vp__verify_close(&cm->vf);
+		vp__cow_close(&vp__cow);
 	}
 	return rc;
 }
@@ -276,12 +307,14 @@ void vp__commit_close(struct vp_commit *cm)
 	vp__log_free(&cm->log);
 	if (cm->vf.on)
 		vp__verify_close(&cm->vf);
+	vp__cow_close(&vp__cow);
 }
 
 void vp__commit_forked(struct vp_commit *cm)
 {
 	cm->detached = true;
 	cm->committer_on = false;
+	vp__cow_forked(&vp__cow);
 	cm->active = 0;
 	cm->gate_closed = cm->commit_req = cm->committing = false;
 }

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commit/cow.h"
 #include "commit/log.h"
 #include "track/track.h"
 #include "util/options.h"
@@ -147,8 +148,10 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	bool sums = vp__opt.checksum_pages;
 	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
 	uint64_t i = from;
-	for (uint64_t p = from; p < to; p++) {
-		const uint8_t *src = lg->heap + ws->pg[p] * VP_PAGE;
+	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
+	 * page comes from the working copy or from what a writer saved of it. */
+	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
+		const uint8_t *src = vp__cow_src(p, lg->heap + ws->pg[p] * VP_PAGE);
 		uint64_t m = vp__log_line_mask(src, home + ws->pg[p] * VP_PAGE);
 		unsigned k = (unsigned)__builtin_popcountll(m);
 		const uint8_t *logged = src;
@@ -172,7 +175,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		}
 		vp__pcopy(ps, slots + i * VP_PAGE, logged, len);
 		/* The checksum is taken from what was copied, while threads are
-		 * paused. */
+		 * paused or the page is still held (cow.c). */
 		lg->desc[i].csum = sums ? vp__csum(logged, len) : 0;
 		if (sums && !lg->desc[i].csum)
 			lg->desc[i].csum = 1; /* 0 means "no checksum" */

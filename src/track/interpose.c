@@ -12,7 +12,9 @@
  * Kernel writes: with mprotect, read() into a read-only heap page fails with
  * EFAULT instead of faulting. read, pread, readv, preadv, recv, recvfrom,
  * recvmsg and fread first make the destination writable (and count it as
- * written) through the tracker's before_kernel_write. Trackers that see
+ * written) through the tracker's before_kernel_write, after the concurrent
+ * copy (commit/cow.c) has saved any page of the write set it still holds
+ * read-only. Trackers that see
  * kernel writes (uffd) leave it NULL and these wrappers cost one load.
  *
  * The real functions are found with dlsym(RTLD_NEXT), so sanitizer
@@ -84,9 +86,14 @@ __attribute__((constructor)) static void interpose_init(void)
 static atomic_bool segv_owned;
 static struct sigaction app_act;   /* the application's SIGSEGV action */
 static bool (*_Atomic segv_fn)(siginfo_t *);
+static bool (*_Atomic segv_pre)(siginfo_t *);
+static int (*_Atomic kw_pre)(void *, size_t);
 
 static void segv_dispatch(int sig, siginfo_t *si, void *uc)
 {
+	bool (*pre)(siginfo_t *) = atomic_load(&segv_pre);
+	if (pre && pre(si))
+		return;
 	bool (*fn)(siginfo_t *) = atomic_load(&segv_fn);
 	if (fn && fn(si))
 		return;
@@ -108,6 +115,12 @@ int vp__segv_install(bool (*fn)(siginfo_t *))
 	app_act = old;
 	atomic_store(&segv_owned, true);
 	return 0;
+}
+
+void vp__segv_pre_install(bool (*fault)(siginfo_t *), int (*kw)(void *, size_t))
+{
+	atomic_store(&kw_pre, kw);
+	atomic_store(&segv_pre, fault);
 }
 
 void vp__segv_forward(int sig, siginfo_t *si, void *uc)
@@ -176,6 +189,9 @@ static inline int prepare(void *buf, size_t n)
 		a = t->base;
 	if (e > t->base + t->len)
 		e = t->base + t->len;
+	int (*pre)(void *, size_t) = atomic_load_explicit(&kw_pre, memory_order_relaxed);
+	if (pre)
+		pre(a, (size_t)(e - a));
 	return t->ops->before_kernel_write(t, a, (size_t)(e - a));
 }
 

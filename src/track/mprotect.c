@@ -221,4 +221,5 @@ const struct vp_tracker_ops vp__track_mprotect = {
 	.detach = mp_detach,
 	.before_kernel_write = mp_before_kernel_write,
 	.faults = mp_faults,
+	.cow = VP_TRK_COW_RO,
 };

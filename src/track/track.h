@@ -79,7 +79,16 @@ struct vp_tracker_ops {
 	/* faults -- faults taken so far (0 if the tracker takes none). */
 	uint64_t (*faults)(struct vp_tracker *t);
 	uint64_t (*lines)(struct vp_tracker *t, uint64_t pgno);
+	/* cow -- how the commit may copy a write set while threads run
+	 * (commit/cow.c): VP_TRK_COW_NONE, it may not; VP_TRK_COW_RO, collect()
+	 * leaves every collected page read-only and the tracker's SIGSEGV
+	 * handler makes it writable on the next write; VP_TRK_COW_RW, collected
+	 * pages stay writable, and giving one back PROT_READ|PROT_WRITE after a
+	 * temporary PROT_READ keeps it tracked. */
+	int cow;
 };
+
+enum { VP_TRK_COW_NONE = 0, VP_TRK_COW_RO, VP_TRK_COW_RW };
 
 extern const struct vp_tracker_ops vp__track_uffd;
 extern const struct vp_tracker_ops vp__track_mprotect;
@@ -98,6 +107,11 @@ void vp__interpose_set(struct vp_tracker *t);
  * returns true when the fault was its own and the access may be retried.
  * fn == NULL: no tracker. Async-signal-safe fn only. */
 int vp__segv_install(bool (*fn)(siginfo_t *));
+/* vp__segv_pre_install -- a second client of the chain, asked before the
+ * tracker (the concurrent copy, commit/cow.c): fault as above; kw is called
+ * before the tracker's before_kernel_write for a kernel write into the heap.
+ * NULLs remove it. */
+void vp__segv_pre_install(bool (*fault)(siginfo_t *), int (*kw)(void *, size_t));
 /* vp__segv_forward -- hand a fault that is not the tracker's to the
  * application's handler (or the default action). */
 void vp__segv_forward(int sig, siginfo_t *si, void *uc);

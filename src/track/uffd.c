@@ -774,4 +774,5 @@ const struct vp_tracker_ops vp__track_uffd = {
 	.before_kernel_write = uf_before_kernel_write,
 	.forked = uf_forked,
 	.faults = uf_faults,
+	.cow = VP_TRK_COW_RW,
 };

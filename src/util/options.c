@@ -79,6 +79,13 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 		.help = "threads that copy a write set of 512 pages or more into the log and the home image "
 			"(1 = the committing thread alone; docs/COMMIT.md)",
 	},
+	[VP_OPT_CONCURRENT_COPY] = {
+		"VOLIPMEM_CONCURRENT_COPY", VP_OPTT_STR, FIELD(concurrent_copy),
+		.allowed = "`auto`, `on`, `off`", .default_doc = "`auto`",
+		.help = "copy the write set into the log while threads run (uffd and mprotect trackers): `auto` "
+			"where the cost model says it shortens the pause, `on` always, `off` never; another value "
+			"makes `pmap` fail with `VP_E_INVAL` (docs/COMMIT.md, \"Concurrent copy\")",
+	},
 	[VP_OPT_CHECKSUM_PAGES] = {
 		"VOLIPMEM_CHECKSUM_PAGES", VP_OPTT_BOOL, FIELD(checksum_pages),
 		.help = "checksum each logged page (recovery refuses damaged committed pages)",

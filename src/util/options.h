@@ -26,6 +26,7 @@ struct vp_options {
 	unsigned sticky;         /* VOLIPMEM_STICKY_PAGES: pages uffd keeps unarmed    */
 	unsigned copy_threads;   /* VOLIPMEM_COPY_THREADS: threads copying a large set */
 	bool verify;             /* VOLIPMEM_VERIFY: check the tracker at each commit */
+	char concurrent_copy[8]; /* VOLIPMEM_CONCURRENT_COPY: auto|on|off ("" = auto) */
 };
 
 extern struct vp_options vp__opt;
@@ -39,6 +40,7 @@ enum vp_option_id {
 	VP_OPT_RESERVE,
 	VP_OPT_STICKY_PAGES,
 	VP_OPT_COPY_THREADS,
+	VP_OPT_CONCURRENT_COPY,
 	VP_OPT_CHECKSUM_PAGES,
 	VP_OPT_VERIFY,
 	VP_OPT_VERBOSE,
