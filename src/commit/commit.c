@@ -134,7 +134,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	uint64_t tc = t3;
 	if (cow == VP_COW_CONCURRENT) {
 		if (vp__cow_test_hook)
-			vp__cow_test_hook();
+			vp__cow_test_hook(1);
 		tc = vp__now_ns();
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 	}

@@ -86,7 +86,7 @@ enum { PENDING = 0, CLAIMED, COPIED, SAVING, SAVED };
 #define FIXED_NS 2000u
 
 struct vp_cow vp__cow;
-void (*vp__cow_test_hook)(void);
+void (*vp__cow_test_hook)(int phase);
 
 static inline void relax(unsigned *spins)
 {
@@ -298,6 +298,8 @@ int vp__cow_begin(struct vp_cow *c, const struct vp_pageset *ws)
 		atomic_fetch_add_explicit(&c->left[c->nseg - 1], 1, memory_order_relaxed);
 	}
 	atomic_store(&c->unprot_failed, false);
+	if (vp__cow_test_hook)
+		vp__cow_test_hook(0);
 	atomic_store(&c->active, true);
 	int how = VP_COW_CONCURRENT;
 	if (c->mode == VP_TRK_COW_RW) {

@@ -82,8 +82,9 @@ static inline void vp__cow_copied(uint64_t p)
 		vp__cow_release(&vp__cow, p);
 }
 
-/* Test hook: called on the committing thread after the gate opened and
- * before the concurrent copy starts. */
-extern void (*vp__cow_test_hook)(void);
+/* Test hook, on the committing thread of a commit that copies
+ * concurrently: phase 0 at the quiescent point (before protecting), phase 1
+ * after the gate opened and before the copy starts. */
+extern void (*vp__cow_test_hook)(int phase);
 
 #endif
