@@ -18,6 +18,11 @@
  *   ceiling_pages_per_s    copying the same pages twice with the same store
  *                          method (log, then home) in this run
  *   stall_ns / commit_ns   threads paused vs whole commit, large FAS
+ *   pause_{16,256,4096}p_ns / commit_{16,256,4096}p_ns   per synchronous
+ *                          commit of k contiguous pages while a second
+ *                          thread runs 1-page FASes over the same pages:
+ *                          time the gate was closed vs the whole commit
+ *                          (run with VOLIPMEM_CONCURRENT_COPY=on and =off)
  *   collect_{64m,1g,4g}_{1,100,10000}_us   step 1 time per commit
  *   pmap_{64m,1g,8g}_ms    pmap() of an existing pool
  *   env_first_touch_ns     the machine: first store to a fresh anonymous page
@@ -427,6 +432,58 @@ static void bench_env(void)
 	bench_env_uffd(n);
 }
 
+static uint8_t *pause_pages;
+static size_t pause_n;
+static volatile int pause_stop;
+
+static void *pause_writer(void *arg)
+{
+	unsigned seed = 17;
+	(void)arg;
+	while (!pause_stop) {
+		pstart();
+		pause_pages[(rand_r(&seed) % pause_n) * PG + 64 + rand_r(&seed) % 64] ^= 1;
+		pend();
+	}
+	return NULL;
+}
+
+/* bench_pause -- the pause per commit and the commit time for write sets of
+ * 16, 256 and 4096 pages with a writer thread running. */
+static void bench_pause(void)
+{
+	static const size_t ks[] = {16, 256, 4096};
+	for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+		size_t k = ks[ki], rounds = k >= 4096 ? 50 : 400;
+		open_pool(256 * MiB);
+		pause_pages = pmalloc(k * PG);
+		pause_n = k;
+		memset(pause_pages, 1, k * PG);
+		pcommit();
+		pause_stop = 0;
+		pthread_t th;
+		pthread_create(&th, NULL, pause_writer, NULL);
+		vp_stats_reset();
+		for (size_t r = 0; r < rounds; r++) {
+			pstart();
+			for (size_t i = 0; i < k; i++)
+				pause_pages[i * PG + 8 * (r % 8)] = (uint8_t)r;
+			pend();
+		}
+		pause_stop = 1;
+		pthread_join(th, NULL);
+		struct vp_stats st;
+		vp_stats(&st);
+		uint64_t nc = st.commits + st.empty_commits + st.failed_commits;
+		printf("pause_%zup_ns %llu\n", k, (unsigned long long)(st.ns_pause / (nc ? nc : 1)));
+		printf("commit_%zup_ns %llu\n", k,
+		       (unsigned long long)((st.ns_collect + st.ns_prepare + st.ns_log + st.ns_update) / (nc ? nc : 1)));
+		printf("cow_commits_%zup %llu of %llu, cow_faults %llu\n", k, (unsigned long long)st.cow_commits,
+		       (unsigned long long)nc, (unsigned long long)st.cow_faults);
+		close_pool();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("VP_BENCH_DIR") ? getenv("VP_BENCH_DIR") : "/dev/shm";
@@ -446,6 +503,8 @@ int main(int argc, char **argv)
 		bench_first_write();
 	if (!strcmp(only, "all") || !strcmp(only, "large"))
 		bench_large();
+	if (!strcmp(only, "all") || !strcmp(only, "pause"))
+		bench_pause();
 	if (!strcmp(only, "all") || !strcmp(only, "collect"))
 		bench_collect();
 	if (!strcmp(only, "all") || !strcmp(only, "pmap"))

@@ -90,10 +90,13 @@ void (*vp__cow_test_hook)(int phase);
 
 static inline void relax(unsigned *spins)
 {
-	if (++*spins < 64)
+	if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
-	else
+#endif
+	} else {
 		sched_yield();
+	}
 }
 
 /* find -- position of page pg in the write set, or -1. Async-signal-safe. */
@@ -407,6 +410,8 @@ int vp__cow_open(struct vp_cow *c, struct vp_tracker *t)
 	if (c->mode == VP_TRK_COW_NONE)
 		return 0;
 	measure(c);
+	vp__diag(1, "concurrent copy %s: one mprotect %llu ns, one page logged %llu ns", w[0] ? w : "auto",
+		 (unsigned long long)c->ns_prot, (unsigned long long)c->ns_copy);
 	vp__segv_pre_install(cow_fault, cow_kernel_write);
 	return 0;
 }

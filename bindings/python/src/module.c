@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
@@ -346,6 +346,9 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"pages_collected", (unsigned long long)s.pages_collected,
 		"verify_pages_checked", (unsigned long long)s.verify_pages_checked,
 		"verify_missed_lines", (unsigned long long)s.verify_missed_lines,
+		"ns_pause", (unsigned long long)s.ns_pause,
+		"cow_commits", (unsigned long long)s.cow_commits,
+		"cow_faults", (unsigned long long)s.cow_faults,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }
