@@ -19,8 +19,8 @@
  *                          method (log, then home) in this run
  *   stall_ns / commit_ns   threads paused vs whole commit, large FAS
  *   pause_{16,256,4096}p_ns / commit_{16,256,4096}p_ns   per synchronous
- *                          commit of k contiguous pages while a second
- *                          thread runs 1-page FASes over the same pages:
+ *                          pcommit() of a FAS of k contiguous pages while a
+ *                          second thread runs 1-page FASes over them:
  *                          time the gate was closed vs the whole commit
  *                          (run with VOLIPMEM_CONCURRENT_COPY=on and =off)
  *   collect_{64m,1g,4g}_{1,100,10000}_us   step 1 time per commit
@@ -460,6 +460,9 @@ static void bench_pause(void)
 		pause_n = k;
 		memset(pause_pages, 1, k * PG);
 		pcommit();
+		/* Relaxed with a long interval: the writer's FASes join the
+		 * groups the main thread commits with pcommit(). */
+		vp_set_durability(VP_RELAXED, 10000);
 		pause_stop = 0;
 		pthread_t th;
 		pthread_create(&th, NULL, pause_writer, NULL);
@@ -469,9 +472,11 @@ static void bench_pause(void)
 			for (size_t i = 0; i < k; i++)
 				pause_pages[i * PG + 8 * (r % 8)] = (uint8_t)r;
 			pend();
+			pcommit();
 		}
 		pause_stop = 1;
 		pthread_join(th, NULL);
+		vp_set_durability(VP_SYNC, 0);
 		struct vp_stats st;
 		vp_stats(&st);
 		uint64_t nc = st.commits + st.empty_commits + st.failed_commits;

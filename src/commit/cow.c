@@ -267,10 +267,15 @@ static int grow(struct vp_cow *c, size_t n)
 }
 
 /* worth -- the cost model of VOLIPMEM_CONCURRENT_COPY=auto: on when the
- * copy it takes out of the pause is larger than what it adds to it. */
+ * copy it takes out of the pause is larger than what it adds: the
+ * mprotect calls (uffd), and the writers' faults on held pages, each
+ * taken as a signal plus an mprotect (~2 mprotect calls) and a page copy,
+ * at the fraction of the set writers saved in earlier concurrent copies
+ * (per mille; 250 until one has run). */
 static bool worth(const struct vp_cow *c, size_t n, size_t runs)
 {
 	uint64_t added = FIXED_NS + (c->mode == VP_TRK_COW_RW ? runs * c->ns_prot : 0);
+	added += n * c->fault_pm / 1000 * (2 * c->ns_prot + c->ns_copy);
 	return n * c->ns_copy > added;
 }
 
@@ -301,6 +306,7 @@ int vp__cow_begin(struct vp_cow *c, const struct vp_pageset *ws)
 		atomic_fetch_add_explicit(&c->left[c->nseg - 1], 1, memory_order_relaxed);
 	}
 	atomic_store(&c->unprot_failed, false);
+	c->faults0 = atomic_load(&c->faults);
 	if (vp__cow_test_hook)
 		vp__cow_test_hook(0);
 	atomic_store(&c->active, true);
@@ -342,6 +348,8 @@ int vp__cow_end(struct vp_cow *c)
 			i = j;
 		}
 	}
+	uint64_t saved = atomic_load(&c->faults) - c->faults0;
+	c->fault_pm = (3 * c->fault_pm + saved * 1000 / (c->n ? c->n : 1)) / 4;
 	c->pg = NULL;
 	c->n = 0;
 	return rc;
@@ -396,21 +404,22 @@ int vp__cow_open(struct vp_cow *c, struct vp_tracker *t)
 {
 	const char *w = vp__opt.concurrent_copy;
 	int want;
-	if (!*w || strcasecmp(w, "auto") == 0)
+	if (strcasecmp(w, "auto") == 0)
 		want = 2;
 	else if (strcasecmp(w, "on") == 0)
 		want = 1;
-	else if (strcasecmp(w, "off") == 0)
+	else if (!*w || strcasecmp(w, "off") == 0)
 		want = 0;
 	else
 		return vp__misuse(VP_E_INVAL, "VOLIPMEM_CONCURRENT_COPY=\"%s\" is not one of auto, on, off", w);
 	c->want = want;
 	c->trk = t;
+	c->fault_pm = 250;
 	c->mode = t->ops->cow;
 	if (c->mode == VP_TRK_COW_NONE)
 		return 0;
 	measure(c);
-	vp__diag(1, "concurrent copy %s: one mprotect %llu ns, one page logged %llu ns", w[0] ? w : "auto",
+	vp__diag(1, "concurrent copy %s: one mprotect %llu ns, one page logged %llu ns", w[0] ? w : "off",
 		 (unsigned long long)c->ns_prot, (unsigned long long)c->ns_copy);
 	vp__segv_pre_install(cow_fault, cow_kernel_write);
 	return 0;

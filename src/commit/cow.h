@@ -40,6 +40,8 @@ struct vp_cow {
 	/* cost model, ns */
 	uint64_t ns_prot;          /* one mprotect call                         */
 	uint64_t ns_copy;          /* logging one page (measured, then observed) */
+	uint64_t fault_pm;         /* pages writers saved, per mille of the set */
+	uint64_t faults0;          /* faults at the start of this copy          */
 };
 
 extern struct vp_cow vp__cow;

@@ -81,9 +81,10 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 	},
 	[VP_OPT_CONCURRENT_COPY] = {
 		"VOLIPMEM_CONCURRENT_COPY", VP_OPTT_STR, FIELD(concurrent_copy),
-		.allowed = "`auto`, `on`, `off`", .default_doc = "`auto`",
+.allowed = "`auto`, `on`, `off`", .default_doc = "`off`",
+		.choices = (const char *const[]){"auto", "on", "off", NULL},
 		.help = "copy the write set into the log while threads run (uffd and mprotect trackers): `auto` "
-			"where the cost model says it shortens the pause, `on` always, `off` never; another value "
+			"where the cost model says it shortens the pause, `on` always, `off` never (the default: measured slower overall here, see COMMIT.md); another value "
 			"makes `pmap` fail with `VP_E_INVAL` (docs/COMMIT.md, \"Concurrent copy\")",
 	},
 	[VP_OPT_CHECKSUM_PAGES] = {
@@ -224,6 +225,15 @@ static int parse_uint(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* option_choice -- is s one of o's choices? */
+static bool option_choice(const struct vp_option *o, const char *s)
+{
+	for (const char *const *c = o->choices; *c; c++)
+		if (strcasecmp(s, *c) == 0)
+			return true;
+	return false;
+}
+
 /* option_parse -- one row's value from its variable into `to`; on a bad
  * value, an error naming the variable, the value and what is allowed. */
 static int option_parse(const struct vp_option *o, const char *s, struct vp_options *to)
@@ -234,6 +244,9 @@ static int option_parse(const struct vp_option *o, const char *s, struct vp_opti
 	fmt_bytes(o->unit, unit, sizeof unit);
 	switch (o->type) {
 	case VP_OPTT_STR:
+		if (o->choices && *s && !option_choice(o, s))
+			return vp__misuse(VP_E_INVAL, "%s=\"%s\" is not one of the allowed values (allowed: %s)", o->env,
+					  s, allowed);
 		if (strlen(s) >= o->size)
 			return vp__misuse(VP_E_TRACKER, "%s=\"%s\" is too long (at most %zu characters; allowed: %s)",
 					  o->env, s, o->size - 1, allowed);

@@ -68,6 +68,8 @@ struct vp_option {
 	uint64_t unit;           /* with VP_OPTF_MULTIPLE or VP_OPTF_ROUND_UP     */
 	unsigned flags;          /* VP_OPTF_*                                     */
 	const char *allowed;     /* VP_OPTT_STR: the accepted values, as text     */
+	const char *const *choices; /* VP_OPTT_STR: NULL-terminated list of the only
+	                             values accepted ("" too), or NULL: any   */
 	const char *default_doc; /* shown instead of the default value, if set    */
 	const char *help;        /* one line: the table's "meaning" column        */
 };

@@ -123,6 +123,11 @@ static void test_valid_values(void **state)
 	assert_int_equal(strlen(vp__opt.tracker), 31);
 	LOAD_OK("VOLIPMEM_TRACKER", "");
 	assert_string_equal(vp__opt.tracker, "");
+	LOAD_OK("VOLIPMEM_CONCURRENT_COPY", "Auto");
+	assert_string_equal(vp__opt.concurrent_copy, "Auto");
+	LOAD_OK("VOLIPMEM_CONCURRENT_COPY", "on");
+	LOAD_OK("VOLIPMEM_CONCURRENT_COPY", "");
+	assert_string_equal(vp__opt.concurrent_copy, "");
 
 	static const struct { const char *v; unsigned want; } ivl[] = {
 		{"0", 0}, {"1", 1}, {"3600000", 3600000}, {"0x10", 16}, {"010", 8},
@@ -201,6 +206,7 @@ static void test_bad_values(void **state)
 		{"VOLIPMEM_COPY_THREADS", "3", VP_E_INVAL, "allowed: 1 to 2"},
 		{"VOLIPMEM_VERBOSE", "3", VP_E_INVAL, "allowed: 0 to 2"},
 		{"VOLIPMEM_VERBOSE", "-1", VP_E_INVAL, "allowed: 0 to 2"},
+		{"VOLIPMEM_CONCURRENT_COPY", "sometimes", VP_E_INVAL, "allowed: `auto`, `on`, `off`"},
 		{"VOLIPMEM_HEAP_BASE", "0", VP_E_INVAL, "allowed: a non-zero multiple of 2 MiB"},
 		{"VOLIPMEM_HEAP_BASE", "0x1000", VP_E_INVAL, "allowed: a non-zero multiple of 2 MiB"},
 		{"VOLIPMEM_HEAP_BASE", "0x566000001000", VP_E_INVAL, "allowed: a non-zero multiple of 2 MiB"},
