@@ -52,10 +52,11 @@
 #include "util/options.h"
 #include "util/util.h"
 
-/* ThreadSanitizer cannot see that mprotect orders the committer's reads of
- * a read-only page before a writer's later stores (the page is given back
- * by a system call, not through a variable both threads touch), so the
- * committer's reads of the working copy are hidden from it. */
+/* ThreadSanitizer cannot see that mprotect orders the reads of a held
+ * (read-only) page before any thread's later stores into it (the page is
+ * given back by a system call, not through a variable both threads touch),
+ * so the committer's and the saving writer's reads of a held page are
+ * hidden from it. Nothing can store into the page while they read. */
 #if defined(__SANITIZE_THREAD__)
 #define VP_TSAN 1
 #elif defined(__has_feature)
@@ -132,7 +133,9 @@ static bool save(struct vp_cow *c, long p)
 		if (s == PENDING) {
 			if (!atomic_compare_exchange_strong(&c->st[p], &s, SAVING))
 				continue;
+			HIDE_READS_BEGIN();
 			memcpy(c->shadow + (size_t)p * VP_PAGE, page_addr(c, c->pg[p]), VP_PAGE);
+			HIDE_READS_END();
 			atomic_store_explicit(&c->st[p], SAVED, memory_order_release);
 			atomic_fetch_add_explicit(&c->faults, 1, memory_order_relaxed);
 			break;
