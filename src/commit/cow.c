@@ -419,10 +419,10 @@ int vp__cow_open(struct vp_cow *c, struct vp_tracker *t)
 	c->trk = t;
 	c->fault_pm = 250;
 	c->mode = t->ops->cow;
-	if (c->mode == VP_TRK_COW_NONE)
-		return 0;
+	if (c->mode == VP_TRK_COW_NONE || !want)
+		return 0; /* off: no measuring, nothing in the fault path */
 	measure(c);
-	vp__diag(1, "concurrent copy %s: one mprotect %llu ns, one page logged %llu ns", w[0] ? w : "off",
+	vp__diag(1, "concurrent copy %s: one mprotect %llu ns, one page logged %llu ns", w,
 		 (unsigned long long)c->ns_prot, (unsigned long long)c->ns_copy);
 	vp__segv_pre_install(cow_fault, cow_kernel_write);
 	return 0;
