@@ -24,7 +24,8 @@
  *
  * Giving the page back is the tracker's business, not a blind PROT_WRITE:
  *   - uffd (VP_TRK_COW_RW): the pages were writable (hot regions, armed for
- *     uffd-wp again by collect's PAGEMAP_SCAN). The writer makes its own
+ *     uffd-wp again by collect's PAGEMAP_SCAN; a set with a page in a cold
+ *     region -- an expired sticky page, a sticky hole -- is copied paused). The writer makes its own
  *     page PROT_READ|PROT_WRITE and retries; the committer gives back up
  *     to SEG_PAGES consecutive pages per mprotect once it has logged them.
  *     mprotect keeps the uffd-wp bit, so the next write is tracked (async
@@ -291,6 +292,10 @@ int vp__cow_begin(struct vp_cow *c, const struct vp_pageset *ws)
 		runs += ws->pg[i] != ws->pg[i - 1] + 1;
 	if (c->mode == VP_TRK_COW_RW && runs > MAX_RUNS)
 		return VP_COW_OFF;
+	/* uffd: every page must lie in a hot region (see uf_cow_hot). */
+	for (size_t i = 0; c->mode == VP_TRK_COW_RW && i < ws->n; i++)
+		if (!c->trk->ops->cow_hot || !c->trk->ops->cow_hot(c->trk, ws->pg[i]))
+			return VP_COW_OFF;
 	if (c->want == 2 && !worth(c, ws->n, runs))
 		return VP_COW_OFF;
 	if (grow(c, ws->n))

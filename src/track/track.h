@@ -86,6 +86,10 @@ struct vp_tracker_ops {
 	 * pages stay writable, and giving one back PROT_READ|PROT_WRITE after a
 	 * temporary PROT_READ keeps it tracked. */
 	int cow;
+	/* cow_hot -- VP_TRK_COW_RW: may collected page pg be held read-only
+	 * and given back writable now (else the copy is done paused)? Called
+	 * on the collector's thread after collect. */
+	bool (*cow_hot)(struct vp_tracker *t, uint64_t pg);
 };
 
 enum { VP_TRK_COW_NONE = 0, VP_TRK_COW_RO, VP_TRK_COW_RW };

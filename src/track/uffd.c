@@ -764,6 +764,17 @@ static uint64_t uf_faults(struct vp_tracker *t)
 	return u ? atomic_load(&u->heats) : 0;
 }
 
+/* uf_cow_hot -- may the concurrent copy hold page pg read-only and give it
+ * back writable? Only in a hot region: a cold region's pages (an expired
+ * sticky page just re-protected, a sticky hole) must stay as they are, and
+ * heating the region would open all of it. Collector's thread, after
+ * collect; a hot region stays hot until the next collect. */
+static bool uf_cow_hot(struct vp_tracker *t, uint64_t pg)
+{
+	struct uf *u = t->priv;
+	return u && (atomic_load(&u->all_hot) || atomic_load(&u->state[pg / REGION_PAGES]) == HOT);
+}
+
 const struct vp_tracker_ops vp__track_uffd = {
 	.name = "uffd",
 	.probe = uf_probe,
@@ -775,4 +786,5 @@ const struct vp_tracker_ops vp__track_uffd = {
 	.forked = uf_forked,
 	.faults = uf_faults,
 	.cow = VP_TRK_COW_RW,
+	.cow_hot = uf_cow_hot,
 };
