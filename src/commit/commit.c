@@ -93,6 +93,9 @@ void vp__commit_locked(struct vp_commit *cm)
 	uint64_t vchecked = 0, vmissed = 0;
 	bool verify = cm->vf.on && verify_scan(cm, &vchecked);
 	rc = cm->trk->ops->collect(cm->trk, &cm->ws);
+	/* The tracker's line masks cover what it collected now; a failed
+	 * commit's pages (carried over) are diffed whole. */
+	cm->log.lines_from = cm->trk->ops->lines && !cm->carry.n ? cm->trk : NULL;
 	if (!rc && cm->carry.n) {
 		if (vp__pageset_reserve(&cm->ws, cm->ws.n + cm->carry.n) == 0) {
 			memcpy(cm->ws.pg + cm->ws.n, cm->carry.pg, cm->carry.n * sizeof *cm->carry.pg);

@@ -128,13 +128,23 @@ struct half {
  */
 #define VP_LINES_LOG_MAX 32u
 
-uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
+/* line_mask -- which lines of the working page differ from home, among
+ * the candidates (all 64, or the lines the tracker recorded: a line no
+ * instrumented store touched was not written). */
+static uint64_t line_mask(const uint8_t *work, const uint8_t *home, uint64_t cand)
 {
 	uint64_t m = 0;
-	for (unsigned j = 0; j < VP_PAGE_LINES; j++)
+	for (; cand; cand &= cand - 1) {
+		unsigned j = (unsigned)__builtin_ctzll(cand);
 		if (memcmp(work + j * VP_LINE, home + j * VP_LINE, VP_LINE))
 			m |= 1ull << j;
+	}
 	return m;
+}
+
+uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
+{
+	return line_mask(work, home, ~0ull);
 }
 
 /* copy_slots -- log entries for pages [from, to) of the write set into
@@ -150,9 +160,10 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	uint64_t i = from;
 	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
 	 * page comes from the working copy or from what a writer saved of it. */
+	struct vp_tracker *lt = lg->lines_from;
 	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
 		const uint8_t *src = vp__cow_src(p, lg->heap + ws->pg[p] * VP_PAGE);
-		uint64_t m = vp__log_line_mask(src, home + ws->pg[p] * VP_PAGE);
+		uint64_t m = line_mask(src, home + ws->pg[p] * VP_PAGE, lt ? lt->ops->lines(lt, ws->pg[p]) : ~0ull);
 		unsigned k = (unsigned)__builtin_popcountll(m);
 		const uint8_t *logged = src;
 		size_t len = VP_PAGE;

@@ -13,6 +13,7 @@
 #include "pool/pool.h"
 
 struct vp_pageset;
+struct vp_tracker;
 
 /* struct vp_log -- the commit pipeline's side of the redo log: the pool it
  * writes, the working copy it copies pages from, the descriptor staging
@@ -29,6 +30,8 @@ struct vp_log {
 	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
 	uint64_t entries;         /* last group: slots holding lines or a page */
 	uint64_t bytes;           /* last group: slot bytes in use             */
+	struct vp_tracker *lines_from; /* this group: the tracker whose lines()
+				   * name the candidate lines, or NULL (all) */
 };
 
 /* Step 2: make sure the medium has room for the write set's log slots. */

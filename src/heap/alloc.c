@@ -132,6 +132,7 @@ static uint32_t pages_alloc(uint64_t n)
 		return 0;
 	s = (uint32_t)H.h->top;
 	H.h->top += n;
+	VP_NOTE(H.h->top);
 	return s;
 }
 
@@ -144,6 +145,8 @@ static void pages_free(uint64_t s, uint64_t n)
 		span_unlink(ls);
 		pm[s - 1].kind = VP_PG_INNER;
 		pm[s].kind = VP_PG_INNER;
+		VP_NOTE(pm[s - 1]);
+		VP_NOTE(pm[s]);
 		n += s - ls;
 		s = ls;
 	}
@@ -152,15 +155,22 @@ static void pages_free(uint64_t s, uint64_t n)
 		uint64_t rn = pm[r].n;
 		span_unlink(r);
 		pm[r].kind = VP_PG_INNER;
-		if (n > 1)
+		VP_NOTE(pm[r]);
+		if (n > 1) {
 			pm[r - 1].kind = VP_PG_INNER;
+			VP_NOTE(pm[r - 1]);
+		}
 		n += rn;
 	}
 	if (s + n == H.h->top) {
 		H.h->top = s;
 		pm[s].kind = VP_PG_UNUSED;
-		if (n > 1)
+		VP_NOTE(H.h->top);
+		VP_NOTE(pm[s]);
+		if (n > 1) {
 			pm[s + n - 1].kind = VP_PG_UNUSED;
+			VP_NOTE(pm[s + n - 1]);
+		}
 		return;
 	}
 	span_link(s, n);
@@ -171,13 +181,19 @@ static void pages_free(uint64_t s, uint64_t n)
 static void run_list_remove(unsigned c, uint32_t r)
 {
 	struct vp_pgent *pm = H.pm;
-	if (pm[r].prev)
+	if (pm[r].prev) {
 		pm[pm[r].prev].next = pm[r].next;
-	else
+		VP_NOTE(pm[pm[r].prev]);
+	} else {
 		H.h->class_head[c] = pm[r].next;
-	if (pm[r].next)
+		VP_NOTE(H.h->class_head[c]);
+	}
+	if (pm[r].next) {
 		pm[pm[r].next].prev = pm[r].prev;
+		VP_NOTE(pm[pm[r].next]);
+	}
 	pm[r].prev = pm[r].next = 0;
+	VP_NOTE(pm[r]);
 }
 
 static void run_list_push(unsigned c, uint32_t r) { vp__run_push(H.h, H.pm, c, r); }
@@ -200,6 +216,7 @@ static void *small_alloc(unsigned c)
 					  .nfree = (uint16_t)vp__run_capacity(c)};
 		for (uint32_t i = 1; i < VP_RUN_PAGES; i++)
 			pm[r + i] = (struct vp_pgent){.kind = VP_PG_CONT, .n = i};
+		vp__cc_note(&pm[r], VP_RUN_PAGES * sizeof *pm);
 		run_list_push(c, r);
 	}
 	struct vp_pgent *e = &pm[r];
@@ -211,16 +228,20 @@ static void *small_alloc(unsigned c)
 		uint32_t next;
 		memcpy(&next, blk, sizeof next);
 		memset(blk, 0, 16); /* drop the link and the free tag */
+		vp__cc_note(blk, 16);
 		e->n = (next << 16) | bump;
 	} else {
 		b = bump++;
 		e->n = (fh << 16) | bump;
 		/* A recycled run may hold an old free tag here. */
 		memset(run + (uint64_t)b * sz, 0, 16);
+		vp__cc_note(run + (uint64_t)b * sz, 16);
 	}
 	if (--e->nfree == 0)
 		run_list_remove(c, r);
 	__atomic_fetch_add(&H.h->used, sz, __ATOMIC_RELAXED);
+	VP_NOTE(*e);
+	VP_NOTE(H.h->used);
 	pthread_mutex_unlock(&H.cls_mu[c]);
 	return run + (uint64_t)b * sz;
 }
@@ -248,10 +269,13 @@ static void small_free(uint32_t r, uint8_t *p)
 	memcpy(p, &next, sizeof next);
 	tag = VP_FREE_TAG ^ (uint64_t)(p - H.base);
 	memcpy(p + 8, &tag, sizeof tag);
+	vp__cc_note(p, 16);
 	e->n = ((b + 1) << 16) | bump;
 	__atomic_fetch_sub(&H.h->used, sz, __ATOMIC_RELAXED);
+	VP_NOTE(H.h->used);
 	if (e->nfree++ == 0)
 		run_list_push(c, r);
+	VP_NOTE(*e);
 	if (e->nfree == vp__run_capacity(c) && (H.h->class_head[c] != r || e->next)) {
 		/* Entirely free: give it back, unless it is the class's only run
 		 * (keeps a free/alloc loop from churning pages). */
@@ -283,7 +307,9 @@ void *vp__alloc(size_t size)
 		pm[s] = (struct vp_pgent){.kind = VP_PG_LARGE, .n = (uint32_t)n};
 		for (uint64_t i = 1; i < n; i++)
 			pm[s + i] = (struct vp_pgent){.kind = VP_PG_CONT, .n = (uint32_t)i};
+		vp__cc_note(&pm[s], n * sizeof *pm);
 		__atomic_fetch_add(&H.h->used, n * VP_PAGE, __ATOMIC_RELAXED);
+		VP_NOTE(H.h->used);
 	}
 	pthread_mutex_unlock(&H.page_mu);
 	if (!s) {
@@ -402,8 +428,10 @@ void *pcalloc(size_t nmemb, size_t size)
 	}
 	pstart();
 	void *p = vp__alloc(nmemb * size);
-	if (p)
+	if (p) {
 		memset(p, 0, nmemb * size);
+		vp__cc_note(p, nmemb * size);
+	}
 	int e = errno;
 	pend();
 	errno = e;
@@ -428,6 +456,7 @@ void *prealloc(void *p, size_t size)
 			q = p;
 		} else if ((q = vp__alloc(size))) {
 			memcpy(q, p, old < size ? old : size);
+			vp__cc_note(q, old < size ? old : size);
 			vp__free(p);
 		}
 	}

@@ -19,8 +19,10 @@
 static void span(struct vp_heaphdr *h, struct vp_pgent *pm, uint64_t s, uint64_t n)
 {
 	for (uint64_t i = 1; i + 1 < n; i++)
-		if (pm[s + i].kind != VP_PG_UNUSED)
+		if (pm[s + i].kind != VP_PG_UNUSED) {
 			pm[s + i].kind = VP_PG_INNER;
+			VP_NOTE(pm[s + i]);
+		}
 	vp__span_link(h, pm, s, n);
 }
 
@@ -34,6 +36,8 @@ static uint64_t merge_left(struct vp_heaphdr *h, struct vp_pgent *pm, uint64_t s
 	vp__span_unlink(h, pm, ls);
 	pm[s - 1].kind = VP_PG_INNER;
 	pm[ls].kind = VP_PG_INNER;
+	VP_NOTE(pm[s - 1]);
+	VP_NOTE(pm[ls]);
 	return ls;
 }
 
@@ -65,6 +69,7 @@ int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path)
 	memset(npm + n1, 0, (n2 - n1) * sizeof *npm);
 	for (uint64_t i = n1; i < n1 + m; i++)
 		npm[i] = (struct vp_pgent){.kind = VP_PG_META};
+	vp__cc_note(npm, (n1 + m) * sizeof *npm > n2 * sizeof *npm ? (n1 + m) * sizeof *npm : n2 * sizeof *npm);
 	uint64_t top = h->top;
 	if (opg != 1 && opg + om == top) {
 		/* The previous moved map sits just below top: one span. */
@@ -83,6 +88,7 @@ int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path)
 	h->pagemap_off = n1 * VP_PAGE;
 	h->top = n1 + m;
 	h->npages = n2;
+	vp__cc_note(h, sizeof *h);
 	rc = pend();
 	vp__heap_detach();
 	int rc2 = vp__heap_attach(heap, heap_pages * VP_PAGE);

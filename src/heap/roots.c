@@ -78,12 +78,17 @@ void *proot(const char *name, size_t size, bool *created)
 			nr->size = size;
 			strcpy(nr->name, name);
 			struct vp_heaphdr *h = hdr();
-			if (h->roots_tail)
-				((struct vp_root *)at(h->roots_tail))->next = off_of(nr);
-			else
+			if (h->roots_tail) {
+				struct vp_root *tail = at(h->roots_tail);
+				tail->next = off_of(nr);
+				vp__cc_note(tail, sizeof *tail);
+			} else
 				h->roots_head = off_of(nr);
 			h->roots_tail = off_of(nr);
 			h->nroots++;
+			vp__cc_note(obj, size);
+			vp__cc_note(nr, sizeof *nr);
+			vp__cc_note(h, sizeof *h);
 			if (created)
 				*created = true;
 		}
@@ -114,6 +119,9 @@ int vp_root_remove(const char *name)
 		if (h->roots_tail == off_of(r))
 			h->roots_tail = prev ? off_of(prev) : 0;
 		h->nroots--;
+		if (prev)
+			vp__cc_note(prev, sizeof *prev);
+		vp__cc_note(h, sizeof *h);
 		vp__free(at(r->obj));
 		vp__free(r);
 	}

@@ -23,7 +23,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -251,4 +253,105 @@ VP_EXPORT size_t fread(void *buf, size_t size, size_t n, FILE *f)
 	if (size && n <= SIZE_MAX / size)
 		prepare(buf, size * n);
 	return RESOLVE(fread)(buf, size, n, f);
+}
+
+/* ---------------- bulk writes by libc into the heap ---------------- */
+/*
+ * The cc tracker sees only instrumented stores; the writes libc makes on
+ * the program's behalf are recorded here as ranges (vp__cc_note: one
+ * compare when the destination is not the tracked heap). The pass plugin
+ * records the memcpy/memmove/memset the compiler keeps as intrinsics; these
+ * wrappers catch the calls that reach libc, from instrumented code or not.
+ * The copies themselves are glibc's checked entry points with an unbounded
+ * object size, which are plain copies and need no dlsym (which may itself
+ * copy). The printf family goes through RTLD_NEXT like read().
+ */
+extern void *__memcpy_chk(void *, const void *, size_t, size_t);
+extern void *__memmove_chk(void *, const void *, size_t, size_t);
+extern void *__memset_chk(void *, int, size_t, size_t);
+extern char *__strcpy_chk(char *, const char *, size_t);
+extern char *__stpcpy_chk(char *, const char *, size_t);
+extern char *__strncpy_chk(char *, const char *, size_t, size_t);
+extern char *__strcat_chk(char *, const char *, size_t);
+extern int __vsprintf_chk(char *, int, size_t, const char *, va_list);
+extern int __vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list);
+
+VP_EXPORT void *memcpy(void *d, const void *s, size_t n)
+{
+	vp__cc_note(d, n);
+	return __memcpy_chk(d, s, n, SIZE_MAX);
+}
+
+VP_EXPORT void *memmove(void *d, const void *s, size_t n)
+{
+	vp__cc_note(d, n);
+	return __memmove_chk(d, s, n, SIZE_MAX);
+}
+
+VP_EXPORT void *memset(void *d, int c, size_t n)
+{
+	vp__cc_note(d, n);
+	return __memset_chk(d, c, n, SIZE_MAX);
+}
+
+VP_EXPORT char *strcpy(char *d, const char *s)
+{
+	char *r = __strcpy_chk(d, s, SIZE_MAX);
+	vp__cc_note(d, strlen(d) + 1);
+	return r;
+}
+
+VP_EXPORT char *stpcpy(char *d, const char *s)
+{
+	char *e = __stpcpy_chk(d, s, SIZE_MAX);
+	vp__cc_note(d, (size_t)(e - d) + 1);
+	return e;
+}
+
+VP_EXPORT char *strncpy(char *d, const char *s, size_t n)
+{
+	vp__cc_note(d, n); /* strncpy pads with NULs to n */
+	return __strncpy_chk(d, s, n, SIZE_MAX);
+}
+
+VP_EXPORT char *strcat(char *d, const char *s)
+{
+	size_t l = strlen(d);
+	char *r = __strcat_chk(d, s, SIZE_MAX);
+	vp__cc_note(d + l, strlen(d + l) + 1);
+	return r;
+}
+
+VP_EXPORT int vsnprintf(char *s, size_t n, const char *fmt, va_list ap)
+{
+	int r = __vsnprintf_chk(s, n, 0, SIZE_MAX, fmt, ap);
+	if (r >= 0 && n)
+		vp__cc_note(s, (size_t)r < n ? (size_t)r + 1 : n);
+	return r;
+}
+
+VP_EXPORT int snprintf(char *s, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(s, n, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+VP_EXPORT int vsprintf(char *s, const char *fmt, va_list ap)
+{
+	int r = __vsprintf_chk(s, 0, SIZE_MAX, fmt, ap);
+	if (r >= 0)
+		vp__cc_note(s, (size_t)r + 1);
+	return r;
+}
+
+VP_EXPORT int sprintf(char *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsprintf(s, fmt, ap);
+	va_end(ap);
+	return r;
 }

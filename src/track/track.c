@@ -26,6 +26,7 @@ static const struct vp_tracker_ops *const trackers[] = {
 static const struct vp_tracker_ops *const named_only[] = {
 	&vp__track_vm_dirty,
 	&vp__track_vm_wp,
+	&vp__track_cc,   /* sees only stores of instrumented code: docs/cc.md */
 };
 #define NNAMED (sizeof named_only / sizeof named_only[0])
 
@@ -48,7 +49,7 @@ int vp__track_choose(const char *name, const struct vp_tracker_ops **out)
 			if (strcmp(named_only[i]->name, name) == 0)
 				return choose_named(named_only[i], name, out);
 		return vp__misuse(VP_E_TRACKER, "unknown tracker \"%s\" (VOLIPMEM_TRACKER); available: "
-				  "uffd, mprotect, full, vm-dirty, vm-wp", name);
+				  "uffd, mprotect, full, vm-dirty, vm-wp, cc", name);
 	}
 	char why[160] = "";
 	for (size_t i = 0; i < NTRACKERS; i++) {

@@ -78,6 +78,10 @@ struct vp_tracker_ops {
 	void (*settled)(struct vp_tracker *t, const struct vp_pageset *ws, const uint64_t *changed);
 	/* faults -- faults taken so far (0 if the tracker takes none). */
 	uint64_t (*faults)(struct vp_tracker *t);
+	/* lines -- the 64-bit mask of the 64-byte lines of page pgno recorded
+	 * since the collection before the last one, captured by the last
+	 * collect(); valid for the pages that collect() reported, until the
+	 * next collect(). NULL: the tracker knows pages only (whole page). */
 	uint64_t (*lines)(struct vp_tracker *t, uint64_t pgno);
 	/* cow -- how the commit may copy a write set while threads run
 	 * (commit/cow.c): VP_TRK_COW_NONE, it may not; VP_TRK_COW_RO, collect()
@@ -99,6 +103,7 @@ extern const struct vp_tracker_ops vp__track_mprotect;
 extern const struct vp_tracker_ops vp__track_full;
 extern const struct vp_tracker_ops vp__track_vm_dirty;
 extern const struct vp_tracker_ops vp__track_vm_wp;
+extern const struct vp_tracker_ops vp__track_cc;
 
 /* vp__track_choose -- the tracker named (NULL or "" = best available).
  * Fails with VP_E_TRACKER and a message listing the known names, or naming

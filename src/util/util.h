@@ -31,6 +31,11 @@ int vp__misuse(int code, const char *fmt, ...) __attribute__((format(printf, 2, 
  * (diagnostics; the redo log's functions are vp__log_*). */
 void vp__diag(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vp__clear_err(void);
+/* vp__cc_note -- [p, p+n) is written by the library itself (or the kernel,
+ * or libc on the program's behalf): recorded for the cc tracker, whose
+ * store callbacks see only instrumented code. A compare when [p, p+n) is
+ * outside the heap or cc is not tracking. Defined in src/track/cc_rt.c. */
+void vp__cc_note(const void *p, size_t n);
 
 static inline uint64_t vp__now_ns(void)
 {
