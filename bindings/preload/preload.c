@@ -52,6 +52,11 @@
 
 #define PUBLIC __attribute__((visibility("default")))
 
+/* vp_preload_heap -- this library serves the process's malloc: the cc
+ * tracker, which sees only instrumented stores, refuses to run under it
+ * (it looks this symbol up). */
+PUBLIC const int vp_preload_heap = 1;
+
 /* glibc's allocator under its own names (exported since glibc 2.2.5). */
 extern void *__libc_malloc(size_t);
 extern void __libc_free(void *);

@@ -39,10 +39,12 @@ static const struct vp_options opt_defaults = OPT_DEFAULTS;
 const struct vp_option vp__options[VP_OPT_COUNT] = {
 	[VP_OPT_TRACKER] = {
 		"VOLIPMEM_TRACKER", VP_OPTT_STR, FIELD(tracker),
-		.allowed = "`uffd`, `mprotect`, `full`, `vm-dirty`, `vm-wp`",
+		.allowed = "`uffd`, `mprotect`, `full`, `vm-dirty`, `vm-wp`, `cc`",
 		.default_doc = "`uffd` where the kernel has it, else `mprotect`",
 		.help = "how write sets are found; `vm-dirty`/`vm-wp` (by name only, need a standard `/dev/kvm`) run "
-			"the process as a KVM guest, see [VM.md](VM.md); an unknown or unusable name makes `pmap` fail "
+			"the process as a KVM guest, see [VM.md](VM.md); `cc` (by name only) takes the write set from "
+			"stores of code built with `pkg-config --cflags volipmem-cc` and is refused in a process "
+			"without such code or under the LD_PRELOAD heap, see [cc.md](cc.md); an unknown or unusable name makes `pmap` fail "
 			"with `VP_E_TRACKER` and a message listing the choices or naming the missing kernel feature",
 	},
 	[VP_OPT_COMMIT_INTERVAL_MS] = {
