@@ -285,7 +285,7 @@ static void usage(const char *prog)
 		"usage: %s --config C --pool PATH [--workload insert|mixed|read95|delete]\n"
 		"  [--threads T] [--batch B] [--keys N] [--preload P] [--ops M]\n"
 		"  [--buckets NB] [--value-size 8..256|0=variable] [--max-seconds S]\n"
-		"  [--tracker uffd|mprotect|full] [--interval-ms I (0=sync)]\n"
+		"  [--tracker uffd|mprotect|full|cc] [--interval-ms I (0=sync)]\n"
 		"  [--pool-mb MB] [--seed X] [--build] [--inject-loss]\n", prog);
 }
 

@@ -53,6 +53,14 @@ CONFIGS = {
     "pmthreads-style": ("vp", ["--config", "vp", "--tracker", "mprotect", "--interval-ms", "{iv}"],
                         {"VOLIPMEM_TRACKER": "mprotect", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
                         "mprotect tracker + relaxed commits every {iv} ms (PMThreads-style)"),
+    "vp-cc-sync": ("vpcc", ["--config", "vp", "--tracker", "cc", "--interval-ms", "0"],
+                   {"VOLIPMEM_TRACKER": "cc", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
+                   "VolipMem, cc tracker (built with volipmem-cc), synchronous pend()"),
+    "vp-cc-relaxed": ("vpcc", ["--config", "vp", "--tracker", "cc", "--interval-ms", "{iv}"],
+                      {"VOLIPMEM_TRACKER": "cc", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
+                      "VolipMem, cc tracker (built with volipmem-cc), relaxed commits every {iv} ms"),
+    "volatile-cc": ("vpcc", ["--config", "volatile"], {},
+                    "malloc, no persistence, built with volipmem-cc (instrumentation overhead)"),
     "vp-full-sync": ("vp", ["--config", "vp", "--tracker", "full", "--interval-ms", "0"],
                      {"VOLIPMEM_TRACKER": "full", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
                      "VolipMem, full tracker (oracle: every page written), synchronous"),
@@ -76,7 +84,8 @@ class Runner:
     def __init__(self, a):
         self.a = a
         self.bins = {"vp": os.path.join(a.build_dir, "bench/hashmap/hm_bench_vp"),
-                     "pmdk": os.path.join(a.build_dir, "bench/hashmap/hm_bench_pmdk")}
+                     "pmdk": os.path.join(a.build_dir, "bench/hashmap/hm_bench_pmdk"),
+                     "vpcc": os.path.join(a.build_dir, "bench/hashmap/hm_bench_vp_cc")}
         self.tag = "hm-%d" % os.getpid()
         self.bases = {}
         self.results = []
@@ -104,7 +113,7 @@ class Runner:
         if key in self.bases:
             return self.bases[key]
         path = os.path.join(self.a.dir, "%s-base-%s-%d.pool" % (self.tag, kind, p))
-        cfg = "pmdk" if kind == "pmdk" else "vp-uffd-sync"
+        cfg = {"pmdk": "pmdk", "vpcc": "vp-cc-sync"}.get(kind, "vp-uffd-sync")
         cmd = [self.bins[kind]] + [sub(x, self.a.interval) for x in CONFIGS[cfg][1]] + \
             self.common(wl) + ["--pool", path, "--build"]
         t = time.time()
@@ -120,7 +129,7 @@ class Runner:
         pool = os.path.join(self.a.dir, "%s-run.pool" % self.tag)
         if os.path.exists(pool):
             os.unlink(pool)
-        if cfg != "volatile":
+        if not cfg.startswith("volatile"):
             b = self.base(kind, wl)
             if b:
                 subprocess.run(["cp", "--sparse=always", b, pool], check=True)

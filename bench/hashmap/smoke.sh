@@ -5,10 +5,12 @@
 # so the table resizes several times, 1 and 2 threads, batches of 1/16/256).
 # Each run reopens its pool and checks every key; a run that does not print
 # "verified":1 fails the test. Usage: smoke.sh VP_BINARY PMDK_BINARY
-# (either may be empty when not built). Knob: HM_SMOKE_KEYS (default 3000).
+# [VPCC_BINARY] (any may be empty when not built; VPCC is hm_bench_vp
+# built with the cc instrumentation). Knob: HM_SMOKE_KEYS (default 3000).
 set -u
 VP=${1:-}
 PMDK=${2:-}
+VPCC=${3:-}
 KEYS=${HM_SMOKE_KEYS:-3000}
 DIR=${HM_SMOKE_DIR:-/dev/shm}
 if [ -z "$VP" ] && [ -z "$PMDK" ]; then
@@ -74,6 +76,13 @@ if [ -n "$VP" ]; then
 	unset VOLIPMEM_FORCE_PMEM
 else
 	echo "note: hm_bench_vp not built (no libvolipmem); only PMDK checked"
+fi
+if [ -n "$VPCC" ]; then
+	export VOLIPMEM_FORCE_PMEM=1
+	mix_cfg vp-cc-sync "$VPCC" --config vp --tracker cc --interval-ms 0
+	mix_cfg vp-cc-relaxed "$VPCC" --config vp --tracker cc --interval-ms 1
+	mix_cfg volatile-cc "$VPCC" --config volatile
+	unset VOLIPMEM_FORCE_PMEM
 fi
 if [ -n "$PMDK" ]; then
 	PMEM_IS_PMEM_FORCE=1 export PMEM_IS_PMEM_FORCE
