@@ -49,6 +49,8 @@ static ssize_t (*real_recv)(int, void *, size_t, int);
 static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
 static size_t (*real_fread)(void *, size_t, size_t, FILE *);
+static int (*real_vsnprintf)(char *, size_t, const char *, va_list);
+static int (*real_vsprintf)(char *, const char *, va_list);
 
 /* lookup -- the next definition of name after ours; when libvolipmem was
  * loaded after libc (e.g. LD_PRELOAD in the wrong order) there is none
@@ -77,6 +79,8 @@ __attribute__((constructor)) static void interpose_init(void)
 	LOOKUP(recvfrom);
 	LOOKUP(recvmsg);
 	LOOKUP(fread);
+	LOOKUP(vsnprintf);
+	LOOKUP(vsprintf);
 }
 
 /* RESOLVE -- the real function; a call before our constructor ran (from
@@ -265,7 +269,9 @@ VP_EXPORT size_t fread(void *buf, size_t size, size_t n, FILE *f)
  * The copies themselves are glibc's checked entry points with an unbounded
  * object size, which are plain copies and need no dlsym (which may itself
  * copy), declared under other C names (asm labels) so that no compiler
- * takes them for its builtins and folds them back into calls to ours.
+ * takes them for its builtins and folds them back into calls to ours. The
+ * printf family goes through RTLD_NEXT like read(): a sanitizer's
+ * __vsnprintf_chk interceptor calls the next vsnprintf, ours.
  */
 /* unbounded -- SIZE_MAX, hidden from the optimiser: with a constant object
  * size LLVM's fortified-call simplifier turns __memcpy_chk(.., SIZE_MAX)
@@ -284,8 +290,6 @@ extern char *libc_strcpy_chk(char *, const char *, size_t) __asm__("__strcpy_chk
 extern char *libc_stpcpy_chk(char *, const char *, size_t) __asm__("__stpcpy_chk");
 extern char *libc_strncpy_chk(char *, const char *, size_t, size_t) __asm__("__strncpy_chk");
 extern char *libc_strcat_chk(char *, const char *, size_t) __asm__("__strcat_chk");
-extern int libc_vsprintf_chk(char *, int, size_t, const char *, va_list) __asm__("__vsprintf_chk");
-extern int libc_vsnprintf_chk(char *, size_t, int, size_t, const char *, va_list) __asm__("__vsnprintf_chk");
 
 VP_EXPORT void *memcpy(void *d, const void *s, size_t n)
 {
@@ -335,7 +339,7 @@ VP_EXPORT char *strcat(char *d, const char *s)
 
 VP_EXPORT int vsnprintf(char *s, size_t n, const char *fmt, va_list ap)
 {
-	int r = libc_vsnprintf_chk(s, n, 0, unbounded(), fmt, ap);
+	int r = RESOLVE(vsnprintf)(s, n, fmt, ap);
 	if (r >= 0 && n)
 		vp__cc_note(s, (size_t)r < n ? (size_t)r + 1 : n);
 	return r;
@@ -352,7 +356,7 @@ VP_EXPORT int snprintf(char *s, size_t n, const char *fmt, ...)
 
 VP_EXPORT int vsprintf(char *s, const char *fmt, va_list ap)
 {
-	int r = libc_vsprintf_chk(s, 0, unbounded(), fmt, ap);
+	int r = RESOLVE(vsprintf)(s, fmt, ap);
 	if (r >= 0)
 		vp__cc_note(s, (size_t)r + 1);
 	return r;
