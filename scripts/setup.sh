@@ -7,6 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git
   clang libclang-rt-14-dev llvm           # sanitizers, libFuzzer
+  llvm-14-dev                             # the cc tracker's pass plugin (tools/cc)
   libcmocka-dev                           # unit-test assertions
   libxxhash-dev                           # checksums (XXH3)
   valgrind
