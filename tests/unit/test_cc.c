@@ -2,7 +2,7 @@
 /*
  * test_cc.c -- the cc tracker, in a program built with its instrumentation
  * (clang, tools/cc): each kind of write into the heap inside a FAS -- an
- * 8-byte and a 1-byte store, a struct copy, memcpy (inlined and called),
+ * 8-byte and a 1-byte store, a struct copy, atomic RMW and compare-exchange, memcpy (inlined and called),
  * memset, snprintf, strcpy, read() -- is collected as exactly its pages and,
  * per page, exactly its lines; what was written is durable; a store the
  * instrumentation cannot see (inline assembly) is not collected, which is
@@ -90,6 +90,10 @@ static void test_write_kinds(void **state)
 	assert_int_equal(read(fd[0], r + 16 * PG + 10, sizeof msg), (ssize_t)sizeof msg);
 	strcpy((char *)r + 18 * PG + 1000, "a string");
 	*(struct line *)(r + 20 * PG + 5 * 64) = ln;   /* struct copy */
+	__atomic_fetch_add((uint64_t *)(r + 24 * PG + 64), 5, __ATOMIC_RELAXED); /* atomic RMW */
+	uint64_t expected = 0;
+	assert_true(__atomic_compare_exchange_n((uint64_t *)(r + 26 * PG + 3 * 64), &expected, 6, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)); /* compare-exchange */
 	assert_int_equal(pend(), 0);
 	close(fd[0]);
 	close(fd[1]);
@@ -98,12 +102,12 @@ static void test_write_kinds(void **state)
 		{3, lines(2, 2)},   {5, lines(63, 63)}, {7, lines(0, 1)},
 		{9, lines(62, 63)}, {10, lines(0, 1)},  {12, lines(0, 2)},
 		{14, lines(1, 1)},  {16, lines(0, 4)},  {18, lines(15, 15)},
-		{20, lines(5, 5)},
+		{20, lines(5, 5)},  {24, lines(1, 1)},  {26, lines(3, 3)},
 	};
 	check_set(r, want, sizeof want / sizeof want[0]);
 	struct vp_stats st;
 	vp_stats(&st);
-	assert_int_equal(st.pages_logged, 10);
+	assert_int_equal(st.pages_logged, 12);
 
 	/* Nothing written since: an empty collection. */
 	vp_stats_reset();
@@ -135,6 +139,8 @@ static void test_write_kinds(void **state)
 	assert_memory_equal(r + 16 * PG + 10, msg, sizeof msg);
 	assert_string_equal((char *)r + 18 * PG + 1000, "a string");
 	assert_memory_equal(r + 20 * PG + 5 * 64, &ln, sizeof ln);
+	assert_int_equal(*(uint64_t *)(r + 24 * PG + 64), 5);
+	assert_int_equal(*(uint64_t *)(r + 26 * PG + 3 * 64), 6);
 	assert_int_equal(punmap(), 0);
 }
 

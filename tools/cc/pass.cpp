@@ -6,7 +6,10 @@
 // before every IR store, but struct copies, compound literals and
 // constant-size memcpy/memset are llvm.mem* intrinsics, not stores: the
 // back end lowers them into plain moves that nothing reports. This pass
-// puts a call to __vp_cc_range(dst, len) before each such intrinsic, and
+// puts a call to __vp_cc_range(dst, len) before each such intrinsic and
+// before each atomic read-modify-write and compare-exchange (trace-stores
+// reports plain stores only: a __atomic_fetch_add into the heap went
+// unseen, which verify mode found in the kill -9 torture), and
 // gives every instrumented module a constructor calling __vp_cc_mark(),
 // so the runtime knows the program was built with the flags.
 #include "llvm/IR/Constants.h"
@@ -32,17 +35,28 @@ struct VpCcPass : PassInfoMixin<VpCcPass> {
 		Type *I64 = Type::getInt64Ty(C);
 		FunctionCallee range =
 			M.getOrInsertFunction("__vp_cc_range", Type::getVoidTy(C), I8P, I64);
-		SmallVector<MemIntrinsic *, 16> todo;
+		const DataLayout &DL = M.getDataLayout();
+		SmallVector<Instruction *, 16> todo;
 		for (Function &F : M)
 			for (BasicBlock &B : F)
 				for (Instruction &I : B)
-					if (auto *MI = dyn_cast<MemIntrinsic>(&I))
-						todo.push_back(MI);
-		for (MemIntrinsic *MI : todo) {
-			IRBuilder<> b(MI);
-			Value *dst = b.CreatePointerCast(MI->getRawDest(), I8P);
-			Value *len = b.CreateZExtOrTrunc(MI->getLength(), I64);
-			b.CreateCall(range, {dst, len});
+					if (isa<MemIntrinsic>(&I) || isa<AtomicRMWInst>(&I) || isa<AtomicCmpXchgInst>(&I))
+						todo.push_back(&I);
+		for (Instruction *I : todo) {
+			IRBuilder<> b(I);
+			Value *dst, *len;
+			if (auto *MI = dyn_cast<MemIntrinsic>(I)) {
+				dst = MI->getRawDest();
+				len = b.CreateZExtOrTrunc(MI->getLength(), I64);
+			} else if (auto *RMW = dyn_cast<AtomicRMWInst>(I)) {
+				dst = RMW->getPointerOperand();
+				len = ConstantInt::get(I64, DL.getTypeStoreSize(RMW->getValOperand()->getType()));
+			} else {
+				auto *X = cast<AtomicCmpXchgInst>(I);
+				dst = X->getPointerOperand();
+				len = ConstantInt::get(I64, DL.getTypeStoreSize(X->getNewValOperand()->getType()));
+			}
+			b.CreateCall(range, {b.CreatePointerCast(dst, I8P), len});
 		}
 		FunctionCallee mark = M.getOrInsertFunction("__vp_cc_mark", Type::getVoidTy(C));
 		Function *ctor = Function::Create(FunctionType::get(Type::getVoidTy(C), false),
