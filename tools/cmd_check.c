@@ -39,8 +39,8 @@ static int commit_pages(struct vp_pool *pool, uint64_t seq, const uint8_t *img, 
 	if (!ws->n)
 		return 0;
 	if (!(rc = vp__log_prepare(&lg, ws)) && !(rc = vp__log_copy(&lg, ws, &used)) && used &&
-	    !(rc = vp__log_commit(&lg, seq + 1, used)))
-		rc = vp__log_apply(&lg, seq + 1, used);
+	    !(rc = vp__log_commit(&lg, seq + 1, used)) && !(rc = vp__log_apply(&lg, used)))
+		rc = vp__log_retire(&lg);
 	vp__log_free(&lg);
 	return rc;
 }
@@ -156,9 +156,10 @@ int cmd_check(int argc, char **argv)
 	       p.pool.sb_rc[0] ? p.pool.sb_why[0] : "ok", p.pool.sb_rc[1] ? p.pool.sb_why[1] : "ok", p.pool.sb.version,
 	       (unsigned long long)p.pool.file_size);
 	if (p.rec.state == VP_LOG_COMMITTED)
-		printf("redo log:     group %llu committed, %llu pages: descriptors and every slot checksum ok "
-		       "(checked as replayed)\n",
-		       (unsigned long long)p.rec.seq, (unsigned long long)p.rec.npages);
+		printf("redo log:     group %llu committed, %llu pages at slots %u..%llu: descriptors and every slot "
+		       "checksum ok (checked as replayed)\n",
+		       (unsigned long long)p.rec.seq, (unsigned long long)p.rec.npages, p.rec.base,
+		       (unsigned long long)(p.rec.base + p.rec.npages - 1));
 	else
 		printf("redo log:     commit records ok, group %llu applied\n", (unsigned long long)p.rec.seq);
 	struct vp_heap_report rep;

@@ -62,7 +62,9 @@ int cmd_info(int argc, char **argv)
 	printf("log:              group %llu %s\n", (unsigned long long)p.rec.seq,
 	       p.rec.state == VP_LOG_COMMITTED ? "COMMITTED, not yet applied (pmap will replay it)" : "applied (log empty)");
 	if (p.rec.state == VP_LOG_COMMITTED)
-		printf("                  %llu pages in the committed group\n", (unsigned long long)p.rec.npages);
+		printf("                  %llu pages in the committed group, at log slots %u..%llu (base %u)\n",
+		       (unsigned long long)p.rec.npages, p.rec.base, (unsigned long long)(p.rec.base + p.rec.npages - 1),
+		       p.rec.base);
 	const uint8_t *heap = cli_heap(&p);
 	const struct vp_heaphdr *h = (const void *)heap;
 	struct vp_heap_report rep;

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_upgrade.c -- `volipmem upgrade PATH`: convert a version-1 pool (the
- * whole-page redo log) to version 2 (the line-granular log), in place and
- * crash-safely. The layout is the same; only the log's records differ, so:
- * validate under the version-1 rules (nothing written before), replay and
- * retire a committed version-1 group, then rewrite superblock copy A, then
- * B, with version 2. A crash at any point leaves a pool that is version-1
- * valid (run upgrade again) or version-2 valid with an empty log.
+ * whole-page redo log) or a version-2 pool (line-granular, every group at
+ * slot 0) to version 3 (groups appended, the record names their first
+ * slot), in place and crash-safely. The layout is the same and an older
+ * record is a version-3 record with base 0, so: validate under the old
+ * version's rules (nothing written before), replay and retire a committed
+ * group (a version-2 pool that was not closed cleanly has one), then
+ * rewrite superblock copy A, then B, with version 3. A crash at any point
+ * leaves a pool that is valid under its old version (run upgrade again) or
+ * version-3 valid with an empty log.
  * docs/FORMAT.md, "Versioning".
  */
 #include <stdio.h>
@@ -39,7 +42,7 @@ int cmd_upgrade(int argc, char **argv)
 	const char *path = argv[1];
 	struct vp_pool p = {.fd = -1};
 	struct vp_logrec rec;
-	vp__sb_accept_v1 = true;
+	vp__sb_accept_old = true;
 	int rc = vp__pool_open(&p, path, VP_POOL_RW);
 	if (!rc)
 		rc = vp__log_check(&p, &rec);

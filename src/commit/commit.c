@@ -3,10 +3,13 @@
  * commit.c -- the four-step commit pipeline and group commit.
  *
  *   1 collect  the tracker's write set (+ pages of a failed commit)
- *   2 prepare  one log slot per page, log space reserved on the medium
+ *   2 prepare  one log slot per page, after the newest committed group
+ *              (or at slot 0 after retiring the log), space reserved
  *   3 log      copy pages into the slots, make them durable, write the
  *              commit record (the commit point)
- *   4 update   copy the slots into the home image, make it durable, retire
+ *   4 update   copy the slots into the home image, make it durable; the
+ *              records keep naming the group until the log wraps or the
+ *              pool is closed (commit/log.c, "Appending")
  *
  * Threads are held back (the gate) only through step 1 and the copy of
  * step 3 -- or through step 1 alone when the copy runs concurrently
@@ -167,10 +170,10 @@ void vp__commit_locked(struct vp_commit *cm)
 	finish_group(cm, e, rc);
 	pthread_mutex_unlock(&cm->mu);
 
-	/* ---- step 4: update the home image, retire the log ---- */
+	/* ---- step 4: update the home image ---- */
 	int rc4 = 0;
 	if (!rc && used)
-		rc4 = vp__log_apply(&cm->log, seq, used);
+		rc4 = vp__log_apply(&cm->log, used);
 	t5 = vp__now_ns();
 
 	pthread_mutex_lock(&cm->mu);
@@ -298,6 +301,16 @@ int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracke
 		vp__verify_close(&cm->vf);
 		vp__cow_close(&vp__cow);
 	}
+	return rc;
+}
+
+int vp__commit_retire(struct vp_commit *cm)
+{
+	pthread_mutex_lock(&cm->mu);
+	while (cm->committing)
+		pthread_cond_wait(&cm->cv, &cm->mu);
+	int rc = vp__log_retire(&cm->log);
+	pthread_mutex_unlock(&cm->mu);
 	return rc;
 }
 

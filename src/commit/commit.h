@@ -64,6 +64,10 @@ extern struct vp_commit vp__cm;
  * mode. */
 int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracker *trk, const uint8_t *heap,
 		    uint64_t seq, unsigned interval_ms);
+/* vp__commit_retire -- after the final pcommit: wait for its step 4, then
+ * retire the log (both records APPLIED), so a closed pool's log is empty.
+ * Leaves the log alone when a step 4 failed (recovery must replay it). */
+int vp__commit_retire(struct vp_commit *cm);
 /* vp__commit_close -- stop (after the final pcommit) and free the sets. */
 void vp__commit_close(struct vp_commit *cm);
 /* vp__commit_forked -- in a forked child: never commit, never wait on the

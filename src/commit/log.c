@@ -47,6 +47,47 @@ static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *wh
 	return 0;
 }
 
+/*
+ * Appending. Group seq + 1 is logged right after group seq (slot base(seq)
+ * + n(seq)), so it never overwrites the slots the records still name, and
+ * step 4 needs no retire records: group seq's home drain is complete
+ * before group seq + 1's commit record is written (commit.c runs one
+ * commit at a time), so COMMITTED(seq + 1) implies every earlier group is
+ * home and recovery replays only the group the records name. When the
+ * write set (n slots at most) does not fit after the newest group, the log
+ * is retired first (APPLIED(seq) in A, drain, in B, drain: the same two
+ * records step 4 wrote for every group in format version 2) and the group
+ * starts at slot 0. A write set holds distinct heap pages and the log has
+ * a slot per heap page, so a group always fits an empty log.
+ */
+/* place -- choose lg->base for a group of at most n slots. */
+static int place(struct vp_log *lg, uint64_t n)
+{
+	uint64_t cap = lg->pool->sb.log_capacity;
+	if (n > cap)
+		return vp__err(-ENOSPC, "a write set of %llu pages exceeds the redo log of %s (%llu slots)",
+			       (unsigned long long)n, lg->pool->path, (unsigned long long)cap);
+	if (lg->live && (lg->end + n > cap || lg->end > UINT32_MAX)) {
+		int rc = vp__log_retire(lg);
+		if (rc)
+			return rc;
+	}
+	lg->base = lg->live ? lg->end : 0;
+	return 0;
+}
+
+int vp__log_retire(struct vp_log *lg)
+{
+	if (!lg->live || lg->home_failed)
+		return 0;
+	int rc = vp__logrec_retire(lg->pool, lg->live);
+	if (rc)
+		return rc;
+	lg->live = 0;
+	lg->end = 0;
+	return 0;
+}
+
 /* vp__log_prepare -- step 2. A pool created with VP_SPARSE gets its log
  * blocks on demand: the slots this commit needs are reserved here, before
  * anything is written, so a full medium fails the commit cleanly (-ENOSPC,
@@ -57,11 +98,13 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 {
 	uint64_t n = ws->n;
 	int rc;
+	if ((rc = place(lg, n)))
+		return rc;
 	if (!lg->sparse) {
 		struct stat st;
 		lg->sparse = fstat(lg->pool->fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < lg->pool->sb.file_size ? 1 : 2;
 	}
-	uint64_t need = (lg->pool->sb.logdata_off - lg->pool->sb.logdesc_off) + n * VP_PAGE;
+	uint64_t need = (lg->pool->sb.logdata_off - lg->pool->sb.logdesc_off) + (lg->base + n) * VP_PAGE;
 	if (lg->sparse == 1 && need > lg->reserved) {
 		uint64_t want = need + need / 4;
 		uint64_t max = lg->pool->sb.file_size - lg->pool->sb.logdesc_off;
@@ -148,12 +191,12 @@ uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
 }
 
 /* copy_slots -- log entries for pages [from, to) of the write set into
- * slots from, from + 1, ...: unchanged pages take none. Returns the slot
+ * slots base + from, base + from + 1, ...: unchanged pages take none. Returns the slot
  * after the last one used. */
 static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
 		       uint64_t to)
 {
-	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
+	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	const uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	bool sums = vp__opt.checksum_pages;
 	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
@@ -199,7 +242,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, uint64_t to)
 {
 	uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
-	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
+	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	for (uint64_t i = from; i < to; i++)
 		vp__slot_apply(ps, home, &lg->desc[i], slots + i * VP_PAGE);
 }
@@ -257,8 +300,8 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 {
-	uint8_t *dt = lg->pool->map + lg->pool->sb.logdesc_off;
-	const uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off;
+	uint8_t *dt = lg->pool->map + lg->pool->sb.logdesc_off + lg->base * sizeof(struct vp_logdesc);
+	const uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	size_t dbytes = n * sizeof(struct vp_logdesc);
 	int rc;
 	lg->entries = lg->bytes = 0;
@@ -272,10 +315,14 @@ int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 	/* Crash before this drain: no record names group seq; discarded. */
 	if ((rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
 		return rc;
-	return vp__logrec_write(lg->pool, VP_LOG_COMMITTED, seq, n, vp__csum(lg->desc, dbytes));
+	if ((rc = vp__logrec_write(lg->pool, VP_LOG_COMMITTED, seq, (uint32_t)lg->base, n, vp__csum(lg->desc, dbytes))))
+		return rc;
+	lg->live = seq;
+	lg->end = lg->base + n;
+	return 0;
 }
 
-int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n)
+int vp__log_apply(struct vp_log *lg, uint64_t n)
 {
 	struct half h;
 	pthread_t th;
@@ -289,9 +336,11 @@ int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n)
 		if (!rc)
 			rc = h.rc;
 	}
+	/* No retire: see "Appending". A failed home copy leaves the group
+	 * for recovery: the log is never retired after it. */
 	if (rc)
-		return rc;
-	return vp__logrec_retire(lg->pool, seq);
+		lg->home_failed = true;
+	return rc;
 }
 
 void vp__log_free(struct vp_log *lg)

@@ -6,6 +6,7 @@
 #ifndef VP_LOG_H
 #define VP_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <stddef.h>
@@ -32,9 +33,18 @@ struct vp_log {
 	uint64_t bytes;           /* last group: slot bytes in use             */
 	struct vp_tracker *lines_from; /* this group: the tracker whose lines()
 				   * name the candidate lines, or NULL (all) */
+	/* Where groups go (log.c, "Appending"): */
+	uint64_t base;            /* first slot of the group being logged      */
+	uint64_t end;             /* first slot after the newest committed
+	                             group; 0 once the log is retired          */
+	uint64_t live;            /* seq of the group the records name as
+	                             COMMITTED, 0 when they say APPLIED        */
+	bool home_failed;         /* step 4 of group live failed: keep it      */
 };
 
-/* Step 2: make sure the medium has room for the write set's log slots. */
+/* Step 2: choose where the group goes (after the newest committed group,
+ * or at slot 0 after retiring the log when it does not fit there) and make
+ * sure the medium has room for its slots. Threads are paused meanwhile. */
 int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws);
 /* Step 3, first half: log each page of the write set -- the lines that
  * differ from its home image, or the whole page -- into the slots and
@@ -48,9 +58,14 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 /* Step 3, second half: make slots and descriptors durable, then the commit
  * record (the commit point). Threads run meanwhile. */
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n);
-/* Step 4: apply the slots (pages or lines) to the home image (split like step 3 for a
- * large set), make it durable, retire. */
-int vp__log_apply(struct vp_log *lg, uint64_t seq, uint64_t n);
+/* Step 4: apply the slots (pages or lines) to the home image (split like
+ * step 3 for a large set) and make it durable. The records keep naming the
+ * group (COMMITTED) until a later group wraps or vp__log_retire runs. */
+int vp__log_apply(struct vp_log *lg, uint64_t n);
+/* vp__log_retire -- mark the newest committed group APPLIED in both
+ * records (nothing to do when they already say so). pre: its step 4 is
+ * done. Called when the pool is closed, so a closed pool has an empty log. */
+int vp__log_retire(struct vp_log *lg);
 
 /* vp__log_line_mask -- which 64-byte lines of the working page differ from
  * its home image (bit j = line j). */

@@ -13,7 +13,9 @@
  *   logdesc_off  log descriptor table, 16 bytes per slot (log_capacity)
  *   logdata_off  log data slots, one page per slot       (log_capacity)
  *              a slot holds a whole page, or a line header and the
- *              changed 64-byte lines of its page (format version 2)
+ *              changed 64-byte lines of its page (format version 2);
+ *              groups are appended one after the other, each starting
+ *              at the slot its commit record names (version 3)
  *
  * All integers are little-endian (x86-64 native). Reserved bytes are zero
  * and are checked. Each structure ends with an XXH3-64 checksum of the
@@ -28,8 +30,9 @@
 #include <stdint.h>
 
 #define VP_SB_MAGIC      "VOLIPMEM"          /* 8 bytes, no NUL */
-#define VP_FORMAT_VERSION 2u
+#define VP_FORMAT_VERSION 3u
 #define VP_FORMAT_V1      1u                 /* whole-page log; `volipmem upgrade` */
+#define VP_FORMAT_V2      2u                 /* every group at slot 0; `volipmem upgrade` */
 #define VP_SB_OFF_A      0u
 #define VP_SB_OFF_B      4096u
 #define VP_LOGREC_OFF    8192u
@@ -65,12 +68,18 @@ static_assert(offsetof(struct vp_superblock, reserved) == 120, "superblock field
 #define VP_LOG_APPLIED   2u   /* the home image holds the group, log free    */
 
 /* struct vp_logrec -- the commit record. The commit point of group seq is
- * the moment copy A with state COMMITTED is durable. */
+ * the moment copy A with state COMMITTED is durable. The group occupies
+ * slots (and descriptors) base .. base + npages - 1; base + npages never
+ * exceeds log_capacity. Group seq + 1 starts at base + npages when it
+ * fits there (and that index fits 32 bits), else the log is retired
+ * (APPLIED) and it starts at slot 0: a group never overwrites the slots of
+ * the group the records name. Versions 1 and 2 have the same record with
+ * base (then `reserved0`) always 0. */
 struct vp_logrec {
 	uint64_t magic;           /* VP_LOGREC_MAGIC                             */
 	uint64_t seq;             /* group number, increasing                    */
 	uint32_t state;           /* VP_LOG_COMMITTED or VP_LOG_APPLIED          */
-	uint32_t reserved0;       /* zero                                        */
+	uint32_t base;            /* first slot of the group (0 when APPLIED)    */
 	uint64_t npages;          /* slots used by the group                     */
 	uint64_t desc_csum;       /* XXH3-64 of the npages descriptors           */
 	uint8_t  uuid[16];        /* the pool's uuid: a stale record from another

@@ -43,7 +43,7 @@ void vp__sb_seal(struct vp_superblock *sb)
 	sb->checksum = vp__csum(sb, offsetof(struct vp_superblock, checksum));
 }
 
-bool vp__sb_accept_v1;
+bool vp__sb_accept_old;
 
 /* vp__sb_validate -- check one superblock copy against the file size.
  * Returns 0 or a code, with a sentence in why. Every offset and size is
@@ -59,8 +59,9 @@ int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *wh
 			 (unsigned long long)sb->checksum);
 		return VP_E_CHECKSUM;
 	}
-	if (sb->version != VP_FORMAT_VERSION && !(sb->version == VP_FORMAT_V1 && vp__sb_accept_v1)) {
-		if (sb->version == VP_FORMAT_V1)
+	bool old = sb->version == VP_FORMAT_V1 || sb->version == VP_FORMAT_V2;
+	if (sb->version != VP_FORMAT_VERSION && !(old && vp__sb_accept_old)) {
+		if (old)
 			snprintf(why, whylen, "format version %u, this library reads version %u: "
 					      "convert it with `volipmem upgrade <pool>`",
 				 sb->version, VP_FORMAT_VERSION);

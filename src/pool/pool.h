@@ -45,9 +45,10 @@ void vp__sb_seal(struct vp_superblock *sb);
 /* vp__sb_validate -- check one superblock copy against the file size;
  * 0 or a code with a sentence in why. */
 int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen);
-/* vp__sb_accept_v1 -- when set, a version-1 superblock validates too (only
- * `volipmem upgrade` sets it, to read the pool it converts). */
-extern bool vp__sb_accept_v1;
+/* vp__sb_accept_old -- when set, a version-1 or version-2 superblock
+ * validates too (only `volipmem upgrade` sets it, to read the pool it
+ * converts). */
+extern bool vp__sb_accept_old;
 /* vp__sb_choose -- the superblock rule: validate both copies (a or b NULL:
  * the file is too short for it) and choose the valid one with the highest
  * seq; two valid copies of different pools are refused. Fills p->sb,
@@ -89,7 +90,9 @@ int vp__pool_map(int fd, size_t len, uint8_t **map, bool *dax);
 /* ---- the redo log's commit records, verification and replay (recover.c) ---- */
 
 /* vp__log_state -- the winning commit record: the valid copy with the
- * highest seq, APPLIED beating COMMITTED at equal seq. */
+ * highest seq, APPLIED beating COMMITTED at equal seq. A copy with a bad
+ * checksum is torn and ignored; a sealed copy whose fields are impossible
+ * (base + npages beyond the log, ...) is damage: an error naming the field. */
 int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp_logrec *rec);
 /* vp__log_verify -- check every descriptor and slot of a committed group. */
 int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec);
@@ -112,11 +115,13 @@ void vp__slot_apply(struct vp_persist *ps, uint8_t *home, const struct vp_logdes
 int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec);
 
 /* vp__logrec_store -- write one commit record copy (off: 0 for A,
- * VP_LOGREC_B for B), flush it and drain at crash point `point`. */
-int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+ * VP_LOGREC_B for B) naming slots base .. base + npages - 1, flush it and
+ * drain at crash point `point`. */
+int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum, const char *point);
 /* vp__logrec_write -- write both commit records (A, drain, B, drain). */
-int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum);
+int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
+		     uint64_t desc_csum);
 /* vp__logrec_retire -- mark group seq APPLIED in both records. */
 int vp__logrec_retire(struct vp_pool *p, uint64_t seq);
 

@@ -20,13 +20,35 @@
 #include "pool/pool.h"
 #include "util/util.h"
 
-static bool rec_valid(const struct vp_superblock *sb, const struct vp_logrec *r)
+/* rec_sealed -- copy r is whole: magic, checksum and this pool's uuid. A
+ * copy torn by a crash fails here and is ignored. */
+static bool rec_sealed(const struct vp_superblock *sb, const struct vp_logrec *r)
 {
-	return r->magic == VP_LOGREC_MAGIC &&
-	       r->checksum == vp__csum(r, offsetof(struct vp_logrec, checksum)) &&
-	       memcmp(r->uuid, sb->uuid, sizeof r->uuid) == 0 &&
-	       (r->state == VP_LOG_COMMITTED || r->state == VP_LOG_APPLIED) && !r->reserved0 &&
-	       r->npages <= sb->log_capacity;
+	return r->magic == VP_LOGREC_MAGIC && r->checksum == vp__csum(r, offsetof(struct vp_logrec, checksum)) &&
+	       memcmp(r->uuid, sb->uuid, sizeof r->uuid) == 0;
+}
+
+/* rec_fields -- the fields of a sealed copy (name "A" or "B") are
+ * possible: a known state, and the group's slots base .. base + npages - 1
+ * inside the log (base 0 before version 3, where it was reserved). A
+ * sealed copy that fails is damage, not a torn write. */
+static int rec_fields(const struct vp_superblock *sb, const struct vp_logrec *r, const char *name)
+{
+	unsigned off = VP_LOGREC_OFF + (*name == 'B' ? VP_LOGREC_B : 0);
+	if (r->state != VP_LOG_COMMITTED && r->state != VP_LOG_APPLIED)
+		return vp__err(VP_E_LOGCORRUPT, "commit record copy %s (file offset %u): unknown state %u", name, off,
+			       r->state);
+	if (r->base && sb->version < VP_FORMAT_VERSION)
+		return vp__err(VP_E_LOGCORRUPT,
+			       "commit record copy %s (file offset %u): field base is %u in a format version %u pool "
+			       "(reserved, must be 0)",
+			       name, off, r->base, sb->version);
+	if (r->npages > sb->log_capacity || r->base > sb->log_capacity - r->npages)
+		return vp__err(VP_E_LOGCORRUPT,
+			       "commit record copy %s (file offset %u): field base %u + npages %llu names slots beyond "
+			       "the log (%llu slots)",
+			       name, off, r->base, (unsigned long long)r->npages, (unsigned long long)sb->log_capacity);
+	return 0;
 }
 
 int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp_logrec *rec)
@@ -34,7 +56,10 @@ int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp
 	struct vp_logrec a, b;
 	memcpy(&a, pool + VP_LOGREC_OFF, sizeof a);
 	memcpy(&b, pool + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
-	bool va = rec_valid(sb, &a), vb = rec_valid(sb, &b);
+	bool va = rec_sealed(sb, &a), vb = rec_sealed(sb, &b);
+	int rc;
+	if ((va && (rc = rec_fields(sb, &a, "A"))) || (vb && (rc = rec_fields(sb, &b, "B"))))
+		return rc;
 	if (!va && !vb)
 		return vp__err(VP_E_LOGCORRUPT,
 			       "both commit records (file offsets %u and %u) are invalid: the log state is unknown",
@@ -48,6 +73,20 @@ int vp__log_state(const struct vp_superblock *sb, const uint8_t *pool, struct vp
 		*rec = va ? a : b;
 	}
 	return 0;
+}
+
+/* group_desc, group_slot -- a committed group's descriptors, and the data
+ * of its i-th slot: both start at the record's base. pre: rec_fields. */
+static const struct vp_logdesc *group_desc(const struct vp_superblock *sb, const uint8_t *pool,
+					   const struct vp_logrec *rec)
+{
+	return (const struct vp_logdesc *)(pool + sb->logdesc_off) + rec->base;
+}
+
+static const uint8_t *group_slot(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec,
+				 uint64_t i)
+{
+	return pool + sb->logdata_off + (rec->base + i) * VP_PAGE;
 }
 
 /* bad_slot -- the error for slot i of a committed group. */
@@ -81,17 +120,17 @@ uint64_t vp__slot_bytes(const struct vp_logdesc *d, const uint8_t *slot)
 
 int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const struct vp_logrec *rec)
 {
-	const struct vp_logdesc *d = (const void *)(pool + sb->logdesc_off);
+	const struct vp_logdesc *d = group_desc(sb, pool, rec);
 	uint64_t pages = sb->heap_size / VP_PAGE;
 	if (vp__csum(d, rec->npages * sizeof *d) != rec->desc_csum)
 		return vp__err(VP_E_LOGCORRUPT,
 			       "committed group %llu: descriptor table checksum mismatch (%llu descriptors at offset %llu)",
 			       (unsigned long long)rec->seq, (unsigned long long)rec->npages,
-			       (unsigned long long)sb->logdesc_off);
+			       (unsigned long long)((const uint8_t *)d - pool));
 	for (uint64_t i = 0; i < rec->npages; i++) {
 		uint64_t kind = VP_DESC_KIND(d[i].pgno), pg = VP_DESC_PGNO(d[i].pgno);
-		const uint8_t *slot = pool + sb->logdata_off + i * VP_PAGE;
-		uint64_t off = sb->logdata_off + i * VP_PAGE;
+		const uint8_t *slot = group_slot(sb, pool, rec, i);
+		uint64_t off = (uint64_t)(slot - pool);
 		/* Version 1 knows only whole pages: its page index is the whole
 		 * field, so any kind bit is a page beyond the heap. */
 		if (kind != VP_DESC_PAGE && sb->version == VP_FORMAT_V1)
@@ -143,10 +182,10 @@ void vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t
 	memcpy(out, p->map + p->sb.home_off + pgno * VP_PAGE, VP_PAGE);
 	if (rec->state != VP_LOG_COMMITTED)
 		return;
-	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
+	const struct vp_logdesc *d = group_desc(&p->sb, p->map, rec);
 	for (uint64_t i = 0; i < rec->npages; i++) {
 		uint64_t kind = VP_DESC_KIND(d[i].pgno);
-		const uint8_t *slot = p->map + p->sb.logdata_off + i * VP_PAGE;
+		const uint8_t *slot = group_slot(&p->sb, p->map, rec, i);
 		if (kind > VP_DESC_LINES || VP_DESC_PGNO(d[i].pgno) != pgno)
 			continue;
 		if (kind == VP_DESC_PAGE) {
@@ -159,7 +198,7 @@ void vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t
 	}
 }
 
-int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint64_t npages,
+int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum, const char *point)
 {
 	struct vp_logrec r;
@@ -167,6 +206,7 @@ int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t s
 	r.magic = VP_LOGREC_MAGIC;
 	r.seq = seq;
 	r.state = state;
+	r.base = base;
 	r.npages = npages;
 	r.desc_csum = desc_csum;
 	memcpy(r.uuid, p->sb.uuid, sizeof r.uuid);
@@ -177,21 +217,22 @@ int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t s
 	return vp__pdrain(&p->ps, point);
 }
 
-int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint64_t npages, uint64_t desc_csum)
+int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
+		     uint64_t desc_csum)
 {
-	int rc = vp__logrec_store(p, 0, state, seq, npages, desc_csum,
+	int rc = vp__logrec_store(p, 0, state, seq, base, npages, desc_csum,
 				  state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-A-committed")
 							    : VP_CRASH_POINT("log:record-A-applied"));
 	if (rc)
 		return rc;
-	return vp__logrec_store(p, VP_LOGREC_B, state, seq, npages, desc_csum,
+	return vp__logrec_store(p, VP_LOGREC_B, state, seq, base, npages, desc_csum,
 				state == VP_LOG_COMMITTED ? VP_CRASH_POINT("log:record-B-committed")
 							  : VP_CRASH_POINT("log:record-B-applied"));
 }
 
 int vp__logrec_retire(struct vp_pool *p, uint64_t seq)
 {
-	return vp__logrec_write(p, VP_LOG_APPLIED, seq, 0, 0);
+	return vp__logrec_write(p, VP_LOG_APPLIED, seq, 0, 0, 0);
 }
 
 /* retire -- mark the replayed group APPLIED in both record copies without
@@ -203,8 +244,9 @@ static int retire(struct vp_pool *p, uint64_t seq)
 {
 	struct vp_logrec b;
 	memcpy(&b, p->map + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
-	if (!rec_valid(&p->sb, &b)) {
-		int rc = vp__logrec_store(p, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0,
+	/* pre: vp__log_state accepted the records, so a sealed B is valid. */
+	if (!rec_sealed(&p->sb, &b)) {
+		int rc = vp__logrec_store(p, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0, 0,
 					  VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
 		if (rc)
 			return rc;
@@ -216,11 +258,11 @@ int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec)
 {
 	if (rec->state == VP_LOG_APPLIED)
 		return 0;
-	vp__diag(1, "pool %s: replaying committed group %llu (%llu pages)", p->path, (unsigned long long)rec->seq,
-		(unsigned long long)rec->npages);
-	const struct vp_logdesc *d = (const void *)(p->map + p->sb.logdesc_off);
+	vp__diag(1, "pool %s: replaying committed group %llu (%llu slots from slot %u)", p->path,
+		(unsigned long long)rec->seq, (unsigned long long)rec->npages, rec->base);
+	const struct vp_logdesc *d = group_desc(&p->sb, p->map, rec);
 	for (uint64_t i = 0; i < rec->npages; i++)
-		vp__slot_apply(&p->ps, p->map + p->sb.home_off, &d[i], p->map + p->sb.logdata_off + i * VP_PAGE);
+		vp__slot_apply(&p->ps, p->map + p->sb.home_off, &d[i], group_slot(&p->sb, p->map, rec, i));
 	/* Crash before this drain: the record still says COMMITTED, replay
 	 * runs again at the next pmap. */
 	int rc = vp__pdrain(&p->ps, VP_CRASH_POINT("recover:home-replayed"));

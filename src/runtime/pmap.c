@@ -222,6 +222,9 @@ int punmap(void)
 		rc = pcommit();
 		if (rc == VP_E_INFAS)
 			return rc;
+		int rr = vp__commit_retire(&vp__cm);
+		if (!rc)
+			rc = rr;
 	}
 	vp__interpose_set(NULL);
 	rt->trk.ops->detach(&rt->trk);

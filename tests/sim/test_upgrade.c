@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_upgrade.c -- version-1 pools: pmap refuses one with a message naming
- * both versions and `volipmem upgrade`, leaving the file unchanged; the
- * upgrade, stopped after each of its steps (as a crash there would) and
- * with superblock copy A torn after its write, always leaves a pool that is
- * version-1 valid or version-2 valid, and run again finishes; the
- * committed version-1 group it replays is in the heap afterwards.
+ * test_upgrade.c -- version-1 and version-2 pools: pmap refuses one with a
+ * message naming both versions and `volipmem upgrade`, leaving the file
+ * unchanged; the upgrade, stopped after each of its steps (as a crash there
+ * would) and with superblock copy A torn after its write, always leaves a
+ * pool that is valid under its old version or version-3 valid, and run
+ * again finishes; the committed old-version group it replays (what a pool
+ * not closed cleanly holds) is in the heap afterwards. An old record whose
+ * reserved field (version 3's base) is not zero is refused by the upgrade,
+ * file unchanged.
  * Usage: vp_test_upgrade PATH-OF-volipmem
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,7 @@
 
 static const char *cli;
 static char v1path[256], path[256];
+static unsigned old; /* the version under test */
 
 #define CHECK(c)                                                                                                       \
 	do {                                                                                                           \
@@ -57,10 +62,11 @@ static int run(const char *env)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* make_v1 -- a pool holding 1 in root "u", then a committed, unapplied
- * version-1 group (whole page) that sets it to 2, then version 1 written
- * into both superblocks: exactly what the version-1 library left. */
-static void make_v1(void)
+/* make_old -- a pool holding 1 in root "u", then a committed, unapplied
+ * group at slot 0 (a whole page, which both old versions know) that sets
+ * it to 2, then version `old` written into both superblocks: exactly what
+ * the old library left after a crash. */
+static void make_old(void)
 {
 	CHECK(pmap(v1path, 1 << 20, VP_CREATE_ONLY) == 0);
 	uint64_t *u = proot("u", sizeof *u, NULL);
@@ -79,15 +85,15 @@ static void make_v1(void)
 	*(uint64_t *)(slot + off % VP_PAGE) = 2;
 	struct vp_logdesc d = {.pgno = off / VP_PAGE, .csum = vp__csum(slot, VP_PAGE)};
 	memcpy(p.map + p.sb.logdesc_off, &d, sizeof d);
-	CHECK(vp__logrec_write(&p, VP_LOG_COMMITTED, rec.seq + 1, 1, vp__csum(&d, sizeof d)) == 0);
+	CHECK(vp__logrec_write(&p, VP_LOG_COMMITTED, rec.seq + 1, 0, 1, vp__csum(&d, sizeof d)) == 0);
 	struct vp_superblock sb = p.sb;
-	sb.version = VP_FORMAT_V1;
+	sb.version = old;
 	vp__sb_seal(&sb);
 	CHECK(vp__sb_write(&p, 0, &sb) == 0 && vp__sb_write(&p, 1, &sb) == 0);
 	vp__pool_close(&p);
 }
 
-/* read_u -- pmap the pool (version 2) and return root u. */
+/* read_u -- pmap the pool (version 3) and return root u. */
 static uint64_t read_u(void)
 {
 	CHECK(pmap(path, 1 << 20, VP_OPEN_ONLY) == 0);
@@ -96,8 +102,8 @@ static uint64_t read_u(void)
 	return v;
 }
 
-/* valid_either -- the pool opens as version 2 with u = 2, or it is refused
- * as version 1 and is a valid version-1 pool (its log checks). */
+/* valid_either -- the pool opens as version 3 with u = 2, or it is refused
+ * as the old version and is a valid pool of that version (its log checks). */
 static void valid_either(void)
 {
 	int rc = pmap(path, 1 << 20, VP_OPEN_ONLY);
@@ -110,32 +116,50 @@ static void valid_either(void)
 	CHECK(rc == VP_E_VERSION || rc == VP_E_CHECKSUM);
 	struct vp_pool p;
 	struct vp_logrec rec;
-	vp__sb_accept_v1 = true;
-	CHECK(vp__pool_open(&p, path, VP_POOL_PRIVATE) == 0 && p.sb.version == VP_FORMAT_V1);
+	vp__sb_accept_old = true;
+	CHECK(vp__pool_open(&p, path, VP_POOL_PRIVATE) == 0 && p.sb.version == old);
 	CHECK(vp__log_check(&p, &rec) == 0);
 	vp__pool_close(&p);
-	vp__sb_accept_v1 = false;
+	vp__sb_accept_old = false;
 }
 
-int main(int argc, char **argv)
+/* one_version -- every check above for version `old`. */
+static void one_version(void)
 {
-	CHECK(argc == 2);
-	cli = argv[1];
-	snprintf(v1path, sizeof v1path, "/dev/shm/vp-upgrade-v1-%d.pool", (int)getpid());
-	snprintf(path, sizeof path, "/dev/shm/vp-upgrade-%d.pool", (int)getpid());
 	unlink(v1path);
-	make_v1();
+	make_old();
 	size_t n, n2;
 	uint8_t *v1 = slurp(v1path, &n);
+	char want[32];
 
 	/* Refused, with both versions and the command named; unchanged. */
 	spit(path, v1, n);
 	CHECK(pmap(path, 1 << 20, 0) == VP_E_VERSION);
 	const char *m = vp_errormsg();
-	CHECK(strstr(m, "version 1") && strstr(m, "version 2") && strstr(m, "volipmem upgrade"));
+	snprintf(want, sizeof want, "version %u", old);
+	CHECK(strstr(m, want) && strstr(m, "version 3") && strstr(m, "volipmem upgrade"));
 	uint8_t *now = slurp(path, &n2);
 	CHECK(n2 == n && memcmp(now, v1, n) == 0);
 	free(now);
+
+	/* The old record's reserved field set (as version 3's base): damage
+	 * under the old rules, refused by the upgrade, nothing written. */
+	{
+		uint8_t *img = malloc(n);
+		CHECK(img);
+		memcpy(img, v1, n);
+		for (uint32_t off = 0; off <= VP_LOGREC_B; off += VP_LOGREC_B) {
+			struct vp_logrec *r = (void *)(img + VP_LOGREC_OFF + off);
+			r->base = 1;
+			r->checksum = vp__csum(r, offsetof(struct vp_logrec, checksum));
+		}
+		spit(path, img, n);
+		CHECK(run("") == 1);
+		now = slurp(path, &n2);
+		CHECK(n2 == n && memcmp(now, img, n) == 0);
+		free(now);
+		free(img);
+	}
 
 	/* Stopped after each step, and A torn after its write: valid either
 	 * way; run again, it finishes. */
@@ -146,7 +170,7 @@ int main(int argc, char **argv)
 		CHECK(run(env) == (stop ? 1 : 0));
 		if (stop == 3) {
 			uint8_t *img = slurp(path, &n2);
-			img[VP_SB_OFF_A + 100] ^= 0x40; /* A torn: B (version 1) wins */
+			img[VP_SB_OFF_A + 100] ^= 0x40; /* A torn: B (old version) wins */
 			spit(path, img, n2);
 			free(img);
 		}
@@ -162,6 +186,17 @@ int main(int argc, char **argv)
 		free(before);
 	}
 	free(v1);
+	printf("test_upgrade: version %u -> %u OK\n", old, VP_FORMAT_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+	CHECK(argc == 2);
+	cli = argv[1];
+	snprintf(v1path, sizeof v1path, "/dev/shm/vp-upgrade-old-%d.pool", (int)getpid());
+	snprintf(path, sizeof path, "/dev/shm/vp-upgrade-%d.pool", (int)getpid());
+	for (old = VP_FORMAT_V1; old <= VP_FORMAT_V2; old++)
+		one_version();
 	unlink(v1path);
 	unlink(path);
 	printf("test_upgrade: OK\n");
