@@ -92,7 +92,7 @@ static const uint8_t *group_slot(const struct vp_superblock *sb, const uint8_t *
 /* bad_slot -- the error for slot i of a committed group. */
 #define bad_slot(rec, i, fmt, ...)                                                                                     \
 	vp__err(VP_E_LOGCORRUPT, "committed group %llu: slot %llu " fmt, (unsigned long long)(rec)->seq,               \
-		(unsigned long long)(i), __VA_ARGS__)
+		(unsigned long long)((rec)->base + (i)), __VA_ARGS__)
 
 /* check_linehdr -- a LINES slot's header: magic, its own checksum, the page
  * of its descriptor, reserved zero, 1..VP_LINES_SLOT_MAX lines. */
@@ -235,19 +235,23 @@ int vp__logrec_retire(struct vp_pool *p, uint64_t seq)
 	return vp__logrec_write(p, VP_LOG_APPLIED, seq, 0, 0, 0);
 }
 
-/* retire -- mark the replayed group APPLIED in both record copies without
- * ever overwriting the only valid copy. A crash during the commit may have
- * left copy B torn (invalid) beside a valid COMMITTED copy A; writing A
- * first would open a window where a torn A leaves no valid record at all
- * and the pool could not be opened. So a damaged B is rewritten first. */
+/* retire -- mark the replayed group seq APPLIED in both record copies
+ * without ever overwriting the only copy that names seq. When copy A names
+ * seq and B does not, B goes first:
+ *   - a crash during the commit may have torn B: writing A first would open
+ *     a window where a torn A leaves no valid record at all;
+ *   - B may still name group seq - 1 (the crash came between the two
+ *     record drains): a torn A would then let B win, and replaying seq - 1
+ *     over a home image that already holds seq (whose slots come after
+ *     seq - 1's, format version 3) would undo seq's lines.
+ * pre: vp__log_state accepted the records, so a sealed B is valid. */
 static int retire(struct vp_pool *p, uint64_t seq)
 {
 	struct vp_logrec b;
 	memcpy(&b, p->map + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
-	/* pre: vp__log_state accepted the records, so a sealed B is valid. */
-	if (!rec_sealed(&p->sb, &b)) {
+	if (!rec_sealed(&p->sb, &b) || b.seq != seq) {
 		int rc = vp__logrec_store(p, VP_LOGREC_B, VP_LOG_APPLIED, seq, 0, 0, 0,
-					  VP_CRASH_POINT("recover:damaged-record-B-rewritten"));
+					  VP_CRASH_POINT("recover:record-B-retired-first"));
 		if (rc)
 			return rc;
 	}

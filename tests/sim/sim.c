@@ -304,7 +304,7 @@ static size_t subsets(size_t k, size_t nrandom, struct subset *out, size_t max)
 
 struct workload;
 static const struct workload *cur_wl;
-static uint64_t n_states, n_nested, n_commits, n_fences;
+static uint64_t n_states, n_nested, n_commits, n_fences, n_retires;
 static size_t pool_len;
 static uint8_t *work, *work2, *work3;   /* image buffers */
 static uint64_t heap_off, heap_size;
@@ -532,6 +532,8 @@ static void pool_fence(struct recorder *r, const char *point)
 	}
 	if (strstr(point, "record-A-committed"))
 		cm.past_point = true;
+	if (strstr(point, "record-A-applied"))
+		n_retires++;
 }
 
 /* ---------------- workloads ---------------- */
@@ -841,6 +843,51 @@ static const char *val_mt(const uint8_t *heap)
 	return NULL;
 }
 
+/* append -- many consecutive commits of 1..24 pages of a 96-page area, so
+ * groups are appended in the log and the log wraps (1 MiB heap: 256
+ * slots) several times; each page gets some lines changed, and every
+ * other FAS changes lines of the previous FAS back (a line changed in
+ * group E and changed back in E + 1). Asserts the drains per commit: 4
+ * when the group is appended (slots and descriptors, record A, record B,
+ * home), 6 when the log was retired first (wrap), and both happen. */
+static void wl_append(void)
+{
+	uint8_t *a = need_root("append", 96 * VP_PAGE);
+	static uint8_t old[24][VP_PAGE];
+	uint8_t *pg[24];
+	unsigned np = 0, appended = 0, wrapped = 0;
+	for (int it = 0; it < 60 * scale; it++) {
+		bool revert = it % 2 == 1;
+		uint64_t f0 = n_fences, r0 = n_retires;
+		pstart();
+		if (!revert) {
+			np = 1 + (unsigned)rnd_below(24);
+			for (unsigned i = 0; i < np; i++) {
+				pg[i] = a + ((unsigned)rnd_below(4) * 24 + i) * VP_PAGE;
+				memcpy(old[i], pg[i], VP_PAGE);
+				unsigned nl = 1 + (unsigned)rnd_below(40);
+				for (unsigned j = 0; j < nl; j++)
+					((uint64_t *)(pg[i] + rnd_below(VP_PAGE / LINE) * LINE))[rnd_below(8)] = rnd() | 1;
+				pg[i][0] ^= 0x80; /* at least line 0 changes */
+			}
+		} else {
+			for (unsigned i = 0; i < np; i++)
+				for (unsigned j = 0; j < VP_PAGE / LINE; j++)
+					if (j == 0 || rnd_below(3))
+						memcpy(pg[i] + j * LINE, old[i] + j * LINE, LINE);
+		}
+		endfas();
+		uint64_t df = n_fences - f0, dr = n_retires - r0;
+		if (!((df == 4 && dr == 0) || (df == 6 && dr == 1)))
+			die("workload append: FAS %d made %llu drains (%llu retires); want 4, or 6 with one retire", it,
+			    (unsigned long long)df, (unsigned long long)dr);
+		appended += dr == 0;
+		wrapped += dr == 1;
+	}
+	if (!appended || !wrapped)
+		die("workload append: %u appended and %u wrapped commits; both paths must run", appended, wrapped);
+}
+
 /* grow -- the heap side of a pool growth is an implicit FAS run inside
  * pmap(): every crash state of it must recover to the heap before growth
  * (header still at the old size, a growth pending) or after it. */
@@ -906,6 +953,7 @@ static const struct workload workloads[] = {
 	{"mt", wl_mt, val_mt, false},
 	{"mt-relaxed", wl_mt_relaxed, val_mt, false},
 	{"grow", wl_grow, NULL, true},
+	{"append", wl_append, NULL, true},
 };
 
 /* in_list -- is name one of the comma-separated words of list? */

@@ -93,23 +93,34 @@ static void reseal_sb(uint8_t *img, uint32_t off)
 	sb->checksum = vp__csum(sb, offsetof(struct vp_superblock, checksum));
 }
 
-/* commit_group -- make img's log hold a committed, not applied group of
- * the given descriptors and slot pages, with both records saying so. */
-static void commit_group(uint8_t *img, const struct vp_logdesc *d, const uint8_t *slots, uint64_t n,
-			 bool bad_desc_csum)
+/* commit_group_at -- make img's log hold a committed, not applied group of
+ * the given descriptors and slot pages from slot base (the descriptors and
+ * slots are written only where they fit the log), with both records
+ * saying so. */
+static void commit_group_at(uint8_t *img, uint32_t base, const struct vp_logdesc *d, const uint8_t *slots,
+			    uint64_t n, bool bad_desc_csum)
 {
 	const struct vp_superblock *sb = (const void *)img;
-	memcpy(img + sb->logdesc_off, d, n * sizeof *d);
-	memcpy(img + sb->logdata_off, slots, n * VP_PAGE);
+	if (base + n <= sb->log_capacity) {
+		memcpy(img + sb->logdesc_off + base * sizeof *d, d, n * sizeof *d);
+		memcpy(img + sb->logdata_off + (uint64_t)base * VP_PAGE, slots, n * VP_PAGE);
+	}
 	struct vp_logrec r;
 	memcpy(&r, img + VP_LOGREC_OFF, sizeof r);
 	r.seq++;
 	r.state = VP_LOG_COMMITTED;
+	r.base = base;
 	r.npages = n;
 	r.desc_csum = vp__csum(d, n * sizeof *d) ^ (bad_desc_csum ? 1 : 0);
 	r.checksum = vp__csum(&r, offsetof(struct vp_logrec, checksum));
 	memcpy(img + VP_LOGREC_OFF, &r, sizeof r);
 	memcpy(img + VP_LOGREC_OFF + VP_LOGREC_B, &r, sizeof r);
+}
+
+static void commit_group(uint8_t *img, const struct vp_logdesc *d, const uint8_t *slots, uint64_t n,
+			 bool bad_desc_csum)
+{
+	commit_group_at(img, 0, d, slots, n, bad_desc_csum);
 }
 
 static int ncases;
@@ -239,6 +250,34 @@ int main(int argc, char **argv)
 	d[0] = (struct vp_logdesc){.pgno = gsb->heap_size / VP_PAGE + 3, .csum = 0};
 	commit_group(img, d, slot, 1, false);
 	refused("committed group: page beyond the heap", img, n, grow);
+	/* Appended groups: the record's base. A group at slot 17 is read
+	 * there (its slot checksum is checked there); a base that puts the
+	 * group's slots beyond the log is damage, in both copies or in one. */
+	memset(slot, 0xab, VP_PAGE);
+	d[0] = (struct vp_logdesc){.pgno = 40, .csum = vp__csum(slot, VP_PAGE) ^ 1};
+	memcpy(img, good, n);
+	commit_group_at(img, 17, d, slot, 1, false);
+	refused("committed group at base 17: slot checksum", img, n, grow);
+	d[0].csum ^= 1;
+	memcpy(img, good, n);
+	commit_group_at(img, (uint32_t)gsb->log_capacity, d, slot, 1, false);
+	refused("commit record base beyond the log", img, n, grow);
+	CHECK(strstr(vp_errormsg(), "field base"), "the refusal names the field: %s", vp_errormsg());
+	memcpy(img, good, n);
+	commit_group_at(img, UINT32_MAX, d, slot, 1, false);
+	refused("commit record base + npages past 2^32", img, n, grow);
+	memcpy(img, good, n);
+	commit_group_at(img, (uint32_t)gsb->log_capacity - 1, d, slot, 2, false);
+	refused("commit record base + npages beyond the log", img, n, grow);
+	memcpy(img, good, n);
+	{
+		struct vp_logrec *ra = (void *)(img + VP_LOGREC_OFF);
+		ra->seq++;
+		ra->state = VP_LOG_APPLIED;
+		ra->base = (uint32_t)gsb->log_capacity + 1;
+		ra->checksum = vp__csum(ra, offsetof(struct vp_logrec, checksum));
+	}
+	refused("commit record copy A base beyond the log", img, n, grow);
 
 	/* ---- the heap header ---- */
 	const struct vp_heaphdr *gh = (const void *)(good + gsb->home_off);
