@@ -80,13 +80,16 @@ static void reseal(uint8_t *im, size_t len)
 		return;
 	for (int c = 0; c < 2; c++) {
 		struct vp_logrec *r = (void *)(im + VP_LOGREC_OFF + (c ? VP_LOGREC_B : 0));
-		uint64_t np = r->npages;
-		if (np <= len / sizeof(struct vp_logdesc) && doff <= len && np * sizeof(struct vp_logdesc) <= len - doff) {
-			struct vp_logdesc *d = (void *)(im + doff);
-			mark(doff, np * sizeof *d);
+		/* The group starts at slot base (format version 3). */
+		uint64_t np = r->npages, b = r->base, bd = b * sizeof(struct vp_logdesc);
+		if (np <= len / sizeof(struct vp_logdesc) && doff <= len && bd <= len - doff &&
+		    np * sizeof(struct vp_logdesc) <= len - doff - bd) {
+			struct vp_logdesc *d = (void *)(im + doff + bd);
+			mark(doff + bd, np * sizeof *d);
 			for (uint64_t i = 0; i < np; i++) {
-				if (d[i].csum && loff <= len && i < len / VP_PAGE && loff + i * VP_PAGE + VP_PAGE <= len) {
-					uint64_t k = vp__csum(im + loff + i * VP_PAGE, VP_PAGE);
+				uint64_t at = b + i;
+				if (d[i].csum && loff <= len && at < len / VP_PAGE && loff + at * VP_PAGE + VP_PAGE <= len) {
+					uint64_t k = vp__csum(im + loff + at * VP_PAGE, VP_PAGE);
 					d[i].csum = k ? k : 1;
 				}
 			}

@@ -10,7 +10,10 @@
  *   committed-tornB  the same with commit record copy B torn
  *   torn             commit record A torn before the commit point
  *   sbA-damaged      superblock copy A corrupt, copy B valid
- * each also with the reseal flag set. Usage: mkseeds OUTDIR
+ *   committed-wrapped  a group committed at slot 0 after the log was
+ *                    retired because the next group did not fit
+ * each also with the reseal flag set. The committed groups sit after the
+ * earlier groups in the log (format version 3: their base is not 0). Usage: mkseeds OUTDIR
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -110,9 +113,25 @@ int main(int argc, char **argv)
 	emit("committed", snap);
 	snap[VP_LOGREC_OFF + VP_LOGREC_B + 40] ^= 0x5a;
 	emit("committed-tornB", snap);
+	const struct vp_logrec *ra = (const void *)(snap + VP_LOGREC_OFF);
+	if (ra->state != VP_LOG_COMMITTED || ra->base == 0) {
+		fprintf(stderr, "mkseeds: the committed seed's group is not appended (base %u)\n", ra->base);
+		return 1;
+	}
 	capture("record-A-committed", a, false);
 	snap[VP_LOGREC_OFF + 40] ^= 0x5a;
 	emit("torn", snap);
+	/* Commit until the log wraps: the group after the retire starts at 0. */
+	for (int i = 0; i < 4096; i++) {
+		capture("record-B-committed", a, false);
+		if (ra->base == 0)
+			break;
+	}
+	if (ra->state != VP_LOG_COMMITTED || ra->base != 0) {
+		fprintf(stderr, "mkseeds: the log never wrapped\n");
+		return 1;
+	}
+	emit("committed-wrapped", snap);
 	vp__persist_hooks = NULL;
 	if (punmap() != 0)
 		return 1;
@@ -124,6 +143,6 @@ int main(int argc, char **argv)
 	emit("clean", snap);
 	snap[VP_SB_OFF_A + 20] ^= 1;
 	emit("sbA-damaged", snap);
-	printf("mkseeds: 12 seeds in %s\n", outdir);
+	printf("mkseeds: 14 seeds in %s\n", outdir);
 	return 0;
 }
