@@ -1,27 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.c -- the pool side of a commit: reserve log space (step 2), copy the
- * write set into the redo log and write the commit record (step 3), copy
- * the log into the home image and retire it (step 4).
+ * log.c -- the pool side of a commit: place the group in the log and
+ * reserve its space (step 2), copy the write set into the redo log and
+ * write the commit record (step 3), copy the log into the home image
+ * (step 4); retire the log when it wraps and when the pool is closed.
  *
  * Each page of the write set is logged as the lines that differ from its
  * home image, or whole (see copy_slots); step 4 stores just those lines.
  *
- * Durability order, and what a crash at each point leaves:
- *   slots + descriptors copied   -> drain "log:slots"
- *       crash before: record says APPLIED(seq-1): the group is discarded.
+ * Groups are appended (format version 3, see "Appending" below): group
+ * seq goes to slots base .. base + n - 1 right after group seq - 1's, and
+ * its commit record names base. Durability order, and what a crash at each
+ * point leaves:
+ *   [wrap only] record A = APPLIED(seq-1) -> drain, B likewise -> drain
+ *       the group did not fit after seq-1: the log is retired and the
+ *       group starts at slot 0. Crash between: equal seq, APPLIED wins
+ *       (replaying seq-1 again would be harmless too).
+ *   slots + descriptors copied   -> drain "log:slots-and-descriptors"
+ *       crash before: the records name seq-1 (COMMITTED, its slots are
+ *       intact since seq writes after them; or APPLIED): seq is discarded,
+ *       replaying seq-1 again is harmless.
  *   record A = COMMITTED(seq)    -> drain "log:record-A"   <- commit point
  *       crash before: as above. After: recovery replays the group.
  *   record B = COMMITTED(seq)    -> drain "log:record-B"
  *       pend() returns only after this, so one damaged record copy can
  *       never lose an acknowledged group.
- *   home pages copied from slots -> drain "home:pages"
- *       crash before: recovery replays (idempotent).
- *   record A = APPLIED(seq)      -> drain, record B likewise -> drain
- *       crash between: A says APPLIED, B COMMITTED: equal seq, APPLIED wins
- *       (replaying again would be harmless too).
- * The slots of group seq are overwritten only by group seq+1, which starts
- * after both records say APPLIED(seq).
+ *   home pages copied from slots -> drain "home:pages-updated"
+ *       crash before: recovery replays (idempotent). No retire records:
+ *       this drain completes before group seq+1 starts, so COMMITTED(seq+1)
+ *       implies every earlier group is home.
+ * punmap retires the log (vp__log_retire): a closed pool's log is empty.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -139,7 +147,7 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
  * per thread; sfence orders only the issuing thread's non-temporal stores).
  * The helper drains its half before it ends, and the caller joins it before
  * anything that must come after the copy (the descriptor drain and commit
- * record in step 3, the retire records in step 4), so the durability order
+ * record in step 3, the end of step 4), so the durability order
  * in the comment at the top is unchanged. Off under the crash simulator's
  * hooks (they record one thread's stores) and with VOLIPMEM_COPY_THREADS=1;
  * a failed pthread_create just copies the whole set on the calling thread.
@@ -158,7 +166,7 @@ struct half {
 /*
  * Line-granular entries. A page of the write set is compared, line by line
  * (64 bytes), with its home image, which at this point holds every earlier
- * group: commit E+1 starts only after step 4 of E has retired it (commit.c,
+ * group: commit E+1 starts only after step 4 of E has drained it (commit.c,
  * `committing`), so the base is never stale and a line changed in E and
  * changed back in E+1 differs from home and is logged. Up to
  * VP_LINES_LOG_MAX changed lines are logged as a LINES slot (header + the

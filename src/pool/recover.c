@@ -9,8 +9,11 @@
  * (state COMMITTED) becoming durable; the record is written only after the
  * group's data slots and descriptors are durable. So a valid COMMITTED
  * record always has a complete group behind it, and a torn record (bad
- * checksum) means the group never committed. Replay copies slots to home
- * and then marks the record APPLIED: a crash during replay leaves the
+ * checksum) means the group never committed. The group's slots start at
+ * the record's base (format version 3: groups are appended); only the
+ * group the records name is replayed, since each group's home image is
+ * durable before the next group's record is written (commit/log.c).
+ * Replay copies slots to home and then marks the record APPLIED: a crash during replay leaves the
  * record COMMITTED and the next pmap() replays again (idempotent).
  * Everything is validated before the first byte is written.
  */
