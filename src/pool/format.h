@@ -71,7 +71,8 @@ static_assert(offsetof(struct vp_superblock, reserved) == 120, "superblock field
  * the moment copy A with state COMMITTED is durable. The group occupies
  * slots (and descriptors) base .. base + npages - 1; base + npages never
  * exceeds log_capacity. Group seq + 1 starts at base + npages when it
- * fits there (and that index fits 32 bits), else the log is retired
+ * fits there (the writer uses only a window at the log's start,
+ * commit/log.c), else the log is retired
  * (APPLIED) and it starts at slot 0: a group never overwrites the slots of
  * the group the records name. Versions 1 and 2 have the same record with
  * base (then `reserved0`) always 0. */
