@@ -33,7 +33,7 @@ struct vp_commit {
 	unsigned active;          /* threads inside an outermost FAS           */
 	bool gate_closed;         /* a commit is collecting/copying its set    */
 	bool commit_req;          /* a commit has been asked for               */
-	bool committing;          /* a commit is between collect and retire    */
+	bool committing;          /* a commit is between collect and step 4 end */
 	uint64_t epoch;           /* the open group (collected next)           */
 	uint64_t done_epoch;      /* the newest group that finished            */
 	int status[VP_STATUS_RING]; /* result of each finished group           */
