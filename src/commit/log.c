@@ -69,16 +69,20 @@ static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *wh
  * distinct heap pages and the log has a slot per heap page, so a group
  * always fits an empty log.
  *
- * The append window. Groups are appended only within the first
- * VP_APPEND_WINDOW slots (or the whole log when it is smaller); a group
- * that does not fit there wraps. Appending through the whole log would make
+ * The append window. A group is appended only while the newest group ends
+ * within the first VP_APPEND_WINDOW slots; past that the log wraps (as it
+ * does when the write set does not fit the rest of the log). Appending
+ * through the whole log would make
  * nearly every small commit store to a log page never touched before: on
  * tmpfs (and on a DAX file's first pass) that is a page fault and a page
  * allocation per commit. Measured here (bench_core same, uffd, forced
  * PMEM, 1 GiB heap, load ~10): the same-page sync FAS went from ~13-20 us
  * to ~29-44 us appending through the log; within a 2 MiB window the log
  * pages stay mapped and the wrap (two drains) comes once per 512 one-slot
- * groups. A group larger than the window still fits the empty log.
+ * groups. The write set's size is all that is known before the copy (the
+ * line diff drops unchanged pages only while copying), so a tracker that
+ * reports every page (libvolimem without dirty tracking) wraps at every
+ * commit: six drains, as format version 2 made for every commit.
  */
 #define VP_APPEND_WINDOW 512u
 
@@ -86,11 +90,10 @@ static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *wh
 static int place(struct vp_log *lg, uint64_t n)
 {
 	uint64_t cap = lg->pool->sb.log_capacity;
-	uint64_t win = cap < VP_APPEND_WINDOW ? cap : VP_APPEND_WINDOW;
 	if (n > cap)
 		return vp__err(-ENOSPC, "a write set of %llu pages exceeds the redo log of %s (%llu slots)",
 			       (unsigned long long)n, lg->pool->path, (unsigned long long)cap);
-	if (lg->live && lg->end + n > win) {
+	if (lg->live && (lg->end >= VP_APPEND_WINDOW || lg->end + n > cap)) {
 		int rc = vp__log_retire(lg);
 		if (rc)
 			return rc;
