@@ -77,14 +77,16 @@ static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *wh
  * tmpfs (and on a DAX file's first pass) that is a page fault and a page
  * allocation per commit. Measured here (bench_core same, uffd, forced
  * PMEM, 1 GiB heap, load ~10): the same-page sync FAS went from ~13-20 us
- * to ~29-44 us appending through the log; within a 2 MiB window the log
- * pages stay mapped and the wrap (two drains) comes once per 512 one-slot
- * groups. The write set's size is all that is known before the copy (the
+ * to ~29-44 us appending through the log. A window still costs a fresh
+ * cache/TLB footprint per commit: at load ~1.5 the same FAS took a median
+ * ~2.1 us with a 512-slot window, ~1.1 us with 64 slots (~1.25 us for
+ * format version 2's slot 0 and six drains). With 64 slots (256 KiB) the
+ * wrap (two drains) comes once per 64 one-slot groups. The write set's size is all that is known before the copy (the
  * line diff drops unchanged pages only while copying), so a tracker that
  * reports every page (libvolimem without dirty tracking) wraps at every
  * commit: six drains, as format version 2 made for every commit.
  */
-#define VP_APPEND_WINDOW 512u
+#define VP_APPEND_WINDOW 64u
 
 /* place -- choose lg->base for a group of at most n slots. */
 static int place(struct vp_log *lg, uint64_t n)
