@@ -82,8 +82,6 @@ uint64_t vp__pool_grow_size(const struct vp_pool *p, uint64_t new_size)
 
 int vp__pool_grow_check(const struct vp_pool *p, uint64_t new_size)
 {
-	struct vp_logrec rec;
-	int rc;
 	new_size = vp__pool_grow_size(p, new_size);
 	if (new_size > VP_MAX_HEAP)
 		return vp__err(VP_E_INVAL, "cannot grow %s to %llu bytes: the maximum heap is %llu bytes", p->path,
@@ -94,7 +92,19 @@ int vp__pool_grow_check(const struct vp_pool *p, uint64_t new_size)
 			       "%#llx (set VOLIPMEM_RESERVE larger when creating a pool that must grow further)",
 			       p->path, (unsigned long long)new_size, (unsigned long long)p->sb.heap_reserve,
 			       (unsigned long long)p->sb.heap_base);
-	if ((rc = vp__log_state(&p->sb, p->map, &rec)))
+	/* A committed group in the log is fine here: pmap replays and retires
+	 * it (vp__log_replay) before vp__pool_grow_file, which moves the log
+	 * and so insists on a retired one. (Format 3 leaves the newest group
+	 * COMMITTED after a crash, not only mid-commit.) */
+	return 0;
+}
+
+/* log_retired -- the log area may move only when no group is in it. */
+static int log_retired(const struct vp_pool *p)
+{
+	struct vp_logrec rec;
+	int rc = vp__log_state(&p->sb, p->map, &rec);
+	if (rc)
 		return rc;
 	if (rec.state != VP_LOG_APPLIED)
 		return vp__err(VP_E_INVAL, "cannot grow %s: its log holds a group not yet applied", p->path);
@@ -107,7 +117,7 @@ int vp__pool_grow_file(struct vp_pool *p, uint64_t new_size)
 	uint64_t old = p->sb.heap_size;
 	int rc;
 
-	if ((rc = vp__pool_grow_check(p, new_size)))
+	if ((rc = vp__pool_grow_check(p, new_size)) || (rc = log_retired(p)))
 		return rc;
 	new_size = vp__pool_grow_size(p, new_size);
 	vp__pool_geometry(&nsb, new_size);

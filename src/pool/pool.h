@@ -127,8 +127,9 @@ int vp__logrec_retire(struct vp_pool *p, uint64_t seq);
 
 /* ---- growth, the file side (grow.c) ---- */
 
-/* vp__pool_grow_check -- would vp__pool_grow_file(p, new_size) be refused?
- * Read-only; 0 or a code. */
+/* vp__pool_grow_check -- would vp__pool_grow_file(p, new_size) be refused
+ * for its size? Read-only; 0 or a code. (grow_file also needs a retired
+ * log, which pmap's replay leaves.) */
 int vp__pool_grow_check(const struct vp_pool *p, uint64_t new_size);
 /* vp__pool_grow_file -- extend the file, zero the home image's new pages
  * (the old log area), switch superblock A then B to the new layout, remap.
