@@ -11,6 +11,8 @@
 
 #include <volipmem.h>
 
+#include "../tests/num.h" /* strict numbers: a bad count is an error */
+
 struct bank {
 	long balance[2];
 	long transfers;
@@ -19,7 +21,7 @@ struct bank {
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "bank.pool";
-	long n = argc > 2 ? atol(argv[2]) : 10;
+	long n = argc > 2 ? (long)vpt_uint("bank", "transfers", argv[2], 0, LONG_MAX) : 10;
 	int rc = pmap(path, 16 << 20, 0);
 	if (rc) {
 		fprintf(stderr, "bank: pmap(%s): %s: %s\n", path, vp_strerror(rc), vp_errormsg());

@@ -26,10 +26,21 @@
 static bool stop_after(int step)
 {
 	const char *s = getenv("VP_UPGRADE_STOP_AFTER");
-	if (s && atoi(s) == step) {
+	if (s && s[0] - '0' == step && !s[1]) {
 		fprintf(stderr, "volipmem upgrade: stopped after step %d (VP_UPGRADE_STOP_AFTER)\n", step);
 		return true;
 	}
+	return false;
+}
+
+/* stop_after_valid -- VP_UPGRADE_STOP_AFTER is unset, 0 (no stop), 1 or 2;
+ * anything else is refused before the pool is touched, not ignored. */
+static bool stop_after_valid(void)
+{
+	const char *s = getenv("VP_UPGRADE_STOP_AFTER");
+	if (!s || (s[0] >= '0' && s[0] <= '2' && !s[1]))
+		return true;
+	fprintf(stderr, "volipmem upgrade: VP_UPGRADE_STOP_AFTER=\"%s\" is not 0, 1 or 2\n", s);
 	return false;
 }
 
@@ -39,6 +50,8 @@ int cmd_upgrade(int argc, char **argv)
 		fprintf(stderr, "usage: volipmem upgrade PATH\n");
 		return 2;
 	}
+	if (!stop_after_valid())
+		return 2;
 	const char *path = argv[1];
 	struct vp_pool p = {.fd = -1};
 	struct vp_logrec rec;

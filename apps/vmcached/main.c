@@ -18,7 +18,9 @@
 #include "vmcached.h"
 #include "cache.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <netdb.h>
@@ -112,21 +114,39 @@ static int compat_o(const char *list)
 	return 0;
 }
 
-/* parse_size -- "1048576", "1m", "512k". */
-static int parse_size(const char *s, size_t *out)
+/* parse_num -- decimal digits only (no sign or blank), no overflow; with
+ * `suffixes`, a k/K or m/M after them multiplies by 1024 or 1048576
+ * ("1048576", "1m", "512k"). */
+static int parse_num(const char *s, bool suffixes, size_t *out)
 {
 	char *e;
 	errno = 0;
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
 	unsigned long long v = strtoull(s, &e, 10);
-	if (errno || e == s)
+	if (errno)
 		return -1;
-	if (*e == 'k' || *e == 'K')
-		v <<= 10, e++;
-	else if (*e == 'm' || *e == 'M')
-		v <<= 20, e++;
-	if (*e)
+	int shift = 0;
+	if (suffixes && (*e == 'k' || *e == 'K'))
+		shift = 10, e++;
+	else if (suffixes && (*e == 'm' || *e == 'M'))
+		shift = 20, e++;
+	if (*e || v > (SIZE_MAX >> shift))
 		return -1;
-	*out = (size_t)v;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
+/* opt_int -- option -opt's value `s` as a whole number in [min, max] into
+ * *out; else "vmcached: bad -opt S (...)" and -1 (exit status 2). */
+static int opt_int(char opt, const char *s, long min, long max, int *out)
+{
+	size_t v;
+	if (parse_num(s, false, &v) != 0 || v < (size_t)min || v > (size_t)max) {
+		fprintf(stderr, "vmcached: bad -%c %s (a whole number from %ld to %ld)\n", opt, s, min, max);
+		return -1;
+	}
+	*out = (int)v;
 	return 0;
 }
 
@@ -198,29 +218,33 @@ int main(int argc, char **argv)
 	bool item_max_given = false;
 	int o;
 	char *e;
+	size_t mb;
 	while ((o = getopt_long(argc, argv, "p:l:t:m:c:I:u:dP:vhVFXb:B:o:R:", opts, NULL)) != -1) {
 		switch (o) {
-		case 'p': vmc_settings.port = atoi(optarg); break;
+		case 'p':
+			if (opt_int('p', optarg, 0, 65535, &vmc_settings.port) != 0)
+				return 2;
+			break;
 		case 'l': vmc_settings.listen = optarg; break;
 		case 't':
 			/* unset means one per core; 0 given is an error, as
 			 * in memcached */
-			vmc_settings.threads = atoi(optarg);
-			if (vmc_settings.threads <= 0) {
-				fprintf(stderr, "vmcached: bad -t %s\n", optarg);
+			if (opt_int('t', optarg, 1, 1024, &vmc_settings.threads) != 0)
 				return 2;
-			}
 			break;
 		case 'm':
-			vmc_settings.maxbytes = strtoull(optarg, &e, 10) << 20;
-			if (*e || vmc_settings.maxbytes == 0) {
+			if (parse_num(optarg, false, &mb) != 0 || mb == 0 || mb > (SIZE_MAX >> 20)) {
 				fprintf(stderr, "vmcached: bad -m %s\n", optarg);
 				return 2;
 			}
+			vmc_settings.maxbytes = (uint64_t)mb << 20;
 			break;
-		case 'c': vmc_settings.maxconns = atoi(optarg); break;
+		case 'c':
+			if (opt_int('c', optarg, 1, INT_MAX, &vmc_settings.maxconns) != 0)
+				return 2;
+			break;
 		case 'I':
-			if (parse_size(optarg, &vmc_settings.item_max) != 0 ||
+			if (parse_num(optarg, true, &vmc_settings.item_max) != 0 ||
 			    vmc_settings.item_max < 1024 ||
 			    vmc_settings.item_max > (1u << 30)) {
 				fprintf(stderr, "vmcached: bad -I %s\n", optarg);
@@ -235,18 +259,12 @@ int main(int argc, char **argv)
 		case 'F': vmc_settings.flush_disabled = true; break;
 		case 'X': vmc_settings.dump_disabled = true; break;
 		case 'b':
-			backlog = atoi(optarg);
-			if (backlog <= 0) {
-				fprintf(stderr, "vmcached: bad -b %s\n", optarg);
+			if (opt_int('b', optarg, 1, INT_MAX, &backlog) != 0)
 				return 2;
-			}
 			break;
 		case 'R':
-			vmc_settings.reqs_per_event = atoi(optarg);
-			if (vmc_settings.reqs_per_event <= 0) {
-				fprintf(stderr, "vmcached: bad -R %s\n", optarg);
+			if (opt_int('R', optarg, 1, INT_MAX, &vmc_settings.reqs_per_event) != 0)
 				return 2;
-			}
 			break;
 		case 'B':
 			if (strcmp(optarg, "ascii") != 0) {
@@ -261,8 +279,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_POOL: vmc_settings.pool = optarg; break;
 		case OPT_INTERVAL:
+			errno = 0;
 			vmc_settings.commit_interval_ms = strtod(optarg, &e);
-			if (*e || vmc_settings.commit_interval_ms < 0) {
+			if (e == optarg || *e || errno || !(vmc_settings.commit_interval_ms >= 0)) {
 				fprintf(stderr, "vmcached: bad --commit-interval %s\n",
 					optarg);
 				return 2;

@@ -77,15 +77,18 @@ static int vp_open(const struct hm_opts *o, bool reopen, struct hm_root **root,
 		int rc = vp_set_durability(VP_SYNC, 1);
 		if (rc < 0)
 			return rc;
-	} else {
-		const char *e = getenv("VOLIPMEM_COMMIT_INTERVAL_MS");
-		relaxed = e && atoi(e) > 0;
 	}
 	int rc = pmap(o->pool, reopen ? 0 : o->pool_bytes, reopen ? VP_OPEN_ONLY : 0);
 	if (rc < 0) {
 		fprintf(stderr, "pmap %s: %s (%s)\n", o->pool, vp_strerror(rc),
 			vp_errormsg());
 		return rc;
+	}
+	if (o->interval_ms < 0) {
+		/* the mode the library chose from VOLIPMEM_COMMIT_INTERVAL_MS,
+		 * which it parsed (pmap refuses a bad value with a message) */
+		struct vp_stats s;
+		relaxed = vp_stats(&s) == 0 && s.ns_bound > 0;
 	}
 	const char *t = vp_tracker_name();
 	if (o->tracker && (!t || strcmp(t, o->tracker) != 0)) {

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../tests/num.h"
+
 enum { WL_INSERT, WL_MIXED, WL_READ95, WL_DELETE };
 enum { OP_GET, OP_PUT, OP_DEL };
 
@@ -312,18 +314,18 @@ static int parse(int argc, char **argv, struct hm_opts *o)
 		case 'c': o->config = optarg; break;
 		case 'p': o->pool = optarg; break;
 		case 'w': o->workload = optarg; break;
-		case 't': o->threads = (unsigned)strtoul(optarg, 0, 0); break;
-		case 'b': o->batch = (unsigned)strtoul(optarg, 0, 0); break;
-		case 'n': o->keys = strtoull(optarg, 0, 0); break;
-		case 'P': preload = strtoll(optarg, 0, 0); break;
-		case 'o': ops = strtoll(optarg, 0, 0); break;
-		case 'B': o->buckets = strtoull(optarg, 0, 0); break;
-		case 'v': o->value_size = (unsigned)strtoul(optarg, 0, 0); break;
-		case 's': o->max_seconds = strtod(optarg, 0); break;
+		case 't': o->threads = (unsigned)vpt_uint("hm_bench", "--threads", optarg, 1, 64); break;
+		case 'b': o->batch = (unsigned)vpt_uint("hm_bench", "--batch", optarg, 1, MAX_BATCH); break;
+		case 'n': o->keys = vpt_uint("hm_bench", "--keys", optarg, 1, 0x7fffffff); break;
+		case 'P': preload = (int64_t)vpt_uint("hm_bench", "--preload", optarg, 0, INT64_MAX); break;
+		case 'o': ops = (int64_t)vpt_uint("hm_bench", "--ops", optarg, 0, INT64_MAX); break;
+		case 'B': o->buckets = vpt_uint("hm_bench", "--buckets", optarg, 0, UINT64_MAX); break;
+		case 'v': o->value_size = (unsigned)vpt_uint("hm_bench", "--value-size", optarg, 0, 256); break;
+		case 's': o->max_seconds = vpt_double("hm_bench", "--seconds", optarg); break;
 		case 'T': o->tracker = optarg; break;
-		case 'i': o->interval_ms = atoi(optarg); break;
-		case 'm': pool_mb = strtoull(optarg, 0, 0); break;
-		case 'S': o->seed = strtoull(optarg, 0, 0); break;
+		case 'i': o->interval_ms = (int)vpt_uint("hm_bench", "--interval-ms", optarg, 0, 3600000); break;
+		case 'm': pool_mb = vpt_uint("hm_bench", "--pool-mb", optarg, 1, UINT64_MAX >> 20); break;
+		case 'S': o->seed = vpt_uint("hm_bench", "--seed", optarg, 0, UINT64_MAX); break;
 		case 'x': o->build = true; break;
 		case 'L': o->inject_loss = true; break;
 		default: usage(argv[0]); return -EINVAL;

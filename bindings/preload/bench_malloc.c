@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../tests/num.h"
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -24,7 +26,7 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	long n = argc > 1 ? atol(argv[1]) : 100000;
+	long n = argc > 1 ? (long)vpt_uint("bench_malloc", "N", argv[1], 1, LONG_MAX) : 100000;
 	enum { LIVE = 1024 };
 	static char *live[LIVE];
 	uint64_t x = 88172645463325252ull;

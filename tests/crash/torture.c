@@ -13,11 +13,14 @@
  *   - every live block still carries the pattern written with it.
  *
  *   torture [KILLS]            (default VP_TORTURE_KILLS or 200)
- * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4), VP_TORTURE_SEED,
+ * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4, at most 8),
+ * VP_TORTURE_SEED, VP_TORTURE_BIG and VP_TORTURE_LONG (0 or 1); a value
+ * that is not a number in range is an error;
  * VOLIPMEM_COMMIT_INTERVAL_MS (relaxed mode), VOLIPMEM_TRACKER,
  * VP_CLI (path of the volipmem tool for the check step).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,6 +32,8 @@
 #include <unistd.h>
 
 #include <volipmem.h>
+
+#include "../num.h"
 
 #define NACC 12288         /* one account per page: 48 MiB of accounts */
 #define BIG_MAX 10000      /* pages touched by the largest FASes */
@@ -108,6 +113,10 @@ static int open_state(const char *path)
 		fprintf(stderr, "torture: pmap: %s: %s\n", vp_strerror(rc), vp_errormsg());
 		return rc;
 	}
+	/* the mode the library chose from VOLIPMEM_COMMIT_INTERVAL_MS, which
+	 * it parsed (and refused with a message when bad) */
+	struct vp_stats st;
+	relaxed = vp_stats(&st) == 0 && st.ns_bound > 0;
 	bool created;
 	S = proot("torture", sizeof *S, &created);
 	if (!S)
@@ -178,35 +187,34 @@ static int run_cli_check(const char *cli, const char *path)
 
 int main(int argc, char **argv)
 {
-	int kills = argc > 1 ? atoi(argv[1]) : getenv("VP_TORTURE_KILLS") ? atoi(getenv("VP_TORTURE_KILLS")) : 200;
-	int nthreads = getenv("VP_TORTURE_THREADS") ? atoi(getenv("VP_TORTURE_THREADS")) : 4;
+	int kills = argc > 1 ? (int)vpt_uint("torture", "KILLS", argv[1], 0, INT_MAX)
+			     : (int)vpt_env_uint("torture", "VP_TORTURE_KILLS", 200, 0, INT_MAX);
+	int nthreads = (int)vpt_env_uint("torture", "VP_TORTURE_THREADS", 4, 1, MAXT);
 	const char *cli = getenv("VP_CLI");
-	big_fas = !getenv("VP_TORTURE_BIG") || atoi(getenv("VP_TORTURE_BIG")) != 0;
-	long_lives = !getenv("VP_TORTURE_LONG") || atoi(getenv("VP_TORTURE_LONG")) != 0;
-	relaxed = getenv("VOLIPMEM_COMMIT_INTERVAL_MS") && atoi(getenv("VOLIPMEM_COMMIT_INTERVAL_MS")) > 0;
-	if (nthreads < 1 || nthreads > MAXT)
-		nthreads = 4;
+	big_fas = vpt_env_uint("torture", "VP_TORTURE_BIG", 1, 0, 1);
+	long_lives = vpt_env_uint("torture", "VP_TORTURE_LONG", 1, 0, 1);
 	char path[256];
 	snprintf(path, sizeof path, "/dev/shm/vpt-torture-%d.pool", (int)getpid());
 	unlink(path);
 	uint64_t acked[MAXT] = {0};
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	if (getenv("VP_TORTURE_SEED"))
-		seed = (unsigned)atoi(getenv("VP_TORTURE_SEED"));
-	printf("torture: %d kills, %d threads, %s mode, tracker %s, seed %u\n", kills, nthreads,
-	       relaxed ? "relaxed" : "synchronous", getenv("VOLIPMEM_TRACKER") ? getenv("VOLIPMEM_TRACKER") : "auto",
-	       seed);
+	seed = (unsigned)vpt_env_uint("torture", "VP_TORTURE_SEED", seed, 0, UINT_MAX);
 	uint64_t total_fas = 0, big_acked = 0, max_pages = 0;
-	/* Create and initialise the pool once, untouched by kills. */
+	/* Create and initialise the pool once, untouched by kills; its exit
+	 * status says the durability mode pmap() chose (10: relaxed). */
 	pid_t ip = fork();
 	if (ip == 0)
-		_exit(open_state(path) == 0 && punmap() == 0 ? 0 : 3);
+		_exit(open_state(path) == 0 && punmap() == 0 ? (relaxed ? 10 : 0) : 3);
 	int ist;
 	waitpid(ip, &ist, 0);
-	if (!WIFEXITED(ist) || WEXITSTATUS(ist) != 0) {
+	if (!WIFEXITED(ist) || (WEXITSTATUS(ist) != 0 && WEXITSTATUS(ist) != 10)) {
 		fprintf(stderr, "torture: cannot create the pool %s\n", path);
 		return 1;
 	}
+	relaxed = WEXITSTATUS(ist) == 10;
+	printf("torture: %d kills, %d threads, %s mode, tracker %s, seed %u\n", kills, nthreads,
+	       relaxed ? "relaxed" : "synchronous", getenv("VOLIPMEM_TRACKER") ? getenv("VOLIPMEM_TRACKER") : "auto",
+	       seed);
 	for (int k = 0; k < kills; k++) {
 		int pfd[2];
 		if (pipe(pfd))

@@ -21,6 +21,8 @@
 
 #include "persist/persist.h"
 
+#include "../num.h"
+
 static uint8_t *img;
 static int verbose;   /* say what happened to each input (replay mode) */
 
@@ -176,7 +178,7 @@ static uint8_t *slurp(const char *path, size_t *n)
 
 int main(int argc, char **argv)
 {
-	long iters = getenv("VP_FUZZ_ITERS") ? atol(getenv("VP_FUZZ_ITERS")) : 2000;
+	long iters = (long)vpt_env_uint("fuzz_pool", "VP_FUZZ_ITERS", 2000, 0, LONG_MAX);
 	int nfiles = 0;
 	for (int i = 1; i < argc; i++) {
 		size_t n;

@@ -52,6 +52,8 @@
 #include "runtime/runtime.h"
 #include "util/util.h"
 
+#include "../num.h"
+
 #define LINE 64u
 #define HEAP_SIZE (1u << 20)
 
@@ -972,17 +974,13 @@ static bool in_list(const char *list, const char *name)
 
 int main(void)
 {
-	const char *s;
-	if ((s = getenv("VP_SIM_SCALE")) && atoi(s) > 0)
-		scale = atoi(s);
+	scale = (int)vpt_env_uint("vp_sim", "VP_SIM_SCALE", 1, 1, 1000000);
 	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
-	if ((s = getenv("VP_SIM_SEED")))
-		seed = strtoull(s, NULL, 0);
+	seed = vpt_env_uint("vp_sim", "VP_SIM_SEED", seed, 0, UINT64_MAX);
 	rng_state = seed ? seed : 1;
 	const char *only = getenv("VP_SIM_ONLY");
 	break_drain = getenv("VP_SIM_BREAK");
-	if ((s = getenv("VP_SIM_NESTED")) && atoi(s) > 0)
-		nested_every = (uint64_t)atoi(s);
+	nested_every = vpt_env_uint("vp_sim", "VP_SIM_NESTED", nested_every, 1, UINT32_MAX);
 	/* Cache-line flushes instead of msync: the medium the model is about,
 	 * and much faster. */
 	setenv("VOLIPMEM_FORCE_PMEM", "1", 1);

@@ -37,6 +37,7 @@
 
 #include "runtime/inspect.h"
 #include "pool/newfile.h"
+#include "../num.h"
 
 static char dir[128], path[192];
 static size_t pool_size;
@@ -293,10 +294,9 @@ void stale_files_test(const char *cli);
 int main(int argc, char **argv)
 {
 	CHECK(argc == 2, "usage: vp_test_create VOLIPMEM_CLI");
-	const char *s;
-	int kills = (s = getenv("VP_CREATE_KILLS")) && atoi(s) > 0 ? atoi(s) : 24;
-	pool_size = ((s = getenv("VP_CREATE_MB")) && atoi(s) > 0 ? (size_t)atoi(s) : 64) << 20;
-	unsigned seed = (s = getenv("VP_CREATE_SEED")) ? (unsigned)strtoul(s, NULL, 0)
+	int kills = (int)vpt_env_uint("test_create", "VP_CREATE_KILLS", 24, 1, INT_MAX);
+	pool_size = (size_t)vpt_env_uint("test_create", "VP_CREATE_MB", 64, 1, 1u << 20) << 20;
+	unsigned seed = getenv("VP_CREATE_SEED") ? (unsigned)vpt_env_uint("test_create", "VP_CREATE_SEED", 0, 0, UINT_MAX)
 						       : (unsigned)time(NULL) ^ (unsigned)getpid();
 	srand(seed);
 	snprintf(dir, sizeof dir, "%s/vpt-create-XXXXXX", getenv("VP_TEST_DIR") ? getenv("VP_TEST_DIR") : "/dev/shm");

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../common.h"
+#include "../num.h"
 
 #define PG 4096
 #define NP 2048
@@ -59,7 +60,7 @@ static void test_home_matches_working_copy(void **state)
 	int fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	uint8_t *buf = malloc(PG);
-	const int rounds = getenv("VP_CONCURRENT_ROUNDS") ? atoi(getenv("VP_CONCURRENT_ROUNDS")) : 12;
+	const int rounds = (int)vpt_env_uint("test_concurrent", "VP_CONCURRENT_ROUNDS", 12, 1, INT_MAX);
 	for (int round = 0; round < rounds; round++) {
 		pthread_t th[4];
 		struct warg wa[4];

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "vm_skip.h"
+#include "../num.h"
 
 /* Guest code, copied into guest memory at run time. */
 extern const uint8_t smoke_rm_start[], smoke_rm_end[];
@@ -500,8 +501,8 @@ static void test_longmode(long faults, double *pf_us, double *touch_us)
 
 int main(int argc, char **argv)
 {
-	long trips = argc > 1 ? atol(argv[1]) : 2000;
-	long faults = argc > 2 ? atol(argv[2]) : 20000;
+	long trips = argc > 1 ? (long)vpt_uint("kvm_smoke", "TRIPS", argv[1], 1, LONG_MAX) : 2000;
+	long faults = argc > 2 ? (long)vpt_uint("kvm_smoke", "FAULTS", argv[2], 1, LONG_MAX) : 20000;
 	if (argc > 3 || trips < 1 || faults < 1) {
 		fprintf(stderr, "usage: kvm_smoke [ROUND_TRIPS [FAULTS]]\n");
 		return 2;

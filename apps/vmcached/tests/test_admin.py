@@ -136,7 +136,12 @@ def refused_options(chk):
     for args, why in ((["-I", "40m"], "more than half of -m"),
                       (["-B", "binary"], "only the ascii"),
                       (["-o", "slab_chunk_max=1024,bogus_opt"], "bogus_opt"),
-                      (["-t", "0"], "bad -t")):
+                      (["-t", "0"], "bad -t"),
+                      (["-t", "2x"], "bad -t 2x"),
+                      (["-c", "-1"], "bad -c -1"),
+                      (["-R", ""], "bad -R"),
+                      (["-m", "64k"], "bad -m 64k"),
+                      (["--commit-interval", ""], "bad --commit-interval")):
         pool = vmctest.pool_path("opt")
         argv = [vmctest.vmcached_bin(), "-p", str(vmctest.free_port()),
                 "--pool", pool, "-m", "64"] + args
