@@ -246,14 +246,10 @@ long pr_too_large(struct vmc_conn *c, const char *key, size_t nkey,
 
 void pr_delta_stat(struct vmc_conn *c, bool incr, bool hit)
 {
-	if (incr && hit)
-		TSTAT_INC(c->w, incr_hits);
-	else if (incr)
-		TSTAT_INC(c->w, incr_misses);
-	else if (hit)
-		TSTAT_INC(c->w, decr_hits);
+	if (incr)
+		TSTAT_HIT(c->w, incr, hit);
 	else
-		TSTAT_INC(c->w, decr_misses);
+		TSTAT_HIT(c->w, decr, hit);
 }
 
 /* The commands. `short_only`: like memcached, a line of more than NTOK

@@ -394,17 +394,13 @@ long meta_mg(struct vmc_conn *c, const struct req *rq)
 		TSTAT_INC(c->w, cmd_touch);
 	else
 		TSTAT_INC(c->w, cmd_get);
+	if (m.has_T)
+		TSTAT_HIT(c->w, touch, it);
+	else
+		TSTAT_HIT(c->w, get, it);
 	if (it) {
-		if (m.has_T)
-			TSTAT_INC(c->w, touch_hits);
-		else
-			TSTAT_INC(c->w, get_hits);
 		ok = mg_hit(c, &m, hv, it, created, fas, &now);
 	} else {
-		if (m.has_T)
-			TSTAT_INC(c->w, touch_misses);
-		else
-			TSTAT_INC(c->w, get_misses);
 		if (!m.q)
 			ok = out_append(c, "EN", 2) && out_ok_flags(c, &m, m.b) &&
 			     out_append(c, "\r\n", 2);

@@ -156,10 +156,7 @@ long text_get(struct vmc_conn *c, const struct req *rq)
 		if (touch) {
 			TSTAT_INC(c->w, cmd_touch);
 			it = vmc_touch(k.p, k.n, hv, exptime, &now);
-			if (it)
-				TSTAT_INC(c->w, touch_hits);
-			else
-				TSTAT_INC(c->w, touch_misses);
+			TSTAT_HIT(c->w, touch, it);
 		} else {
 			TSTAT_INC(c->w, cmd_get);
 			it = vmc_find(k.p, k.n, hv, &now, &miss);
@@ -216,10 +213,7 @@ long text_delete(struct vmc_conn *c, const struct req *rq)
 	pr_fas_begin(c);
 	bool hit = vmc_delete(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n), &now);
 	int rc = pr_fas_end(c);
-	if (hit)
-		TSTAT_INC(c->w, delete_hits);
-	else
-		TSTAT_INC(c->w, delete_misses);
+	TSTAT_HIT(c->w, delete, hit);
 	return pr_fas_answer(c, rc, noreply, hit ? "DELETED" : "NOT_FOUND",
 			  linelen);
 }
@@ -288,10 +282,7 @@ long text_touch(struct vmc_conn *c, const struct req *rq)
 	bool hit = vmc_touch(t[1].p, t[1].n, vmc_hash(t[1].p, t[1].n),
 			     pr_abs_exptime(e, &now), &now) != NULL;
 	int rc = pr_fas_end(c);
-	if (hit)
-		TSTAT_INC(c->w, touch_hits);
-	else
-		TSTAT_INC(c->w, touch_misses);
+	TSTAT_HIT(c->w, touch, hit);
 	return pr_fas_answer(c, rc, noreply, hit ? "TOUCHED" : "NOT_FOUND",
 			  linelen);
 }

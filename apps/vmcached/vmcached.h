@@ -55,6 +55,9 @@ struct vmc_tstats {
 #define TSTAT_ADD(w, field, v) \
 	__atomic_store_n(&(w)->st.field, (w)->st.field + (v), __ATOMIC_RELAXED)
 #define TSTAT_INC(w, field) TSTAT_ADD(w, field, 1)
+/* TSTAT_HIT -- count a keyed command's outcome: cmd_hits or cmd_misses. */
+#define TSTAT_HIT(w, cmd, hit) \
+	((hit) ? TSTAT_INC(w, cmd##_hits) : TSTAT_INC(w, cmd##_misses))
 
 struct vmc_conn;
 struct vmc_worker {
