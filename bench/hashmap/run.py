@@ -36,34 +36,30 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import benchenv  # noqa: E402
 
+
+def vp(binary, tracker, iv, label):
+    """vp -- a VolipMem configuration: the tracker and commit interval, given
+    both as hm_bench options and as the library's environment."""
+    return (binary, ["--config", "vp", "--tracker", tracker, "--interval-ms", iv],
+            {"VOLIPMEM_TRACKER": tracker, "VOLIPMEM_COMMIT_INTERVAL_MS": iv}, label)
+
+
 CONFIGS = {
     # name: (binary, args, environment, label)
     "volatile": ("vp", ["--config", "volatile"], {}, "malloc, no persistence"),
     "pmdk": ("pmdk", ["--config", "pmdk"], {"PMEM_IS_PMEM_FORCE": "1"},
              "PMDK 1.12 libpmemobj, hand-written TX_ADD, B ops per tx"),
-    "vp-uffd-sync": ("vp", ["--config", "vp", "--tracker", "uffd", "--interval-ms", "0"],
-                     {"VOLIPMEM_TRACKER": "uffd", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
-                     "VolipMem, uffd tracker, synchronous pend()"),
-    "vp-mprotect-sync": ("vp", ["--config", "vp", "--tracker", "mprotect", "--interval-ms", "0"],
-                         {"VOLIPMEM_TRACKER": "mprotect", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
-                         "VolipMem, mprotect tracker, synchronous pend()"),
-    "vp-uffd-relaxed": ("vp", ["--config", "vp", "--tracker", "uffd", "--interval-ms", "{iv}"],
-                        {"VOLIPMEM_TRACKER": "uffd", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
-                        "VolipMem, uffd tracker, relaxed commits every {iv} ms"),
-    "pmthreads-style": ("vp", ["--config", "vp", "--tracker", "mprotect", "--interval-ms", "{iv}"],
-                        {"VOLIPMEM_TRACKER": "mprotect", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
-                        "mprotect tracker + relaxed commits every {iv} ms (PMThreads-style)"),
-    "vp-cc-sync": ("vpcc", ["--config", "vp", "--tracker", "cc", "--interval-ms", "0"],
-                   {"VOLIPMEM_TRACKER": "cc", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
-                   "VolipMem, cc tracker (built with volipmem-cc), synchronous pend()"),
-    "vp-cc-relaxed": ("vpcc", ["--config", "vp", "--tracker", "cc", "--interval-ms", "{iv}"],
-                      {"VOLIPMEM_TRACKER": "cc", "VOLIPMEM_COMMIT_INTERVAL_MS": "{iv}"},
-                      "VolipMem, cc tracker (built with volipmem-cc), relaxed commits every {iv} ms"),
+    "vp-uffd-sync": vp("vp", "uffd", "0", "VolipMem, uffd tracker, synchronous pend()"),
+    "vp-mprotect-sync": vp("vp", "mprotect", "0", "VolipMem, mprotect tracker, synchronous pend()"),
+    "vp-uffd-relaxed": vp("vp", "uffd", "{iv}", "VolipMem, uffd tracker, relaxed commits every {iv} ms"),
+    "pmthreads-style": vp("vp", "mprotect", "{iv}",
+                          "mprotect tracker + relaxed commits every {iv} ms (PMThreads-style)"),
+    "vp-cc-sync": vp("vpcc", "cc", "0", "VolipMem, cc tracker (built with volipmem-cc), synchronous pend()"),
+    "vp-cc-relaxed": vp("vpcc", "cc", "{iv}",
+                        "VolipMem, cc tracker (built with volipmem-cc), relaxed commits every {iv} ms"),
     "volatile-cc": ("vpcc", ["--config", "volatile"], {},
                     "malloc, no persistence, built with volipmem-cc (instrumentation overhead)"),
-    "vp-full-sync": ("vp", ["--config", "vp", "--tracker", "full", "--interval-ms", "0"],
-                     {"VOLIPMEM_TRACKER": "full", "VOLIPMEM_COMMIT_INTERVAL_MS": "0"},
-                     "VolipMem, full tracker (oracle: every page written), synchronous"),
+    "vp-full-sync": vp("vp", "full", "0", "VolipMem, full tracker (oracle: every page written), synchronous"),
 }
 DEFAULT_CONFIGS = ["volatile", "pmdk", "vp-uffd-sync", "vp-mprotect-sync",
                    "vp-uffd-relaxed", "pmthreads-style"]

@@ -128,8 +128,6 @@ void vp__commit_locked(struct vp_commit *cm)
 	unsigned long long cow_f0 = atomic_load(&vp__cow.faults);
 	if (!rc && n && cow != VP_COW_CONCURRENT)
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
-	if (!rc && n && cm->trk->ops->settled)
-		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
 	t3 = vp__now_ns();
 	pthread_mutex_lock(&cm->mu);
 	cm->gate_closed = false;
@@ -150,6 +148,11 @@ void vp__commit_locked(struct vp_commit *cm)
 			rc = vp__err(rce, "giving back the pages of the write set after the copy failed: %s",
 				     strerror(-rce));
 	}
+	/* After the copy, concurrent or not: it is what fills log.changed. The
+	 * tracker's state it updates is the collector's, untouched until the
+	 * next commit. */
+	if (!rc && n && cm->trk->ops->settled)
+		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
 	uint64_t t3c = vp__now_ns();
 	if (n)
 		vp__cow_observe(&vp__cow, n, cow == VP_COW_CONCURRENT ? t3c - tc : t3 - t2);

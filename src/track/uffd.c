@@ -317,11 +317,8 @@ static int uf_probe(void)
 				  &s);
 		if (!rc && s.n != 0)
 			rc = vp__err(VP_E_TRACKER, "uffd probe: re-protect did not take (PAGEMAP_SCAN unsupported?)");
-		if (!rc) {
-			memset(p, 1, len); /* private pages, then arm everything again */
-			if (!(rc = wp_range(u, p, len)))
-				probe_cost(u, p, &probed);
-		}
+		if (!rc) /* populated (MAP_POPULATE) and, after the scans, all armed */
+			probe_cost(u, p, &probed);
 	}
 	if (rc == -EINVAL || rc == -ENOTTY)
 		rc = vp__err(VP_E_TRACKER, "the kernel lacks PAGEMAP_SCAN or async write-protect (Linux 6.7+ needed)");
