@@ -7,12 +7,15 @@
 # bench/benchenv.py session, so each refuses (exit 3) on a busy machine;
 # this script then stops at that runner, says so, and runs nothing after it.
 #
-#   core       bench/core/run.py: trackers uffd and mprotect, every part,
-#              PMDK's 8-byte transaction (`pmdk`) beside them in each run
+#   core       bench/core/run.py: trackers uffd, mprotect and cc (when
+#              bench_core_cc is built), every part, PMDK's 8-byte transaction
+#              (`pmdk`) beside them in each run
 #   hashmap    bench/hashmap/run.py: insert, 1 and 2 threads, 1/16/256 ops per
 #              FAS, PMDK, VolipMem sync and relaxed 1 ms, PMThreads-style at
-#              1 ms (the other workloads and configurations are cut: the full
-#              matrix takes over 20 minutes)
+#              1 ms; with hm_bench_vp_cc built also vp-cc-sync, vp-cc-relaxed
+#              and the volatile table plain and instrumented (the other
+#              workloads and configurations are cut: the full matrix takes
+#              over 20 minutes)
 #   memcached  bench/memcached/side_by_side.py: get90-32 and get50-1k against
 #              vmcached per-request durable and at 1 ms, 3 repeats alternating
 #   tinydb     bench/tinydb/bench_tinydb.py: N = 100, 1,000, 10,000, 3 repeats
@@ -100,10 +103,18 @@ one() {
 total=0
 done_list=
 cd "$root" || exit 2
-one core $py bench/core/run.py --build "$build" --runs "$runs" --trackers uffd,mprotect \
+# The cc tracker's rows and cells where its instrumented builds exist
+# (VOLIPMEM_CC's clang and llvm-14-dev; tools/cc).
+core_trackers=uffd,mprotect
+hm_configs=pmdk,vp-uffd-sync,vp-uffd-relaxed,pmthreads-style
+if [ -x "$build/bench/core/bench_core_cc" ]; then core_trackers=$core_trackers,cc; fi
+if [ -x "$build/bench/hashmap/hm_bench_vp_cc" ]; then
+	hm_configs=$hm_configs,vp-cc-sync,vp-cc-relaxed,volatile,volatile-cc
+fi
+one core $py bench/core/run.py --build "$build" --runs "$runs" --trackers "$core_trackers" \
 	--out "$out"
 one hashmap $py bench/hashmap/run.py --build-dir "$build" --runs "$runs" \
-	--configs pmdk,vp-uffd-sync,vp-uffd-relaxed,pmthreads-style --workloads insert \
+	--configs "$hm_configs" --workloads insert \
 	--threads 1,2 --batches 1,16,256 --interval 1 --out "$out"
 one memcached env VMCACHED="$build/apps/vmcached/vmcached" VMC_BENCH_LOADS="get90-32 get50-1k" \
 	VMC_BENCH_MODES="0 1" VMC_BENCH_REPEAT=3 \

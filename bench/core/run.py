@@ -8,7 +8,7 @@ of the commit; the 8-byte FAS rows against PMDK's 8-byte transaction, the
 `pmdk` part, which runs just before each tracker's parts in every run, so
 that ours and the peer alternate).
 
-    bench/core/run.py [--runs N] [--build build] [--trackers uffd,mprotect,full]
+    bench/core/run.py [--runs N] [--build build] [--trackers uffd,mprotect,cc,full]
                       [--parts env,empty,...] [--out docs [--tag core]] [--force]
 
 With --out DIR it also writes DIR/data/TAG.md (the table, under a header
@@ -33,7 +33,10 @@ PLOT = [("per FAS, ns", [("pmdk_tx8_ns", 1), ("empty_fas_ns", 1), ("same_page_fa
 
 
 def measure(a, exe, trackers):
+    """exe is bench_core; the cc tracker's parts run in bench_core_cc (the same
+    program built with the cc instrumentation), PMDK's part in bench_core."""
     results = {t: {} for t in trackers}
+    exe_cc = os.path.join(os.path.dirname(exe), "bench_core_cc")
     parts = a.parts.split(",")
     for r in range(a.runs):
         for t in trackers:
@@ -52,7 +55,7 @@ def measure(a, exe, trackers):
                                             "large"):
                     continue
                 env = dict(os.environ, VOLIPMEM_TRACKER=t, VOLIPMEM_FORCE_PMEM="1")
-                out = subprocess.run([exe, part], env=env, capture_output=True, text=True,
+                out = subprocess.run([exe_cc if t == "cc" else exe, part], env=env, capture_output=True, text=True,
                                      check=True).stdout
                 parse(out, results[t])
         print(f"run {r + 1}/{a.runs} done", file=sys.stderr)
@@ -127,6 +130,9 @@ def main():
     if not os.access(exe, os.X_OK):
         sys.exit("%s not built; build with cmake first" % exe)
     trackers = a.trackers.split(",")
+    if "cc" in trackers and not os.access(os.path.join(os.path.dirname(exe), "bench_core_cc"),
+                                          os.X_OK):
+        sys.exit("tracker cc: bench_core_cc not built (it needs clang and llvm-14-dev)")
     # The peer (PMDK) is measured only with the pmdk part.
     s = benchenv.Session("bench/core", a.out, a.force, a.build, runs=a.runs,
                          peer="pmdk" in a.parts.split(","))
