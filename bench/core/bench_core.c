@@ -10,6 +10,12 @@
  *   same_page_fas_us       synchronous FAS of one 8-byte store to one hot page
  *   {fas_1p,same_page}_bytes_per_fas  bytes the persist layer stored to the
  *                          medium per such FAS (vp_stats.bytes_persisted)
+ *   {fas_1p,same_page}_{collect,prepare,log,update,rest}_ns  the per-step
+ *                          breakdown of that FAS: vp_stats' time in steps
+ *                          1-4 (fas_1p: medians over the FASes; same_page:
+ *                          means, as its loop is timed whole) and what they
+ *                          leave of the FAS time (the first write's fault,
+ *                          pstart/pend and the gate)
  *   pmdk_tx8_ns            the peer: PMDK libpmemobj TX_BEGIN; TX_ADD 8 B;
  *                          store; TX_END (pool in $VP_BENCH_DIR; run with
  *                          PMEM_IS_PMEM_FORCE=1; absent if built without it)
@@ -116,6 +122,31 @@ static double bytes_per_fas(int n)
 	return (double)st.bytes_persisted / n;
 }
 
+/* step_ns -- vp_stats' time in commit steps 1-4 so far. */
+static void step_ns(double out[4])
+{
+	struct vp_stats st;
+	vp_stats(&st);
+	out[0] = (double)st.ns_collect;
+	out[1] = (double)st.ns_prepare;
+	out[2] = (double)st.ns_log;
+	out[3] = (double)st.ns_update;
+}
+
+/* steps -- print the per-step breakdown of a FAS that took total_ns, whose
+ * steps took step[0..3] ns: each step and what the steps leave of the FAS
+ * time. */
+static void steps(const char *prefix, const double step[4], double total_ns)
+{
+	static const char *const name[4] = {"collect", "prepare", "log", "update"};
+	double rest = total_ns;
+	for (int i = 0; i < 4; i++) {
+		printf("%s_%s_ns %.0f\n", prefix, name[i], step[i]);
+		rest -= step[i];
+	}
+	printf("%s_rest_ns %.0f\n", prefix, rest);
+}
+
 static void bench_fas_pages(void)
 {
 	open_pool(GiB);
@@ -127,9 +158,14 @@ static void bench_fas_pages(void)
 	for (int ki = 0; ki < 3; ki++) {
 		int k = ks[ki], iters = k == 256 ? 200 : 2000;
 		double *v = malloc(sizeof(double) * (size_t)iters);
+		double *sv[4];
+		for (int j = 0; j < 4; j++)
+			sv[j] = malloc(sizeof(double) * (size_t)iters);
 		int off = 0;
 		vp_stats_reset();
 		for (int i = 0; i < iters; i++) {
+			double s0[4], s1[4];
+			step_ns(s0);
 			uint64_t t0 = vp__now_ns();
 			pstart();
 			for (int j = 0; j < k; j++) /* one 8-byte store per page */
@@ -137,11 +173,22 @@ static void bench_fas_pages(void)
 							(size_t)(i % 64) * 8))++;
 			pend();
 			v[i] = (double)(vp__now_ns() - t0) / 1000.0;
+			step_ns(s1);
+			for (int j = 0; j < 4; j++)
+				sv[j][i] = s1[j] - s0[j];
 			off = (off + k * 7 + 1) % region;
 		}
 		printf("fas_%dp_us %.2f\n", k, median(v, iters));
-		if (k == 1)
+		if (k == 1) {
 			printf("fas_1p_bytes_per_fas %.0f\n", bytes_per_fas(iters));
+			/* medians per step, beside the median FAS */
+			double m[4];
+			for (int j = 0; j < 4; j++)
+				m[j] = median(sv[j], iters);
+			steps("fas_1p", m, median(v, iters) * 1000.0);
+		}
+		for (int j = 0; j < 4; j++)
+			free(sv[j]);
 		free(v);
 	}
 	close_pool();
@@ -165,8 +212,14 @@ static void bench_same_page(void)
 		r[0]++;
 		pend();
 	}
-	printf("same_page_fas_us %.2f\n", (double)(vp__now_ns() - t0) / n / 1000.0);
+	const double total = (double)(vp__now_ns() - t0);
+	printf("same_page_fas_us %.2f\n", total / n / 1000.0);
 	printf("same_page_bytes_per_fas %.0f\n", bytes_per_fas(n));
+	double m[4]; /* means per FAS: the loop is timed as a whole */
+	step_ns(m);
+	for (int j = 0; j < 4; j++)
+		m[j] /= n;
+	steps("same_page", m, total / n);
 	close_pool();
 }
 

@@ -89,13 +89,15 @@ def table(results, trackers):
         if pmdk:
             if "same_page_fas_us" in m:
                 m["same_page_vs_pmdk"] = m["same_page_fas_us"] * 1e3 / pmdk
-            if "fas_1p_us" in m and "env_uffd_first_write_ns" in m:
+            if "fas_1p_us" in m:
+                m["fresh_page_vs_pmdk"] = m["fas_1p_us"] * 1e3 / pmdk
+            if "fas_1p_us" in m and "env_uffd_first_write_ns" in m and t != "cc":
                 m["fresh_page_less_fault_vs_pmdk"] = \
                     (m["fas_1p_us"] * 1e3 - m["env_uffd_first_write_ns"]) / pmdk
             if "empty_fas_ns" in m:
                 m["empty_vs_pmdk"] = m["empty_fas_ns"] / pmdk
     keys += ["commit_vs_ceiling", "commit_vs_ceiling2", "stall_vs_commit", "same_page_vs_pmdk",
-             "fresh_page_less_fault_vs_pmdk", "empty_vs_pmdk"]
+             "fresh_page_vs_pmdk", "fresh_page_less_fault_vs_pmdk", "empty_vs_pmdk"]
     lines = ["| metric | " + " | ".join(trackers) + " |", "|---|" + "---|" * len(trackers)]
     for k in keys:
         row = []
