@@ -9,7 +9,9 @@
  * -m limit; when a store would exceed it, items are taken from the LRU tail:
  * expired or flushed ones are "reclaimed", live ones "evicted".
  */
+#ifndef _GNU_SOURCE /* vmcached-cc is compiled with -D_GNU_SOURCE */
 #define _GNU_SOURCE /* PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP */
+#endif
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -24,6 +26,16 @@
 #include <time.h>
 
 #include <volipmem.h>
+
+/* Under the cc instrumentation (vmcached-cc) the only libc calls here that
+ * write into the heap are memcpy and memset, which libvolipmem interposes
+ * (docs/cc.md). _FORTIFY_SOURCE would turn them into __memcpy_chk and
+ * __memset_chk, which it does not: those writes would go unseen. */
+#if defined(__has_feature)
+#if __has_feature(coverage_sanitizer) && defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
+#error "vmcached-cc: build without _FORTIFY_SOURCE (its __memcpy_chk is not interposed; see docs/cc.md)"
+#endif
+#endif
 
 struct vmc_root *vmc_root;
 size_t vmc_item_max = 1024 * 1024;

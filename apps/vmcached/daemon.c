@@ -23,7 +23,9 @@
  * has been checked, which takes a while for a big cache; STOPPING=1 says
  * the final commit is under way.
  */
+#ifndef _GNU_SOURCE /* vmcached-cc is compiled with -D_GNU_SOURCE */
 #define _GNU_SOURCE /* asprintf, pipe2 */
+#endif
 #include "vmcached.h"
 
 #include <errno.h>

@@ -7,7 +7,12 @@
  * Options follow memcached where they mean the same (-p -l -t -m -c -I -v
  * -d -P, -u accepted and ignored); --pool names the pool file and
  * --commit-interval chooses durability: 0 = each request is durable before
- * it is acknowledged, N > 0 = relaxed, a commit every N ms.
+ * it is acknowledged, N > 0 = relaxed, a commit every N ms; --tracker
+ * names the write tracker (VOLIPMEM_TRACKER).
+ *
+ * The same sources built with the cc instrumentation are vmcached-cc
+ * (docs/vmcached.md): it uses the cc tracker unless told otherwise, and
+ * this build, whose stores are not instrumented, refuses cc by name.
  *
  * SIGTERM, SIGINT and SIGHUP stop the server cleanly: the workers finish
  * their batch (within 200 ms, their longest wait), and punmap() commits
@@ -34,6 +39,19 @@
 
 #include <volipmem.h>
 
+/* VMC_INSTRUMENTED -- 1 when clang compiled this file with
+ * -fsanitize-coverage (vmcached-cc, or a build with
+ * `pkg-config --cflags volipmem-cc`): every store reports its address. */
+#if defined(__has_feature)
+#if __has_feature(coverage_sanitizer)
+#define VMC_INSTRUMENTED 1
+#endif
+#endif
+#ifndef VMC_INSTRUMENTED
+#define VMC_INSTRUMENTED 0
+#endif
+#define VMC_PROG (VMC_INSTRUMENTED ? "vmcached-cc" : "vmcached")
+
 struct vmc_settings vmc_settings = {
 	.port = 11211,
 	.listen = "127.0.0.1",
@@ -49,7 +67,7 @@ time_t vmc_started;
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: vmcached [options]\n"
+"usage: %s [options]\n"
 "  -p, --port=PORT           TCP port (11211)\n"
 "  -l, --listen=ADDR         address to listen on (127.0.0.1)\n"
 "  -t, --threads=N           worker threads (one per core)\n"
@@ -73,8 +91,36 @@ static void usage(FILE *f)
 "                            (default); MS > 0 = commit every MS ms\n"
 "                            (fractions allowed, e.g. 0.1)\n"
 "      --check               check the pool's cache and exit (0 = whole)\n"
+"      --tracker=NAME        how write sets are found, as VOLIPMEM_TRACKER:\n"
+"                            uffd, mprotect, ... (the library's choice);\n"
+"                            cc only in vmcached-cc, where it is the default\n"
 "  -h, --help                this text\n"
-"  -V, --version             print the version\n");
+"  -V, --version             print the version\n", VMC_PROG);
+}
+
+/* choose_tracker -- --tracker (or VOLIPMEM_TRACKER) against this build.
+ * The cc tracker sees only instrumented stores. In the plain build none
+ * of vmcached's is, and pmap() would refuse cc with the library's generic
+ * message; name the build that has them instead. vmcached-cc defaults to
+ * cc, the reason it exists; another tracker may still be named. */
+static int choose_tracker(const char *opt)
+{
+	if (opt && setenv("VOLIPMEM_TRACKER", opt, 1) != 0) {
+		fprintf(stderr, "%s: --tracker %s: %s\n", VMC_PROG, opt, strerror(errno));
+		return -1;
+	}
+	const char *t = getenv("VOLIPMEM_TRACKER");
+	if (VMC_INSTRUMENTED && (!t || !*t))
+		return setenv("VOLIPMEM_TRACKER", "cc", 1) == 0 ? 0 : -1;
+	if (!VMC_INSTRUMENTED && t && strcmp(t, "cc") == 0) {
+		fprintf(stderr, "vmcached: the cc tracker (%s) needs vmcached-cc, the build "
+			"of vmcached with the cc instrumentation: this binary's stores into the "
+			"heap are not instrumented, so cc would miss them. Run vmcached-cc, "
+			"or choose another tracker (uffd, mprotect)\n",
+			opt ? "--tracker cc" : "VOLIPMEM_TRACKER=cc");
+		return -1;
+	}
+	return 0;
 }
 
 static void on_signal(int sig)
@@ -194,7 +240,7 @@ static void *ticker(void *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_POOL = 1000, OPT_INTERVAL, OPT_CHECK };
+	enum { OPT_POOL = 1000, OPT_INTERVAL, OPT_CHECK, OPT_TRACKER };
 	static const struct option opts[] = {
 		{ "port", required_argument, NULL, 'p' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -208,12 +254,13 @@ int main(int argc, char **argv)
 		{ "pool", required_argument, NULL, OPT_POOL },
 		{ "commit-interval", required_argument, NULL, OPT_INTERVAL },
 		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "tracker", required_argument, NULL, OPT_TRACKER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool check_only = false, background = false;
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *tracker = NULL;
 	int backlog = 1024;
 	bool item_max_given = false;
 	int o;
@@ -288,8 +335,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case OPT_CHECK: check_only = true; break;
+		case OPT_TRACKER: tracker = optarg; break;
 		case 'h': usage(stdout); return 0;
-		case 'V': printf("vmcached %s\n", VMC_VERSION); return 0;
+		case 'V': printf("%s %s\n", VMC_PROG, VMC_VERSION); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -320,6 +368,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vmc_settings.backlog = backlog;
+	/* before -d: a refusal must reach the terminal */
+	if (choose_tracker(tracker) != 0)
+		return 2;
 	if (background && !check_only) {
 		/* Before pmap(), never after: see daemon.c. Paths are made
 		 * absolute first, the daemon works in "/". */
@@ -374,11 +425,12 @@ int main(int argc, char **argv)
 	bool ticking = ms > 0 && !whole;
 	if (ticking && pthread_create(&tick, NULL, ticker, &ms) != 0)
 		ticking = false;
-	fprintf(stderr, "vmcached: listening on %s:%d, %d threads, -m %llu MiB, "
-		"%s%g ms\n", vmc_settings.listen, vmc_settings.port,
+	fprintf(stderr, "%s: listening on %s:%d, %d threads, -m %llu MiB, "
+		"%s%g ms, tracker %s\n", VMC_PROG, vmc_settings.listen, vmc_settings.port,
 		vmc_settings.threads,
 		(unsigned long long)(vmc_settings.maxbytes >> 20),
-		ms == 0 ? "synchronous commits, " : "relaxed commits every ", ms);
+		ms == 0 ? "synchronous commits, " : "relaxed commits every ", ms,
+		vp_tracker_name());
 	if (background && vmc_daemon_ready(pidfile) != 0) {
 		vmc_stop = 1;
 		rc = -1;

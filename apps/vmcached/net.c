@@ -19,7 +19,9 @@
  * on serving (reads, and further batches) meanwhile. No reply to a change
  * leaves before the change is durable.
  */
+#ifndef _GNU_SOURCE /* vmcached-cc is compiled with -D_GNU_SOURCE */
 #define _GNU_SOURCE /* accept4 */
+#endif
 #include "vmcached.h"
 
 #include <errno.h>
