@@ -177,10 +177,22 @@ def vmcached_bin():
 
 
 def start_vmcached(pool, port=None, args=(), env=None):
+    """VMCTEST_TRACKER=NAME: the server must report that tracker in
+    `stats` (vp_tracker), else the start fails; a cc test that silently
+    ran on another tracker would prove nothing about cc."""
     port = port or free_port()
     argv = [vmcached_bin(), "-p", str(port), "-l", "127.0.0.1", "--pool", pool,
             "-m", "64", "-t", "2"] + list(args)
-    return Server(argv, port, env=env)
+    srv = Server(argv, port, env=env)
+    want = os.environ.get("VMCTEST_TRACKER")
+    if want:
+        m = re.search(rb"STAT vp_tracker (\S+)", request(port, b"stats\r\n"))
+        got = m.group(1).decode() if m else "(no vp_tracker in stats)"
+        if got != want:
+            srv.kill()
+            raise RuntimeError("%s runs tracker %s, VMCTEST_TRACKER wants %s"
+                               % (argv[0], got, want))
+    return srv
 
 
 def start_memcached(args=()):
