@@ -17,7 +17,8 @@
 #              workloads and configurations are cut: the full matrix takes
 #              over 20 minutes)
 #   memcached  bench/memcached/side_by_side.py: get90-32 and get50-1k against
-#              vmcached per-request durable and at 1 ms, 3 repeats alternating
+#              vmcached per-request durable and at 1 ms, 3 repeats alternating;
+#              with vmcached-cc built also vmcached-cc per-request durable
 #   tinydb     bench/tinydb/bench_tinydb.py: N = 100, 1,000, 10,000, 3 repeats
 #   vm         bench/vm/run.py: in the qemu guest and here, or --host-only
 #              when the qemu harness is not set up
@@ -38,7 +39,8 @@
 # settings: core 291 s, hashmap 222 s, memcached 228 s, tinydb 12 s, vm 4 s
 # host-only, 157 s with the qemu guest (VP_VM_CACHE=build-vm, 20-37 s per
 # boot); total 757 s (12.6 min) host-only, ~15 min with the guest.  An idle
-# machine is faster.
+# machine is faster.  (memcached's figure predates vmcached-cc's rows, which
+# add a fourth server run to each load and repeat: about a third more.)
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -116,7 +118,12 @@ one core $py bench/core/run.py --build "$build" --runs "$runs" --trackers "$core
 one hashmap $py bench/hashmap/run.py --build-dir "$build" --runs "$runs" \
 	--configs "$hm_configs" --workloads insert \
 	--threads 1,2 --batches 1,16,256 --interval 1 --out "$out"
-one memcached env VMCACHED="$build/apps/vmcached/vmcached" VMC_BENCH_LOADS="get90-32 get50-1k" \
+mc_cc=()
+if [ -x "$build/apps/vmcached/vmcached-cc" ]; then
+	mc_cc=("VMCACHED_CC=$build/apps/vmcached/vmcached-cc")
+fi
+one memcached env VMCACHED="$build/apps/vmcached/vmcached" "${mc_cc[@]}" VMC_BENCH_CC_MODES=0 \
+	VMC_BENCH_LOADS="get90-32 get50-1k" \
 	VMC_BENCH_MODES="0 1" VMC_BENCH_REPEAT=3 \
 	VMC_BENCH_SECONDS="${VP_PUBLISH_MC_SECONDS:-10}" \
 	$py bench/memcached/side_by_side.py --build-dir "$build" --out "$out"

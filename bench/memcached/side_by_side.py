@@ -7,7 +7,9 @@ by memcaslap (libmemcached-tools) with the same settings; servers run one
 after the other on the same machine (client and server share the cores,
 so the comparison is only fair when the runs alternate). vmcached runs once
 per durability setting: per-request durability (--commit-interval 0) and
-relaxed commits every 0.1, 1 and 10 ms.
+relaxed commits every 0.1, 1 and 10 ms. With VMCACHED_CC, vmcached-cc (the
+build with the cc instrumentation, on the cc tracker) runs beside them at
+the commit intervals of VMC_BENCH_CC_MODES.
 
 Printed per workload: throughput, mean and log2-bucket p50/p99 latency
 (memcaslap's histogram: a percentile is reported as the upper edge of its
@@ -24,6 +26,8 @@ Knobs (environment):
   VMC_BENCH_THREADS   server and client threads (default 2)
   VMC_BENCH_CONC      memcaslap concurrency (default 64)
   VMCACHED            the vmcached binary (default: build tree guesses)
+  VMCACHED_CC         the vmcached-cc binary: adds its rows (default: none)
+  VMC_BENCH_CC_MODES  vmcached-cc's commit intervals in ms (default "0")
 Usage: bench/memcached/side_by_side.py [--out docs [--tag memcached]] [--force]
                                        [--build-dir build]   (from anywhere)
 With --out DIR it also writes DIR/data/TAG.md (the table under a header
@@ -50,6 +54,8 @@ FULL = os.environ.get("VMC_BENCH_FULL") == "1"
 SECONDS = int(os.environ.get("VMC_BENCH_SECONDS", "20" if FULL else "2"))
 REPEAT = int(os.environ.get("VMC_BENCH_REPEAT", "3" if FULL else "1"))
 MODES = os.environ.get("VMC_BENCH_MODES", "0 0.1 1 10").split()
+VMCACHED_CC = os.environ.get("VMCACHED_CC")
+CC_MODES = os.environ.get("VMC_BENCH_CC_MODES", "0").split() if VMCACHED_CC else []
 THREADS = int(os.environ.get("VMC_BENCH_THREADS", "2"))
 CONC = int(os.environ.get("VMC_BENCH_CONC", "64"))
 MEM_MB = 256
@@ -100,6 +106,27 @@ def find_vmcached():
     sys.exit("set VMCACHED to the vmcached binary")
 
 
+def find_vmcached_cc():
+    if not os.access(VMCACHED_CC, os.X_OK):
+        sys.exit("VMCACHED_CC=%s: not an executable (vmcached-cc is built only "
+                 "with clang and llvm-14-dev)" % VMCACHED_CC)
+    return VMCACHED_CC
+
+
+def tracker_of(port):
+    """The server's vp_tracker, from `stats`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(b"stats\r\n")
+        out = b""
+        while not out.endswith(b"END\r\n"):
+            d = c.recv(65536)
+            if not d:
+                break
+            out += d
+    m = re.search(rb"STAT vp_tracker (\S+)", out)
+    return m.group(1).decode() if m else None
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -131,12 +158,18 @@ def start(kind, mode=None):
         if os.path.exists(pool):
             os.unlink(pool)
         tmpfiles.append(pool)
-        argv = [find_vmcached(), "-l", "127.0.0.1", "-p", str(port),
-                "-t", str(THREADS), "-m", str(MEM_MB), "--pool", pool,
-                "--commit-interval", mode]
+        cc = kind == "vmcached-cc"
+        argv = [find_vmcached_cc() if cc else find_vmcached(), "-l", "127.0.0.1",
+                "-p", str(port), "-t", str(THREADS), "-m", str(MEM_MB),
+                "--pool", pool, "--commit-interval", mode]
+        if cc:
+            argv += ["--tracker", "cc"]
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs.append(p)
     wait_port(port, p)
+    if kind == "vmcached-cc" and tracker_of(port) != "cc":
+        sys.exit("%s does not run the cc tracker (stats: vp_tracker %s)"
+                 % (argv[0], tracker_of(port)))
     return p, port, pool
 
 
@@ -206,7 +239,7 @@ def median_cell(results):
 
 def server_name(s):
     return "memcached" if s[1] is None else (
-        "vmcached sync" if s[1] == "0" else "vmcached %sms" % s[1])
+        "%s sync" % s[0] if s[1] == "0" else "%s %sms" % (s[0], s[1]))
 
 
 def main():
@@ -221,15 +254,19 @@ def main():
     if not shutil.which("memcaslap") or not shutil.which("memcached"):
         print("SKIP: needs memcached and libmemcached-tools (memcaslap)")
         sys.exit(77)
+    if VMCACHED_CC:
+        find_vmcached_cc()    # a bad path stops here, before any run
     cfgdir = tempfile.mkdtemp(prefix="vmcbench-")
     tmpfiles.append(cfgdir)
-    servers = [("memcached", None)] + [("vmcached", m) for m in MODES]
+    servers = ([("memcached", None)] + [("vmcached", m) for m in MODES]
+               + [("vmcached-cc", m) for m in CC_MODES])
     bs = benchenv.Session("bench/memcached", a.out, a.force, a.build_dir, runs=REPEAT)
     bs.start()
-    title = ("memcached %s vs vmcached, -t %d -m %d; memcaslap -T %d -c %d -t %ds "
+    title = ("memcached %s vs vmcached%s, -t %d -m %d; memcaslap -T %d -c %d -t %ds "
              "-w 2k, %d run(s) per cell (median)" %
              (subprocess.run(["memcached", "-V"], capture_output=True,
-                             text=True).stdout.strip(), THREADS, MEM_MB, THREADS,
+                             text=True).stdout.strip(),
+              " and vmcached-cc (cc tracker)" if CC_MODES else "", THREADS, MEM_MB, THREADS,
               CONC, SECONDS, REPEAT))
     print(title)
     table = {}
