@@ -91,9 +91,9 @@ static void usage(FILE *f)
 "                            (default); MS > 0 = commit every MS ms\n"
 "                            (fractions allowed, e.g. 0.1)\n"
 "      --check               check the pool's cache and exit (0 = whole)\n"
-"      --tracker=NAME        how write sets are found, as VOLIPMEM_TRACKER:\n"
-"                            uffd, mprotect, ... (the library's choice);\n"
-"                            cc only in vmcached-cc, where it is the default\n"
+"      --tracker=NAME        how write sets are found (VOLIPMEM_TRACKER):\n"
+"                            uffd, mprotect, ...; default the library's\n"
+"                            choice; cc only in vmcached-cc, its default\n"
 "  -h, --help                this text\n"
 "  -V, --version             print the version\n", VMC_PROG);
 }
