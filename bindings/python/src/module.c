@@ -397,13 +397,13 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef moddef = {
 	PyModuleDef_HEAD_INIT,
-	.m_name = "volipmem._volipmem",
+	.m_name = VPY_MOD,
 	.m_doc = "CPython binding of libvolipmem (use the volipmem package).",
 	.m_size = -1,
 	.m_methods = module_methods,
 };
 
-PyMODINIT_FUNC PyInit__volipmem(void)
+PyMODINIT_FUNC VPY_INIT(void)
 {
 	if (PyType_Ready(&PDictBase_Type) < 0 ||
 	    PyType_Ready(&PListBase_Type) < 0 ||
@@ -423,7 +423,8 @@ PyMODINIT_FUNC PyInit__volipmem(void)
 	    PyModule_AddIntConstant(m, "RELAXED", VP_RELAXED) < 0 ||
 	    PyModule_AddIntConstant(m, "CREATE_ONLY", VP_CREATE_ONLY) < 0 ||
 	    PyModule_AddIntConstant(m, "OPEN_ONLY", VP_OPEN_ONLY) < 0 ||
-	    PyModule_AddIntConstant(m, "SPARSE", VP_SPARSE) < 0) {
+	    PyModule_AddIntConstant(m, "SPARSE", VP_SPARSE) < 0 ||
+	    PyModule_AddIntConstant(m, "CC", VPY_IS_CC) < 0) {
 		Py_DECREF(m);
 		return NULL;
 	}

@@ -987,7 +987,7 @@ static PyObject *PDI_next(PDictIter *it)
 
 PyTypeObject PDictIter_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "volipmem._volipmem.PDictKeyIterator",
+	.tp_name = VPY_MOD ".PDictKeyIterator",
 	.tp_basicsize = sizeof(PDictIter),
 	.tp_dealloc = (destructor)PDI_dealloc,
 	.tp_flags = Py_TPFLAGS_DEFAULT,
@@ -1039,7 +1039,7 @@ static PyMethodDef PD_methods[] = {
 
 PyTypeObject PDictBase_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "volipmem._volipmem.PDictBase",
+	.tp_name = VPY_MOD ".PDictBase",
 	.tp_basicsize = sizeof(PContainer),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "A dict stored in the persistent heap (see volipmem.PDict).",

@@ -724,7 +724,7 @@ static PyMethodDef PL_methods[] = {
 
 PyTypeObject PListBase_Type = {
 	PyVarObject_HEAD_INIT(NULL, 0)
-	.tp_name = "volipmem._volipmem.PListBase",
+	.tp_name = VPY_MOD ".PListBase",
 	.tp_basicsize = sizeof(PContainer),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_doc = "A list stored in the persistent heap (see volipmem.PList).",

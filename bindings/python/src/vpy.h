@@ -24,6 +24,20 @@
 
 #include <volipmem.h>
 
+/* The module's name: the same sources build `_volipmem` and, compiled by
+ * clang with the cc tracker's instrumentation and -DVPY_CC, `_volipmem_cc`
+ * (bindings/python/CMakeLists.txt; volipmem/__init__.py imports the latter
+ * under VOLIPMEM_TRACKER=cc). */
+#ifdef VPY_CC
+#define VPY_MOD "volipmem._volipmem_cc"
+#define VPY_INIT PyInit__volipmem_cc
+#define VPY_IS_CC 1
+#else
+#define VPY_MOD "volipmem._volipmem"
+#define VPY_INIT PyInit__volipmem
+#define VPY_IS_CC 0
+#endif
+
 /* ---- tagged values ---- */
 enum pv_tag {
 	PV_NONE = 0,   /* zeroed memory reads as None                      */

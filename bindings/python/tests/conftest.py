@@ -18,6 +18,16 @@ import volipmem
 if os.environ.get("VPY_EXPECT_INSTALLED") == "1":
     assert volipmem.__file__.startswith(sys.prefix + os.sep), volipmem.__file__
 
+
+def cc_built():
+    """Whether volipmem._volipmem_cc (the cc build) sits beside the package."""
+    import importlib.util
+    return importlib.util.find_spec("volipmem._volipmem_cc") is not None
+
+
+needs_cc = pytest.mark.skipif(not cc_built(), reason="volipmem._volipmem_cc "
+                              "not built (no clang with matching LLVM headers)")
+
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
 _counter = itertools.count()
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import volipmem
-from conftest import run_child
+from conftest import needs_cc, run_child
 
 WRITER = r"""
 import sys, volipmem
@@ -166,7 +166,8 @@ def check_invariant(path):
     return n
 
 
-@pytest.mark.parametrize("tracker", ["default", "mprotect"])
+@pytest.mark.parametrize("tracker", ["default", "mprotect",
+                                     pytest.param("cc", marks=needs_cc)])
 def test_kill9_mid_update(path, tracker):
     env = dict(os.environ)
     if tracker != "default":

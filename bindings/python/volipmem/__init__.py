@@ -21,16 +21,45 @@ durability modes).
 """
 
 import atexit as _atexit
+import os as _os
 from collections.abc import MutableMapping as _MutableMapping
 from collections.abc import MutableSequence as _MutableSequence
 
-from . import _volipmem as _c
-from ._volipmem import (Error, SYNC, RELAXED, CREATE_ONLY, OPEN_ONLY, SPARSE,
-                        pcommit, psync, set_durability, stats)
+
+def _extension():
+    """The C extension: _volipmem_cc (built with the cc tracker's
+    instrumentation) when VOLIPMEM_TRACKER=cc at import time, else the
+    plain _volipmem. One of them per process: the choice is made here."""
+    if _os.environ.get("VOLIPMEM_TRACKER") != "cc":
+        from . import _volipmem
+        return _volipmem
+    import importlib
+    try:
+        cc = importlib.import_module(__name__ + "._volipmem_cc")
+    except ModuleNotFoundError as e:
+        if e.name != __name__ + "._volipmem_cc":
+            raise
+        raise ImportError(
+            "VOLIPMEM_TRACKER=cc needs volipmem._volipmem_cc, the extension "
+            "built with the cc instrumentation, which is not installed "
+            "beside %s: it is built by the CMake build when clang and the "
+            "LLVM headers of the same version are found (docs/python.md, "
+            "\"The cc tracker\")" % _os.path.dirname(__file__),
+            name=e.name) from None
+    return cc
+
+
+_c = _extension()
+Error, SYNC, RELAXED = _c.Error, _c.SYNC, _c.RELAXED
+CREATE_ONLY, OPEN_ONLY, SPARSE = _c.CREATE_ONLY, _c.OPEN_ONLY, _c.SPARSE
+pcommit, psync, set_durability, stats = (_c.pcommit, _c.psync,
+                                         _c.set_durability, _c.stats)
+#: True when the extension in use is the cc build (VOLIPMEM_TRACKER=cc).
+CC = bool(_c.CC)
 
 __all__ = ["open", "Pool", "PDict", "PList", "Error", "SYNC", "RELAXED",
            "pcommit", "psync", "fas", "close", "set_durability", "stats",
-           "current_pool"]
+           "current_pool", "CC"]
 
 DEFAULT_SIZE = 64 << 20
 
@@ -131,6 +160,12 @@ class Pool:
     """An open pool (one per process). Use volipmem.open() to get one."""
 
     def __init__(self, path, size=DEFAULT_SIZE, *, flags=0, pickle=False):
+        if _os.environ.get("VOLIPMEM_TRACKER") == "cc" and not CC:
+            # pmap would refuse cc (no instrumented module) with a message
+            # that does not say why: the choice of module came first.
+            raise Error("VOLIPMEM_TRACKER=cc was set after `import volipmem` "
+                        "loaded the uninstrumented extension: set it before "
+                        "the import, so that volipmem._volipmem_cc is loaded")
         _c._open(path, size, flags, pickle)
         self.path = path
         self._closed = False
