@@ -33,6 +33,10 @@ Backends:
   memory      TinyDB(storage=MemoryStorage)          not durable
   vm-storage  TinyDB(pool, storage=VolipMemStorage)   stock tables, O(N)/op
   vm-table    volipmem.tinydb.open(pool)              persistent tables
+  vm-table-cc the same with the extension's cc build (VOLIPMEM_TRACKER=cc:
+              write sets from compiler instrumentation, docs/python.md); run
+              in a child process, since one process loads one extension.
+              Listed only when volipmem._volipmem_cc is built
   vm-relaxed  the same in relaxed mode (commit every --interval-ms ms)
 
 Usage:
@@ -45,10 +49,13 @@ Run with Debian's /usr/bin/python3 and PYTHONPATH=<build>/bindings/python.
 
 import argparse
 import gc
+import importlib.util
+import json
 import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,9 +69,13 @@ import volipmem.tinydb as vtdb
 
 import tinydb_out
 
-ALL = ["json", "memory", "vm-storage", "vm-table", "vm-relaxed"]
+CC = "vm-table-cc"
+CC_BUILT = volipmem.CC or \
+    importlib.util.find_spec("volipmem._volipmem_cc") is not None
+ALL = ["json", "memory", "vm-storage", "vm-table"] + [CC] * CC_BUILT + \
+    ["vm-relaxed"]
 OPS = ["search", "insert", "get", "update", "reopen"]
-FAST = ("vm-table", "vm-relaxed")
+FAST = ("vm-table", "vm-relaxed") + (CC,) * CC_BUILT
 
 
 def doc(i):
@@ -93,7 +104,7 @@ class Backend:
         if self.name == "vm-storage":
             return TinyDB(self.path, size=self.size,
                           storage=vtdb.VolipMemStorage)
-        if self.name == "vm-table":
+        if self.name in ("vm-table", CC):
             return vtdb.open(self.path, self.size)
         if self.name == "vm-relaxed":
             return vtdb.open(self.path, self.size,
@@ -130,6 +141,8 @@ def run_one(backend, n, k, kfast, seed):
     (their mean needs many operations to include the amortised cost of
     commits); searches and reopens are O(N): k everywhere. Returns ({op: seconds per op}, prefill seconds,
     fingerprint of results that must agree between backends)."""
+    if backend.name == CC and not volipmem.CC:
+        return run_cc_child(backend, n, k, kfast, seed)
     count = kfast if backend.name in FAST else k
     rng = random.Random(seed)
     targets = [rng.randint(0, n - 1) for _ in range(count)]
@@ -176,6 +189,40 @@ def run_one(backend, n, k, kfast, seed):
     backend.close(state[0])
     backend.remove()
     return res, prefill, size / n, (found[:k], got[:k], sizes)
+
+
+def run_cc_child(backend, n, k, kfast, seed):
+    """run_one(backend, ...) in a child interpreter that imports the cc build
+    (VOLIPMEM_TRACKER=cc: a process loads one extension, chosen at import);
+    the same return value, passed back as JSON on the child's last line."""
+    env = dict(os.environ, VOLIPMEM_TRACKER="cc")
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(volipmem.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [pkg] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    spec = json.dumps([backend.dir, backend.size, backend.interval,
+                       n, k, kfast, seed])
+    r = subprocess.run([sys.executable, os.path.abspath(__file__),
+                        "--cc-child", spec], env=env, capture_output=True,
+                       text=True)
+    sys.stderr.write(r.stderr)
+    if r.returncode != 0 or not r.stdout.strip():
+        sys.exit("bench_tinydb: the %s child failed (exit %d)%s" % (
+            CC, r.returncode, ": " + r.stdout[-2000:] if r.stdout else ""))
+    res, prefill, per_doc, fp = json.loads(r.stdout.strip().splitlines()[-1])
+    return res, prefill, per_doc, tuple(fp)
+
+
+def cc_child(spec):
+    """The --cc-child side of run_cc_child: one run_one of vm-table-cc."""
+    workdir, size, interval, n, k, kfast, seed = json.loads(spec)
+    if not volipmem.CC:
+        sys.exit("bench_tinydb --cc-child: the cc build was not imported "
+                 "(VOLIPMEM_TRACKER=%r)" % os.environ.get("VOLIPMEM_TRACKER"))
+    be = Backend(CC, workdir, 0, interval)
+    be.size = size
+    res, prefill, per_doc, fp = run_one(be, n, k, kfast, seed)
+    print(json.dumps([res, prefill, per_doc, list(fp)]))
+    return 0
 
 
 def python_bytes(n):
@@ -250,6 +297,8 @@ def print_size(backends, results, prefill, per_doc):
 
 def main():
     global run_one
+    if sys.argv[1:2] == ["--cc-child"] and len(sys.argv) == 3:
+        return cc_child(sys.argv[2])
     recorded, run_one = tinydb_out.record(run_one)   # for --out
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     tinydb_out.benchenv.add_args(ap)
@@ -288,6 +337,11 @@ def main():
         sizes.append(100000)
     backends = [b for b in args.backends.split(",") if b]
     for b in backends:
+        if b == CC and not CC_BUILT:
+            ap.error("backend %s needs volipmem._volipmem_cc, the extension's "
+                     "cc build, which is not beside %s (built by CMake when "
+                     "clang and matching LLVM headers are found)"
+                     % (CC, os.path.dirname(volipmem.__file__)))
         if b not in ALL:
             ap.error("unknown backend %s (choose from %s)" % (b, ", ".join(ALL)))
     if os.environ.get("VOLIPMEM_COMMIT_INTERVAL_MS", "0") not in ("", "0"):
