@@ -60,14 +60,27 @@ def pool(path):
     p.close()
 
 
-def run_child(code, *args, env=None, check=True, timeout=120, **kw):
-    """Run `code` in a fresh /usr/bin/python3 with this package on its path."""
+def forward_verify(stderr):
+    """Pass a child's verify-mode lines on to this process's stderr: under
+    tests/verify/run_clean.sh (pytest -s) a child's report of a line the
+    tracker did not record then fails the run like one of the parent's."""
+    for line in stderr.splitlines():
+        if "volipmem: verify:" in line:
+            print(line, file=sys.stderr, flush=True)
+
+
+def run_child(code, *args, env=None, check=True, timeout=120,
+              verify_ok=True, **kw):
+    """Run `code` in a fresh /usr/bin/python3 with this package on its path.
+    verify_ok=False: the child's verify reports are expected (not passed on)."""
     e = dict(os.environ)
     if env:
         e.update(env)
     r = subprocess.run([sys.executable, "-c", code] + [str(a) for a in args],
                        env=e, capture_output=True, text=True, timeout=timeout,
                        **kw)
+    if verify_ok:
+        forward_verify(r.stderr)
     if check and r.returncode != 0:
         raise AssertionError("child failed (%d):\n%s\n%s"
                              % (r.returncode, r.stdout, r.stderr))

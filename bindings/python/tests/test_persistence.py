@@ -13,7 +13,7 @@ import time
 import pytest
 
 import volipmem
-from conftest import needs_cc, run_child
+from conftest import forward_verify, needs_cc, run_child
 
 WRITER = r"""
 import sys, volipmem
@@ -191,6 +191,7 @@ def test_kill9_mid_update(path, tracker):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         err = proc.stderr.read()
+        forward_verify(err)
         proc.stdout.close()
         proc.stderr.close()
         assert seen == target, "child stopped early: %s" % err
