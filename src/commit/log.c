@@ -147,12 +147,15 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 		while (cap < n)
 			cap *= 2;
 		void *p = realloc(lg->desc, cap * sizeof *lg->desc);
-		void *c = p ? realloc(lg->changed, cap / 64 * sizeof *lg->changed) : NULL;
 		if (p)
 			lg->desc = p;
-		if (!c)
+		void *c = p ? realloc(lg->changed, cap / 64 * sizeof *lg->changed) : NULL;
+		if (c)
+			lg->changed = c;
+		void *si = c ? realloc(lg->slot, cap * sizeof *lg->slot) : NULL;
+		if (!si)
 			return vp__err(-ENOMEM, "out of memory for %llu log descriptors", (unsigned long long)n);
-		lg->changed = c;
+		lg->slot = si;
 		lg->desc_cap = cap;
 	}
 	if (n)
@@ -218,17 +221,48 @@ uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
 	return line_mask(work, home, ~0ull);
 }
 
+/*
+ * The stage. A LINES entry is a few lines of non-temporal stores into the
+ * log; step 4 would read them back from memory (a miss per line, and one
+ * more for the header) to store them home. An unsplit copy also keeps
+ * each LINES entry in lg->stage (a DRAM buffer of VP_STAGE_BYTES, reused
+ * by every group), and step 4 copies from there: the same bytes, from the
+ * cache. Entries past the stage's size, and a split copy's, are applied
+ * from the slot as before. Recovery always reads the slots.
+ */
+#define VP_STAGE_BYTES (128u * 1024u)
+
+/* note_changed -- set the write set's pages of word w in lg->changed. The
+ * halves of a split copy may share a word (atomic then); one store per 64
+ * pages, not one per page: a locked instruction between the non-temporal
+ * stores of two pages waits for the first page's to complete. */
+static void note_changed(struct vp_log *lg, uint64_t w, uint64_t bits, bool shared)
+{
+	if (!bits)
+		return;
+	if (shared)
+		__atomic_fetch_or(&lg->changed[w], bits, __ATOMIC_RELAXED);
+	else
+		lg->changed[w] |= bits;
+}
+
 /* copy_slots -- log entries for pages [from, to) of the write set into
  * slots base + from, base + from + 1, ...: unchanged pages take none. Returns the slot
- * after the last one used. */
+ * after the last one used. shared: the other half of a split copy runs
+ * beside this one (no stage then). */
 static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
-		       uint64_t to)
+			   uint64_t to, bool shared)
 {
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	const uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	bool sums = vp__opt.checksum_pages;
 	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
-	uint64_t i = from;
+	uint64_t i = from, cw = 0, cwi = from / 64;
+	if (!shared) {
+		lg->stage_used = 0;
+		if (!lg->stage)
+			lg->stage = aligned_alloc(VP_LINE, VP_STAGE_BYTES); /* NULL: apply from the slots */
+	}
 	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
 	 * page comes from the working copy or from what a writer saved of it. */
 	struct vp_tracker *lt = lg->lines_from;
@@ -240,21 +274,35 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		size_t len = VP_PAGE;
 		if (k == 0)
 			continue;
-		/* The halves of a split copy may share a word. */
-		__atomic_fetch_or(&lg->changed[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+		if (p / 64 != cwi) {
+			note_changed(lg, cwi, cw, shared);
+			cw = 0;
+			cwi = p / 64;
+		}
+		cw |= 1ull << (p % 64);
+		struct vp_slotinfo *si = &lg->slot[i];
+		si->stage = VP_NOT_STAGED;
 		if (k <= VP_LINES_LOG_MAX) {
 			struct vp_linehdr *h = (void *)buf;
 			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
 			h->checksum = vp__csum(h, offsetof(struct vp_linehdr, checksum));
 			uint8_t *o = buf + VP_LINE;
-			for (; m; m &= m - 1, o += VP_LINE)
-				memcpy(o, src + (unsigned)__builtin_ctzll(m) * VP_LINE, VP_LINE);
+			for (uint64_t b = m; b; b &= b - 1, o += VP_LINE)
+				memcpy(o, src + (unsigned)__builtin_ctzll(b) * VP_LINE, VP_LINE);
 			logged = buf;
 			len = (size_t)VP_LINE * (1 + k);
 			lg->desc[i].pgno = VP_DESC_LINES << VP_DESC_KIND_SHIFT | ws->pg[p];
+			si->mask = m;
+			if (!shared && lg->stage && lg->stage_used + len - VP_LINE <= VP_STAGE_BYTES) {
+				si->stage = (uint32_t)lg->stage_used;
+				memcpy(lg->stage + lg->stage_used, buf + VP_LINE, len - VP_LINE);
+				lg->stage_used += len - VP_LINE;
+			}
 		} else {
 			lg->desc[i].pgno = ws->pg[p];
+			si->mask = ~0ull;
 		}
+		si->len = (uint32_t)len;
 		vp__pcopy(ps, slots + i * VP_PAGE, logged, len);
 		/* The checksum is taken from what was copied, while threads are
 		 * paused or the page is still held (cow.c). */
@@ -263,6 +311,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 			lg->desc[i].csum = 1; /* 0 means "no checksum" */
 		i++;
 	}
+	note_changed(lg, cwi, cw, shared);
 	return i;
 }
 
@@ -271,14 +320,23 @@ static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, u
 {
 	uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
-	for (uint64_t i = from; i < to; i++)
-		vp__slot_apply(ps, home, &lg->desc[i], slots + i * VP_PAGE);
+	for (uint64_t i = from; i < to; i++) {
+		const struct vp_slotinfo *si = &lg->slot[i];
+		if (si->stage == VP_NOT_STAGED) {
+			vp__slot_apply(ps, home, &lg->desc[i], slots + i * VP_PAGE);
+			continue;
+		}
+		uint8_t *page = home + VP_DESC_PGNO(lg->desc[i].pgno) * VP_PAGE;
+		const uint8_t *src = lg->stage + si->stage;
+		for (uint64_t m = si->mask; m; m &= m - 1, src += VP_LINE)
+			vp__pcopy(ps, page + (unsigned)__builtin_ctzll(m) * VP_LINE, src, VP_LINE);
+	}
 }
 
 static void *slots_helper(void *arg)
 {
 	struct half *h = arg;
-	h->end = copy_slots(h->lg, &h->ps, h->ws, h->from, h->to);
+	h->end = copy_slots(h->lg, &h->ps, h->ws, h->from, h->to, true);
 	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("log:slots-second-half"));
 	return NULL;
 }
@@ -312,7 +370,7 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 	struct half h;
 	pthread_t th;
 	uint64_t mine = split(lg, ws, ws->n, slots_helper, &h, &th);
-	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine);
+	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine, mine != ws->n);
 	*used = end;
 	if (mine == ws->n)
 		return 0;
@@ -320,8 +378,10 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 	lg->pool->ps.stored += h.ps.stored;
 	/* The helper's slots start at mine: the slots between the halves
 	 * are unused. */
-	for (uint64_t i = end; i < mine; i++)
+	for (uint64_t i = end; i < mine; i++) {
 		lg->desc[i] = (struct vp_logdesc){.pgno = VP_DESC_NONE << VP_DESC_KIND_SHIFT, .csum = 0};
+		lg->slot[i] = (struct vp_slotinfo){.mask = 0, .len = 0, .stage = VP_NOT_STAGED};
+	}
 	*used = h.end > mine ? h.end : end;
 	return h.rc;
 }
@@ -329,14 +389,12 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 {
 	uint8_t *dt = lg->pool->map + lg->pool->sb.logdesc_off + lg->base * sizeof(struct vp_logdesc);
-	const uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	size_t dbytes = n * sizeof(struct vp_logdesc);
 	int rc;
 	lg->entries = lg->bytes = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t b = vp__slot_bytes(&lg->desc[i], slots + i * VP_PAGE);
-		lg->entries += b != 0;
-		lg->bytes += b;
+		lg->entries += lg->slot[i].len != 0;
+		lg->bytes += lg->slot[i].len;
 	}
 	vp__pstore(&lg->pool->ps, dt, lg->desc, dbytes);
 	vp__pflush(&lg->pool->ps, dt, dbytes);
@@ -375,7 +433,11 @@ void vp__log_free(struct vp_log *lg)
 {
 	free(lg->desc);
 	free(lg->changed);
+	free(lg->slot);
+	free(lg->stage);
 	lg->desc = NULL;
 	lg->changed = NULL;
+	lg->slot = NULL;
+	lg->stage = NULL;
 	lg->desc_cap = 0;
 }

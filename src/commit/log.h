@@ -16,6 +16,16 @@
 struct vp_pageset;
 struct vp_tracker;
 
+/* struct vp_slotinfo -- what copy_slots put in a slot, kept in DRAM so that
+ * the commit record's counts and step 4 need not read the slot back. */
+struct vp_slotinfo {
+	uint64_t mask;            /* LINES: the lines logged; PAGE: ~0; NONE: 0 */
+	uint32_t len;             /* bytes of the slot in use                   */
+	uint32_t stage;           /* offset of the entry in vp_log.stage, or
+	                             VP_NOT_STAGED                              */
+};
+#define VP_NOT_STAGED UINT32_MAX
+
 /* struct vp_log -- the commit pipeline's side of the redo log: the pool it
  * writes, the working copy it copies pages from, the descriptor staging
  * array and how much of a sparse pool's log is reserved. The runtime keeps
@@ -26,6 +36,11 @@ struct vp_log {
 	struct vp_logdesc *desc;  /* staging copy of the descriptors           */
 	uint64_t *changed;        /* bit i: page i of the write set had a line
 	                             that differed from home (vp__log_copy)     */
+	struct vp_slotinfo *slot; /* slot i of the group, as logged (volatile) */
+	uint8_t *stage;           /* volatile copy of small LINES entries, so
+	                             step 4 reads them from the cache, not back
+	                             from the log's non-temporal stores        */
+	size_t stage_used;
 	size_t desc_cap;
 	uint64_t reserved;        /* bytes of the log area reserved on disk    */
 	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
