@@ -268,7 +268,11 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	struct vp_tracker *lt = lg->lines_from;
 	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
 		const uint8_t *src = vp__cow_src(p, lg->heap + ws->pg[p] * VP_PAGE);
-		uint64_t m = line_mask(src, home + ws->pg[p] * VP_PAGE, lt ? lt->ops->lines(lt, ws->pg[p]) : ~0ull);
+		/* A tracker that names the lines written (cc) needs no diff: its
+		 * lines are logged as they are. Reading home to drop the few
+		 * rewritten with equal bytes costs a miss per line (step 4's
+		 * non-temporal stores left none of home in the cache). */
+		uint64_t m = lt ? lt->ops->lines(lt, ws->pg[p]) : line_mask(src, home + ws->pg[p] * VP_PAGE, ~0ull);
 		unsigned k = (unsigned)__builtin_popcountll(m);
 		const uint8_t *logged = src;
 		size_t len = VP_PAGE;
