@@ -224,13 +224,17 @@ uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
 /*
  * The stage. A LINES entry is a few lines of non-temporal stores into the
  * log; step 4 would read them back from memory (a miss per line, and one
- * more for the header) to store them home. An unsplit copy also keeps
- * each LINES entry in lg->stage (a DRAM buffer of VP_STAGE_BYTES, reused
- * by every group), and step 4 copies from there: the same bytes, from the
- * cache. Entries past the stage's size, and a split copy's, are applied
- * from the slot as before. Recovery always reads the slots.
+ * more for the header) to store them home. The copy also keeps each
+ * LINES entry in lg->stage (a DRAM buffer of VP_STAGE_BYTES, allocated once
+ * and reused by every group; each half of a split copy fills its own half
+ * of it), and step 4 copies from there: the same bytes, from the cache.
+ * Entries past the stage's end are applied from the slot as before.
+ * Recovery always reads the slots. The size: a relaxed 1 ms group of the
+ * cc hashmap at 1 insert per FAS holds ~1,500 pages of ~3 lines, ~300 KiB
+ * of lines; a 4 MiB stage covers groups ten times that. Only the part a
+ * group fills is ever touched (the buffer comes from mmap, lazily).
  */
-#define VP_STAGE_BYTES (128u * 1024u)
+#define VP_STAGE_BYTES (4u * 1024u * 1024u)
 
 /* note_changed -- set the write set's pages of word w in lg->changed. The
  * halves of a split copy may share a word (atomic then); one store per 64
@@ -249,20 +253,17 @@ static void note_changed(struct vp_log *lg, uint64_t w, uint64_t bits, bool shar
 /* copy_slots -- log entries for pages [from, to) of the write set into
  * slots base + from, base + from + 1, ...: unchanged pages take none. Returns the slot
  * after the last one used. shared: the other half of a split copy runs
- * beside this one (no stage then). */
+ * beside this one. LINES entries are also kept in lg->stage[st, st_end). */
 static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struct vp_pageset *ws, uint64_t from,
-			   uint64_t to, bool shared)
+			   uint64_t to, bool shared, size_t st, size_t st_end)
 {
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	const uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	bool sums = vp__opt.checksum_pages;
 	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
 	uint64_t i = from, cw = 0, cwi = from / 64;
-	if (!shared) {
-		lg->stage_used = 0;
-		if (!lg->stage)
-			lg->stage = aligned_alloc(VP_LINE, VP_STAGE_BYTES); /* NULL: apply from the slots */
-	}
+	if (!lg->stage)
+		st = st_end = 0; /* out of memory for it: apply from the slots */
 	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
 	 * page comes from the working copy or from what a writer saved of it. */
 	struct vp_tracker *lt = lg->lines_from;
@@ -297,10 +298,10 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 			len = (size_t)VP_LINE * (1 + k);
 			lg->desc[i].pgno = VP_DESC_LINES << VP_DESC_KIND_SHIFT | ws->pg[p];
 			si->mask = m;
-			if (!shared && lg->stage && lg->stage_used + len - VP_LINE <= VP_STAGE_BYTES) {
-				si->stage = (uint32_t)lg->stage_used;
-				memcpy(lg->stage + lg->stage_used, buf + VP_LINE, len - VP_LINE);
-				lg->stage_used += len - VP_LINE;
+			if (st + len - VP_LINE <= st_end) {
+				si->stage = (uint32_t)st;
+				memcpy(lg->stage + st, buf + VP_LINE, len - VP_LINE);
+				st += len - VP_LINE;
 			}
 		} else {
 			lg->desc[i].pgno = ws->pg[p];
@@ -340,7 +341,7 @@ static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, u
 static void *slots_helper(void *arg)
 {
 	struct half *h = arg;
-	h->end = copy_slots(h->lg, &h->ps, h->ws, h->from, h->to, true);
+	h->end = copy_slots(h->lg, &h->ps, h->ws, h->from, h->to, true, VP_STAGE_BYTES / 2, VP_STAGE_BYTES);
 	h->rc = vp__pdrain(&h->ps, VP_CRASH_POINT("log:slots-second-half"));
 	return NULL;
 }
@@ -373,8 +374,11 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 {
 	struct half h;
 	pthread_t th;
+	if (!lg->stage)
+		lg->stage = aligned_alloc(VP_LINE, VP_STAGE_BYTES); /* NULL: copy_slots stages nothing */
 	uint64_t mine = split(lg, ws, ws->n, slots_helper, &h, &th);
-	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine, mine != ws->n);
+	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine, mine != ws->n, 0,
+				  mine != ws->n ? VP_STAGE_BYTES / 2 : VP_STAGE_BYTES);
 	*used = end;
 	if (mine == ws->n)
 		return 0;

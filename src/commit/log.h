@@ -40,7 +40,6 @@ struct vp_log {
 	uint8_t *stage;           /* volatile copy of small LINES entries, so
 	                             step 4 reads them from the cache, not back
 	                             from the log's non-temporal stores        */
-	size_t stage_used;
 	size_t desc_cap;
 	uint64_t reserved;        /* bytes of the log area reserved on disk    */
 	int sparse;               /* 0 unknown, 1 sparse file, 2 fully reserved */
