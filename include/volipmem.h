@@ -289,6 +289,15 @@ struct vp_stats {
 	uint64_t cow_commits;    /* commits whose copy ran while threads ran */
 	uint64_t cow_faults;     /* pages a writer (or a kernel write) saved
 	                            into the log during such a copy         */
+	uint64_t drains;         /* ordering points the commits made: one
+	                            sfence (PMEM) or msync (file) each; a
+	                            synchronous commit makes 2 (slots +
+	                            record A, then record B + home image),
+	                            2 more when the log wraps (once per 64
+	                            small groups), 1 more per helper thread
+	                            of a split copy, 1 more with
+	                            VOLIPMEM_CHECKSUM_PAGES=off (docs/
+	                            COMMIT.md)                              */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -16,6 +16,9 @@
  *                          means, as its loop is timed whole) and what they
  *                          leave of the FAS time (the first write's fault,
  *                          pstart/pend and the gate)
+ *   {fas_1p,same_page}_drains_per_fas  ordering points (sfence or msync)
+ *                          per such FAS (vp_stats.drains): 2, plus the
+ *                          wrap's 2 once per 64 groups
  *   pmdk_tx8_ns            the peer: PMDK libpmemobj TX_BEGIN; TX_ADD 8 B;
  *                          store; TX_END (pool in $VP_BENCH_DIR; run with
  *                          PMEM_IS_PMEM_FORCE=1; absent if built without it)
@@ -147,6 +150,14 @@ static void steps(const char *prefix, const double step[4], double total_ns)
 	printf("%s_rest_ns %.0f\n", prefix, rest);
 }
 
+/* drains_per_fas -- like bytes_per_fas, the drains (vp_stats.drains). */
+static double drains_per_fas(int n)
+{
+	struct vp_stats st;
+	vp_stats(&st);
+	return (double)st.drains / n;
+}
+
 static void bench_fas_pages(void)
 {
 	open_pool(GiB);
@@ -185,6 +196,7 @@ static void bench_fas_pages(void)
 			double m[4];
 			for (int j = 0; j < 4; j++)
 				m[j] = median(sv[j], iters);
+			printf("fas_1p_drains_per_fas %.2f\n", drains_per_fas(iters));
 			steps("fas_1p", m, median(v, iters) * 1000.0);
 		}
 		for (int j = 0; j < 4; j++)
@@ -220,6 +232,7 @@ static void bench_same_page(void)
 	for (int j = 0; j < 4; j++)
 		m[j] /= n;
 	steps("same_page", m, total / n);
+	printf("same_page_drains_per_fas %.2f\n", drains_per_fas(n));
 	close_pool();
 }
 

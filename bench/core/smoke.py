@@ -33,12 +33,14 @@ def main():
         if len(cells) == 2 and cells[0] and cells[1] not in ("uffd", "---"):
             rows[cells[0]] = cells[1]
     want = ["empty_fas_ns", "same_page_fas_us", "fas_1p_us", "env_uffd_first_write_ns",
-            "same_page_bytes_per_fas", "fas_1p_bytes_per_fas"]
+            "same_page_bytes_per_fas", "fas_1p_bytes_per_fas",
+            "same_page_drains_per_fas", "fas_1p_drains_per_fas"]
     if a.pmdk:
         want += ["pmdk_tx8_ns", "same_page_vs_pmdk", "fresh_page_less_fault_vs_pmdk",
                  "empty_vs_pmdk"]
     bad = [k for k in want if k not in rows]
-    for k in ("same_page_bytes_per_fas", "fas_1p_bytes_per_fas"):
+    for k in ("same_page_bytes_per_fas", "fas_1p_bytes_per_fas",
+              "same_page_drains_per_fas", "fas_1p_drains_per_fas"):
         try:
             if float(rows.get(k, "0").replace(",", "")) <= 0:
                 bad.append(k + " is not positive: " + rows.get(k, "absent"))

@@ -115,7 +115,7 @@ void vp__commit_locked(struct vp_commit *cm)
 		rc = vp__verify_check(&cm->vf, cm->trk, &cm->ws, &vmissed);
 	t1 = vp__now_ns();
 	uint64_t n = cm->ws.n, used = 0;
-	uint64_t stored0 = cm->pool->ps.stored;
+	uint64_t stored0 = cm->pool->ps.stored, drains0 = cm->pool->ps.drains;
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
@@ -157,7 +157,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (n)
 		vp__cow_observe(&vp__cow, n, cow == VP_COW_CONCURRENT ? t3c - tc : t3 - t2);
 
-	/* ---- step 3b: make the log durable, commit record ---- */
+	/* ---- step 3b: make the log durable with record A (the commit
+	 * point, drain D1) ---- */
 	if (vp__commit_test_hook)
 		vp__commit_test_hook(e);
 	uint64_t seq = cm->seq + 1;
@@ -167,19 +168,20 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (rc && n)
 		carry_over(cm);
 
-	pthread_mutex_lock(&cm->mu);
-	if (!rc && used)
-		cm->seq = seq;
-	finish_group(cm, e, rc);
-	pthread_mutex_unlock(&cm->mu);
-
-	/* ---- step 4: update the home image ---- */
+	/* ---- step 4: record B and the home image (drain D2). The group is
+	 * acknowledged only after it: both record copies name it then. ---- */
 	int rc4 = 0;
 	if (!rc && used)
 		rc4 = vp__log_apply(&cm->log, used);
 	t5 = vp__now_ns();
 
 	pthread_mutex_lock(&cm->mu);
+	if (!rc && used)
+		cm->seq = seq;
+	/* A failed D2 leaves the group durable in record A and its slots
+	 * (recovery replays it), but record B is not known durable: the
+	 * group is reported failed rather than acknowledged on one copy. */
+	finish_group(cm, e, rc ? rc : rc4);
 	if (rc4) {
 		/* The group is durable in the log; recovery at the next pmap
 		 * finishes it. The log cannot take another group meanwhile. */
@@ -187,7 +189,7 @@ void vp__commit_locked(struct vp_commit *cm)
 		vp__misuse(VP_E_BROKEN, "updating the home image of %s failed after the commit point (%s); "
 				        "later commits fail until the pool is mapped again", cm->pool->path, vp_strerror(rc4));
 	}
-	if (rc) {
+	if (rc || rc4) {
 		cm->st.failed_commits++;
 	} else if (used) {
 		cm->st.commits++;
@@ -200,6 +202,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->st.verify_pages_checked += vchecked;
 	cm->st.verify_missed_lines += vmissed;
 	cm->st.bytes_persisted += cm->pool->ps.stored - stored0;
+	cm->st.drains += cm->pool->ps.drains - drains0;
 	cm->st.ns_collect += t1 - t0;
 	cm->st.ns_prepare += t2 - t1;
 	cm->st.ns_log += (t3 - t2) + (t4 - t3);

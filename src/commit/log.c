@@ -160,6 +160,7 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
 	}
 	if (n)
 		memset(lg->changed, 0, (n + 63) / 64 * sizeof *lg->changed);
+	lg->sums = vp__opt.checksum_pages;
 	return 0;
 }
 
@@ -259,7 +260,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 {
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	const uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
-	bool sums = vp__opt.checksum_pages;
+	bool sums = lg->sums;
 	_Alignas(64) uint8_t buf[VP_LINE * (1 + VP_LINES_LOG_MAX)];
 	uint64_t i = from, cw = 0, cwi = from / 64;
 	if (!lg->stage)
@@ -365,6 +366,7 @@ static uint64_t split(struct vp_log *lg, const struct vp_pageset *ws, uint64_t n
 	h->ps.lo = UINTPTR_MAX;
 	h->ps.hi = 0;
 	h->ps.stored = 0;
+	h->ps.drains = 0;
 	if (pthread_create(th, NULL, fn, h) != 0)
 		return n;
 	return n / 2;
@@ -384,6 +386,7 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 		return 0;
 	pthread_join(th, NULL);
 	lg->pool->ps.stored += h.ps.stored;
+	lg->pool->ps.drains += h.ps.drains;
 	/* The helper's slots start at mine: the slots between the halves
 	 * are unused. */
 	for (uint64_t i = end; i < mine; i++) {
@@ -406,13 +409,22 @@ int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 	}
 	vp__pstore(&lg->pool->ps, dt, lg->desc, dbytes);
 	vp__pflush(&lg->pool->ps, dt, dbytes);
-	/* Crash before this drain: no record names group seq; discarded. */
-	if ((rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
+	/* Without slot checksums a torn slot could not be told from a good
+	 * one: the slots must be durable before record A names them. Crash
+	 * before this drain: no record names group seq; discarded. */
+	if (!lg->sums && (rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("log:slots-and-descriptors"))))
 		return rc;
-	if ((rc = vp__logrec_write(lg->pool, VP_LOG_COMMITTED, seq, (uint32_t)lg->base, n, vp__csum(lg->desc, dbytes))))
+	uint64_t dsum = vp__csum(lg->desc, dbytes);
+	/* D1, the commit point. Crash before it completes: record A may be
+	 * durable over torn slots or descriptors; their checksums fail while
+	 * B still names seq - 1, and recovery discards the group (recover.c). */
+	if ((rc = vp__logrec_store(lg->pool, 0, VP_LOG_COMMITTED, seq, (uint32_t)lg->base, n, dsum,
+				   lg->sums ? VP_CRASH_POINT("log:slots-and-record-A-committed")
+					    : VP_CRASH_POINT("log:record-A-committed"))))
 		return rc;
 	lg->live = seq;
 	lg->end = lg->base + n;
+	lg->desc_csum = dsum;
 	return 0;
 }
 
@@ -420,13 +432,19 @@ int vp__log_apply(struct vp_log *lg, uint64_t n)
 {
 	struct half h;
 	pthread_t th;
+	/* Record B, undrained: D2 below makes it durable with the home lines.
+	 * Record A and the slots are durable (D1), so any crash from here on
+	 * replays group seq whatever part of B or of the home image is
+	 * durable. */
+	vp__logrec_store(lg->pool, VP_LOGREC_B, VP_LOG_COMMITTED, lg->live, (uint32_t)lg->base, n, lg->desc_csum, NULL);
 	uint64_t mine = split(lg, NULL, n, home_helper, &h, &th);
 	copy_home(lg, &lg->pool->ps, 0, mine);
-	/* Crash before this drain: the record says COMMITTED; replayed. */
-	int rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("home:pages-updated"));
+	/* D2. Crash before it completes: record A says COMMITTED; replayed. */
+	int rc = vp__pdrain(&lg->pool->ps, VP_CRASH_POINT("home:record-B-and-pages-updated"));
 	if (mine != n) {
 		pthread_join(th, NULL);
 		lg->pool->ps.stored += h.ps.stored;
+		lg->pool->ps.drains += h.ps.drains;
 		if (!rc)
 			rc = h.rc;
 	}

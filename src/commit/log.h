@@ -54,6 +54,10 @@ struct vp_log {
 	uint64_t live;            /* seq of the group the records name as
 	                             COMMITTED, 0 when they say APPLIED        */
 	bool home_failed;         /* step 4 of group live failed: keep it      */
+	bool sums;                /* this group's slots carry checksums
+	                             (VOLIPMEM_CHECKSUM_PAGES): one drain for
+	                             slots and record A (log.c)               */
+	uint64_t desc_csum;       /* group live: its records' desc_csum       */
 };
 
 /* Step 2: choose where the group goes (after the newest committed group,
@@ -69,12 +73,16 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws);
  * drained before this returns. Returns 0 or the helper's drain error.
  * Sets lg->changed for the write set's pages. */
 int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used);
-/* Step 3, second half: make slots and descriptors durable, then the commit
- * record (the commit point). Threads run meanwhile. */
+/* Step 3, second half: store the descriptors and record A = COMMITTED(seq)
+ * and make them durable with the slots (one drain when the slots carry
+ * checksums, the slots first otherwise): the commit point. Threads run
+ * meanwhile. */
 int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n);
-/* Step 4: apply the slots (pages or lines) to the home image (split like
- * step 3 for a large set) and make it durable. The records keep naming the
- * group (COMMITTED) until a later group wraps or vp__log_retire runs. */
+/* Step 4: store record B = COMMITTED(seq), apply the slots (pages or
+ * lines) to the home image (split like step 3 for a large set) and make
+ * both durable in one drain. pre: vp__log_commit(lg, seq, n) returned 0.
+ * The records keep naming the group (COMMITTED) until a later group wraps
+ * or vp__log_retire runs. */
 int vp__log_apply(struct vp_log *lg, uint64_t n);
 /* vp__log_retire -- mark the newest committed group APPLIED in both
  * records (nothing to do when they already say so). pre: its step 4 is

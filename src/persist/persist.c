@@ -141,6 +141,7 @@ void vp__pflush(struct vp_persist *p, const void *addr, size_t n)
 int vp__pdrain(struct vp_persist *p, const char *point)
 {
 	int rc = 0;
+	p->drains++;
 	if (is_pmem(p)) {
 		_mm_sfence();
 	} else if (p->hi > p->lo) {

@@ -35,6 +35,7 @@ struct vp_persist {
 	size_t map_len;
 	uintptr_t lo, hi;   /* file mode: range written since the last drain */
 	uint64_t stored;    /* bytes given to vp__pcopy/vp__pstore (vp_stats) */
+	uint64_t drains;    /* vp__pdrain calls: fences or msyncs (vp_stats) */
 };
 
 /* Test hooks: when set, every store/flush/drain is reported (crash simulator,

@@ -30,9 +30,10 @@
 #include <stdint.h>
 
 #define VP_SB_MAGIC      "VOLIPMEM"          /* 8 bytes, no NUL */
-#define VP_FORMAT_VERSION 3u
+#define VP_FORMAT_VERSION 4u
 #define VP_FORMAT_V1      1u                 /* whole-page log; `volipmem upgrade` */
 #define VP_FORMAT_V2      2u                 /* every group at slot 0; `volipmem upgrade` */
+#define VP_FORMAT_V3      3u                 /* slots durable before record A; `volipmem upgrade` */
 #define VP_SB_OFF_A      0u
 #define VP_SB_OFF_B      4096u
 #define VP_LOGREC_OFF    8192u

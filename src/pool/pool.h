@@ -45,7 +45,7 @@ void vp__sb_seal(struct vp_superblock *sb);
 /* vp__sb_validate -- check one superblock copy against the file size;
  * 0 or a code with a sentence in why. */
 int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen);
-/* vp__sb_accept_old -- when set, a version-1 or version-2 superblock
+/* vp__sb_accept_old -- when set, a version-1, -2 or -3 superblock
  * validates too (only `volipmem upgrade` sets it, to read the pool it
  * converts). */
 extern bool vp__sb_accept_old;
@@ -116,7 +116,8 @@ int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec);
 
 /* vp__logrec_store -- write one commit record copy (off: 0 for A,
  * VP_LOGREC_B for B) naming slots base .. base + npages - 1, flush it and
- * drain at crash point `point`. */
+ * drain at crash point `point`; point NULL: no drain (the caller's next
+ * drain makes it durable with other stores). */
 int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum, const char *point);
 /* vp__logrec_write -- write both commit records (A, drain, B, drain). */

@@ -41,7 +41,7 @@ static int rec_fields(const struct vp_superblock *sb, const struct vp_logrec *r,
 	if (r->state != VP_LOG_COMMITTED && r->state != VP_LOG_APPLIED)
 		return vp__err(VP_E_LOGCORRUPT, "commit record copy %s (file offset %u): unknown state %u", name, off,
 			       r->state);
-	if (r->base && sb->version < VP_FORMAT_VERSION)
+	if (r->base && sb->version < VP_FORMAT_V3)
 		return vp__err(VP_E_LOGCORRUPT,
 			       "commit record copy %s (file offset %u): field base is %u in a format version %u pool "
 			       "(reserved, must be 0)",
@@ -159,11 +159,54 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 	return 0;
 }
 
+/*
+ * The torn group (format version 4). Record A is stored with the slots
+ * and descriptors it names and drained with them (commit/log.c, D1), so a
+ * crash before that drain completes may leave A = COMMITTED(seq) durable
+ * over torn slots or descriptors. Record B names seq only after D1, and
+ * pend() returns only after B: so while the other copy still names seq - 1
+ * (COMMITTED or APPLIED), group seq was never acknowledged, and a group
+ * that fails its checksums is that torn group. It is discarded and the
+ * other copy wins (seq - 1's slots come before seq's, or the log was
+ * retired before seq went to slot 0: they are intact). When both copies
+ * name the group, it was acknowledged: a failure is damage and refused.
+ * The descriptor table checksum is in the record and every descriptor
+ * checksums its slot's bytes in use (XXH3-64), so a torn group passes
+ * only by a checksum collision (2^-64 per checksum for a given tear); with
+ * VOLIPMEM_CHECKSUM_PAGES=off the slots are drained before A is stored,
+ * so a group of unchecked slots is never torn under A.
+ */
 int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec)
 {
 	int rc = vp__log_state(&p->sb, p->map, rec);
 	if (rc || rec->state == VP_LOG_APPLIED)
 		return rc;
+	if (!(rc = vp__log_verify(&p->sb, p->map, rec)))
+		return 0;
+	char why[256];
+	snprintf(why, sizeof why, "%s", vp_errormsg());
+	struct vp_logrec a, b;
+	memcpy(&a, p->map + VP_LOGREC_OFF, sizeof a);
+	memcpy(&b, p->map + VP_LOGREC_OFF + VP_LOGREC_B, sizeof b);
+	bool va = rec_sealed(&p->sb, &a), vb = rec_sealed(&p->sb, &b);
+	if (va && vb && a.seq == rec->seq && b.seq == rec->seq)
+		return vp__err(rc, "%s; both commit record copies name group %llu, so it was acknowledged: the log is "
+				   "damaged",
+			       why, (unsigned long long)rec->seq);
+	/* The copy that did not win: the one naming another group. */
+	const struct vp_logrec *o = va && a.seq != rec->seq ? &a : vb && b.seq != rec->seq ? &b : NULL;
+	if (p->sb.version < VP_FORMAT_VERSION || !o || o->seq + 1 != rec->seq)
+		return vp__err(rc, "%s; the other commit record copy %s, so this is not a group torn by a crash",
+			       why, !o ? "is invalid" : p->sb.version < VP_FORMAT_VERSION ? "is older (but this format version "
+											    "makes the slots durable first)"
+											  : "does not name the group before it");
+	vp__diag(1, "pool %s: committed group %llu was torn by a crash before its commit completed (%s); it was "
+		    "never acknowledged: discarded, the log's group %llu (%s) stands",
+		 p->path, (unsigned long long)rec->seq, why, (unsigned long long)o->seq,
+		 o->state == VP_LOG_APPLIED ? "applied" : "committed");
+	*rec = *o;
+	if (rec->state == VP_LOG_APPLIED)
+		return 0;
 	return vp__log_verify(&p->sb, p->map, rec);
 }
 
@@ -217,7 +260,7 @@ int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t s
 	uint8_t *dst = p->map + VP_LOGREC_OFF + off;
 	vp__pstore(&p->ps, dst, &r, sizeof r);
 	vp__pflush(&p->ps, dst, sizeof r);
-	return vp__pdrain(&p->ps, point);
+	return point ? vp__pdrain(&p->ps, point) : 0;
 }
 
 int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
@@ -261,10 +304,29 @@ static int retire(struct vp_pool *p, uint64_t seq)
 	return vp__logrec_retire(p, seq);
 }
 
+/* drop_torn -- after vp__log_check discarded a torn group and chose the
+ * APPLIED copy rec, store the copy that names the torn group as rec too,
+ * so the records agree. A crash while it is stored tears that copy, and
+ * the other one, rec, wins. */
+static int drop_torn(struct vp_pool *p, const struct vp_logrec *rec)
+{
+	struct vp_logrec r;
+	for (uint32_t off = 0; off <= VP_LOGREC_B; off += VP_LOGREC_B) {
+		memcpy(&r, p->map + VP_LOGREC_OFF + off, sizeof r);
+		if (rec_sealed(&p->sb, &r) && r.seq > rec->seq) {
+			int rc = vp__logrec_store(p, off, VP_LOG_APPLIED, rec->seq, 0, 0, 0,
+						  VP_CRASH_POINT("recover:torn-record-dropped"));
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec)
 {
 	if (rec->state == VP_LOG_APPLIED)
-		return 0;
+		return drop_torn(p, rec);
 	vp__diag(1, "pool %s: replaying committed group %llu (%llu slots from slot %u)", p->path,
 		(unsigned long long)rec->seq, (unsigned long long)rec->npages, rec->base);
 	const struct vp_logdesc *d = group_desc(&p->sb, p->map, rec);

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_upgrade.c -- version-1 and version-2 pools: pmap refuses one with a
+ * test_upgrade.c -- version-1, -2 and -3 pools: pmap refuses one with a
  * message naming both versions and `volipmem upgrade`, leaving the file
  * unchanged; the upgrade, stopped after each of its steps (as a crash there
  * would) and with superblock copy A torn after its write, always leaves a
- * pool that is valid under its old version or version-3 valid, and run
+ * pool that is valid under its old version or version-4 valid, and run
  * again finishes; the committed old-version group it replays (what a pool
  * not closed cleanly holds) is in the heap afterwards. An old record whose
- * reserved field (version 3's base) is not zero is refused by the upgrade,
- * file unchanged.
+ * base field is not zero (reserved before version 3; in version 3 it names
+ * slots that fail their descriptors, and version 3 never discards a
+ * group) is refused by the upgrade, file unchanged.
  * Usage: vp_test_upgrade PATH-OF-volipmem
  */
 #include <stddef.h>
@@ -93,7 +94,7 @@ static void make_old(void)
 	vp__pool_close(&p);
 }
 
-/* read_u -- pmap the pool (version 3) and return root u. */
+/* read_u -- pmap the pool (the current version) and return root u. */
 static uint64_t read_u(void)
 {
 	CHECK(pmap(path, 1 << 20, VP_OPEN_ONLY) == 0);
@@ -102,7 +103,7 @@ static uint64_t read_u(void)
 	return v;
 }
 
-/* valid_either -- the pool opens as version 3 with u = 2, or it is refused
+/* valid_either -- the pool opens as the current version with u = 2, or it is refused
  * as the old version and is a valid pool of that version (its log checks). */
 static void valid_either(void)
 {
@@ -130,20 +131,23 @@ static void one_version(void)
 	make_old();
 	size_t n, n2;
 	uint8_t *v1 = slurp(v1path, &n);
-	char want[32];
+	char want[32], cur[32];
 
 	/* Refused, with both versions and the command named; unchanged. */
 	spit(path, v1, n);
 	CHECK(pmap(path, 1 << 20, 0) == VP_E_VERSION);
 	const char *m = vp_errormsg();
 	snprintf(want, sizeof want, "version %u", old);
-	CHECK(strstr(m, want) && strstr(m, "version 3") && strstr(m, "volipmem upgrade"));
+	snprintf(cur, sizeof cur, "version %u", VP_FORMAT_VERSION);
+	CHECK(strstr(m, want) && strstr(m, cur) && strstr(m, "volipmem upgrade"));
 	uint8_t *now = slurp(path, &n2);
 	CHECK(n2 == n && memcmp(now, v1, n) == 0);
 	free(now);
 
-	/* The old record's reserved field set (as version 3's base): damage
-	 * under the old rules, refused by the upgrade, nothing written. */
+	/* The old record's base set to 1: damage under the old rules (a
+	 * reserved field before version 3; slot 1's descriptor fails the
+	 * record's checksum in version 3), refused by the upgrade, nothing
+	 * written. */
 	{
 		uint8_t *img = malloc(n);
 		CHECK(img);
@@ -195,7 +199,7 @@ int main(int argc, char **argv)
 	cli = argv[1];
 	snprintf(v1path, sizeof v1path, "/dev/shm/vp-upgrade-old-%d.pool", (int)getpid());
 	snprintf(path, sizeof path, "/dev/shm/vp-upgrade-%d.pool", (int)getpid());
-	for (old = VP_FORMAT_V1; old <= VP_FORMAT_V2; old++)
+	for (old = VP_FORMAT_V1; old <= VP_FORMAT_V3; old++)
 		one_version();
 	unlink(v1path);
 	unlink(path);

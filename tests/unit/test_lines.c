@@ -31,7 +31,7 @@ static int kill_at_home; /* 1: SIGKILL at the next step-4 drain */
 static int fence(void *ctx, const char *point)
 {
 	(void)ctx;
-	if (kill_at_home && strcmp(point, "home:pages-updated") == 0)
+	if (kill_at_home && strstr(point, "home:record-B-and-pages-updated"))
 		raise(SIGKILL);
 	return 0;
 }

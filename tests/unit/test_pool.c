@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -262,7 +263,7 @@ static void test_commit_fails_before_commit_point(void **state)
 	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
 	struct blob *b = proot("blob", sizeof *b, NULL);
 	vp__persist_hooks = &hooks;
-	fail_at = "log:slots-and-descriptors";
+	fail_at = "log:slots-and-record-A-committed";
 	fail_code = -EIO;
 	pstart();
 	b->a = 11;
@@ -286,13 +287,15 @@ static void test_commit_fails_after_commit_point(void **state)
 	assert_int_equal(pmap(p, 8 * MiB, 0), 0);
 	struct blob *b = proot("blob", sizeof *b, NULL);
 	vp__persist_hooks = &hooks;
-	fail_at = "home:pages-updated";
+	fail_at = "home:record-B-and-pages-updated";
 	fail_code = -EIO;
 	pstart();
 	b->a = 21;
 	b->b = -21;
 	b->c = 42;
-	assert_int_equal(pend(), 0); /* durable: the log holds it */
+	/* Record B is not known durable: not acknowledged, though record A
+	 * and the slots are durable and recovery replays the group. */
+	assert_int_equal(pend(), -EIO);
 	pstart();
 	b->a = 99;
 	assert_int_equal(pend(), VP_E_BROKEN);
@@ -327,6 +330,98 @@ static void test_commit_fails_after_commit_point(void **state)
 	/* ...and once replayed the log is retired: damage there is harmless. */
 	flip(p, used);
 	assert_int_equal(read_pool(p), 21);
+}
+
+/* ---- the torn group: record A durable over a torn slot, B older ---- */
+
+static int kill_fence(void *c, const char *point)
+{
+	(void)c;
+	if (strstr(point, "slots-and-record-A-committed"))
+		raise(SIGKILL); /* after D1: slots and record A written, B not */
+	return 0;
+}
+static struct vp_persist_hooks kill_hooks = {h_store, h_flush, kill_fence, NULL};
+
+/* torn_child -- commit the value 77 and die right after the drain that
+ * makes slots, descriptors and record A durable: before record B. */
+static void torn_child(void *arg)
+{
+	if (pmap(arg, 8 * MiB, 0) != 0)
+		_exit(2);
+	struct blob *b = proot("blob", sizeof *b, NULL);
+	if (!b)
+		_exit(3);
+	pstart();
+	b->a = 77;
+	b->b = -77;
+	b->c = 154;
+	vp__persist_hooks = &kill_hooks;
+	pend();
+	_exit(4); /* the hook did not fire */
+}
+
+/* torn_state -- a pool holding 40, then group 77 stopped after its first
+ * drain; returns the file offset of byte 100 of the group's first slot in
+ * use. The records: A = COMMITTED(77's seq), B = APPLIED(seq - 1). */
+static off_t torn_state(const char *p)
+{
+	make_pool(p, 40);
+	int st = vpt_in_child(torn_child, (void *)p);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	struct vp_superblock sb;
+	struct vp_logrec a, b;
+	int fd = open(p, O_RDONLY);
+	assert_int_equal(pread(fd, &sb, sizeof sb, 0), (ssize_t)sizeof sb);
+	assert_int_equal(pread(fd, &a, sizeof a, VP_LOGREC_OFF), (ssize_t)sizeof a);
+	assert_int_equal(pread(fd, &b, sizeof b, VP_LOGREC_OFF + VP_LOGREC_B), (ssize_t)sizeof b);
+	assert_int_equal(a.state, VP_LOG_COMMITTED);
+	assert_int_equal(b.state, VP_LOG_APPLIED);
+	assert_int_equal(a.seq, b.seq + 1);
+	off_t used = -1;
+	for (uint64_t i = 0; used < 0 && i < a.npages; i++) {
+		struct vp_logdesc d;
+		off_t o = (off_t)(sb.logdesc_off + (a.base + i) * sizeof d);
+		assert_int_equal(pread(fd, &d, sizeof d, o), (ssize_t)sizeof d);
+		if (VP_DESC_KIND(d.pgno) != VP_DESC_NONE)
+			used = (off_t)(sb.logdata_off + (a.base + i) * 4096 + 100);
+	}
+	close(fd);
+	assert_true(used > 0);
+	return used;
+}
+
+static void test_torn_group(void **state)
+{
+	(void)state;
+	const char *p = vpt_pool_path("torn");
+	/* Intact: A alone names a complete group, which is replayed. */
+	torn_state(p);
+	assert_int_equal(read_pool(p), 77);
+	/* One slot byte torn, B older: never acknowledged, discarded. */
+	off_t used = torn_state(p);
+	flip(p, used);
+	assert_int_equal(read_pool(p), 40);
+	/* The records agree again (the torn copy was retired), so the next
+	 * open reads the same. */
+	struct vp_logrec a, b;
+	int fd = open(p, O_RDONLY);
+	assert_int_equal(pread(fd, &a, sizeof a, VP_LOGREC_OFF), (ssize_t)sizeof a);
+	assert_int_equal(pread(fd, &b, sizeof b, VP_LOGREC_OFF + VP_LOGREC_B), (ssize_t)sizeof b);
+	close(fd);
+	assert_int_equal(a.state, VP_LOG_APPLIED);
+	assert_int_equal(b.state, VP_LOG_APPLIED);
+	assert_int_equal(read_pool(p), 40);
+	/* The same tear with B also naming the group: it was acknowledged,
+	 * so that is damage: refused, naming the page, nothing written. */
+	used = torn_state(p);
+	flip(p, used);
+	fd = open(p, O_RDONLY);
+	assert_int_equal(pread(fd, &a, sizeof a, VP_LOGREC_OFF), (ssize_t)sizeof a);
+	close(fd);
+	poke(p, VP_LOGREC_OFF + VP_LOGREC_B, &a, sizeof a);
+	expect_refused(p, VP_E_LOGCORRUPT, "heap page");
+	expect_refused(p, VP_E_LOGCORRUPT, "acknowledged");
 }
 
 static void test_both_records_damaged(void **state)
@@ -429,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_commit_fails_before_commit_point),
 		cmocka_unit_test(test_commit_fails_after_commit_point),
 		cmocka_unit_test(test_both_records_damaged),
+		cmocka_unit_test(test_torn_group),
 		cmocka_unit_test(test_medium_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
@@ -349,6 +349,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"ns_pause", (unsigned long long)s.ns_pause,
 		"cow_commits", (unsigned long long)s.cow_commits,
 		"cow_faults", (unsigned long long)s.cow_faults,
+		"drains", (unsigned long long)s.drains,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }
