@@ -5,11 +5,12 @@
  *   1 collect  the tracker's write set (+ pages of a failed commit)
  *   2 prepare  one log slot per page, after the newest committed group
  *              (or at slot 0 after retiring the log), space reserved
- *   3 log      copy pages into the slots, make them durable, write the
- *              commit record (the commit point)
- *   4 update   copy the slots into the home image, make it durable; the
- *              records keep naming the group until the log wraps or the
- *              pool is closed (commit/log.c, "Appending")
+ *   3 log      copy pages into the slots, store record A, make them
+ *              durable in one drain (the commit point)
+ *   4 update   store record B, copy the slots into the home image, make
+ *              both durable in one drain; then the group is acknowledged.
+ *              The records keep naming the group until the log wraps or
+ *              the pool is closed (commit/log.c, "Appending")
  *
  * Threads are held back (the gate) only through step 1 and the copy of
  * step 3 -- or through step 1 alone when the copy runs concurrently

@@ -8,27 +8,41 @@
  * Each page of the write set is logged as the lines that differ from its
  * home image, or whole (see copy_slots); step 4 stores just those lines.
  *
- * Groups are appended (format version 3, see "Appending" below): group
- * seq goes to slots base .. base + n - 1 right after group seq - 1's, and
- * its commit record names base. Durability order, and what a crash at each
- * point leaves:
+ * Groups are appended (see "Appending" below): group seq goes to slots
+ * base .. base + n - 1 right after group seq - 1's, and its commit record
+ * names base. Durability order (format version 4: two drains per commit),
+ * and what a crash at each point leaves:
  *   [wrap only] record A = APPLIED(seq-1) -> drain, B likewise -> drain
  *       the group did not fit after seq-1: the log is retired and the
  *       group starts at slot 0. Crash between: equal seq, APPLIED wins
  *       (replaying seq-1 again would be harmless too).
- *   slots + descriptors copied   -> drain "log:slots-and-descriptors"
- *       crash before: the records name seq-1 (COMMITTED, its slots are
- *       intact since seq writes after them; or APPLIED): seq is discarded,
- *       replaying seq-1 again is harmless.
- *   record A = COMMITTED(seq)    -> drain "log:record-A"   <- commit point
- *       crash before: as above. After: recovery replays the group.
- *   record B = COMMITTED(seq)    -> drain "log:record-B"
- *       pend() returns only after this, so one damaged record copy can
- *       never lose an acknowledged group.
- *   home pages copied from slots -> drain "home:pages-updated"
- *       crash before: recovery replays (idempotent). No retire records:
- *       this drain completes before group seq+1 starts, so COMMITTED(seq+1)
- *       implies every earlier group is home.
+ *   D1: slots + descriptors copied, record A = COMMITTED(seq) stored
+ *       -> drain "log:slots-and-record-A-committed"    <- commit point
+ *       crash before it completes: B names seq-1 (COMMITTED, its slots
+ *       intact since seq writes after them; or APPLIED after a wrap). A
+ *       may be old, torn, or COMMITTED(seq) over slots or descriptors not
+ *       all durable: those fail the record's descriptor checksum or their
+ *       own, and recovery discards group seq (recover.c, "The torn
+ *       group"); replaying seq-1 again is harmless. After: A and every
+ *       slot are durable, recovery replays seq.
+ *       Page checksums off (VOLIPMEM_CHECKSUM_PAGES=off): nothing would
+ *       tell a torn slot, so the slots and descriptors get their own
+ *       drain "log:slots-and-descriptors" first and A its own,
+ *       "log:record-A-committed" (three drains per commit).
+ *   D2: record B = COMMITTED(seq) stored, home lines copied from the slots
+ *       -> drain "home:record-B-and-pages-updated"
+ *       crash before it completes: A names seq over durable slots and
+ *       wins (B is older, torn, or names seq too): recovery replays seq
+ *       over whatever reached home (idempotent). pend() returns only after
+ *       this drain, so both copies name every acknowledged group and one
+ *       damaged copy never loses it. No retire records: D2 completes
+ *       before group seq+1 starts, so COMMITTED(seq+1) implies every
+ *       earlier group is home.
+ * The file medium drains the same way: one msync of the range the stores
+ * of a drain span (the records at the front of the file, the slots or home
+ * pages behind them). msync writes back only the dirty pages of its range,
+ * so the wider range adds no writes and each merge saves one msync call
+ * (not timed here).
  * punmap retires the log (vp__log_retire): a closed pool's log is empty.
  */
 #include <errno.h>
@@ -80,11 +94,12 @@ static int reserve(struct vp_log *lg, uint64_t off, uint64_t len, const char *wh
  * to ~29-44 us appending through the log. A window still costs a fresh
  * cache/TLB footprint per commit: at load ~1.5 the same FAS took a median
  * ~2.1 us with a 512-slot window, ~1.1 us with 64 slots (~1.25 us for
- * format version 2's slot 0 and six drains). With 64 slots (256 KiB) the
- * wrap (two drains) comes once per 64 one-slot groups. The write set's size is all that is known before the copy (the
- * line diff drops unchanged pages only while copying), so a tracker that
- * reports every page (libvolimem without dirty tracking) wraps at every
- * commit: six drains, as format version 2 made for every commit.
+ * format version 2's slot 0 and six drains; both figures from version 3's
+ * four drains per commit). With 64 slots (256 KiB) the wrap (two drains)
+ * comes once per 64 one-slot groups. The write set's size is all that is
+ * known before the copy (the line diff drops unchanged pages only while
+ * copying), so a tracker that reports every page (libvolimem without dirty
+ * tracking) wraps at every commit: four drains.
  */
 #define VP_APPEND_WINDOW 64u
 
@@ -169,10 +184,10 @@ int vp__log_prepare(struct vp_log *lg, const struct vp_pageset *ws)
  * two threads, each its own half of the slots and descriptors, each through
  * its own struct vp_persist (the file medium remembers the range to msync
  * per thread; sfence orders only the issuing thread's non-temporal stores).
- * The helper drains its half before it ends, and the caller joins it before
- * anything that must come after the copy (the descriptor drain and commit
- * record in step 3, the end of step 4), so the durability order
- * in the comment at the top is unchanged. Off under the crash simulator's
+ * The helper drains its half before it ends (one more drain), and the
+ * caller joins it before anything that must come after the copy (record A
+ * and D1 in step 3, the end of step 4: pend() returns after the join), so
+ * the durability order in the comment at the top is unchanged. Off under the crash simulator's
  * hooks (they record one thread's stores) and with VOLIPMEM_COPY_THREADS=1;
  * a failed pthread_create just copies the whole set on the calling thread.
  * Measured here: a 32,768-page set's copy time nearly halves.

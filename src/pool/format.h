@@ -15,7 +15,8 @@
  *              a slot holds a whole page, or a line header and the
  *              changed 64-byte lines of its page (format version 2);
  *              groups are appended one after the other, each starting
- *              at the slot its commit record names (version 3)
+ *              at the slot its commit record names (version 3);
+ *              record A drained with the slots it names (version 4)
  *
  * All integers are little-endian (x86-64 native). Reserved bytes are zero
  * and are checked. Each structure ends with an XXH3-64 checksum of the

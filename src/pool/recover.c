@@ -5,13 +5,16 @@
  * replay into the home image at open; a group that never reached its
  * commit point is ignored.
  *
- * The commit point of group seq is the first copy of its commit record
- * (state COMMITTED) becoming durable; the record is written only after the
- * group's data slots and descriptors are durable. So a valid COMMITTED
- * record always has a complete group behind it, and a torn record (bad
- * checksum) means the group never committed. The group's slots start at
- * the record's base (format version 3: groups are appended); only the
- * group the records name is replayed, since each group's home image is
+ * The commit point of group seq is the drain that makes its slots,
+ * descriptors and record copy A (state COMMITTED) durable together
+ * (format version 4; commit/log.c, D1). Until that drain completes, A may
+ * be durable over a torn group: recovery tells by the checksums and, while
+ * copy B still names seq - 1, discards the group, which was never
+ * acknowledged (vp__log_check, "The torn group"). Copy B names seq only
+ * after D1, so a group both copies name is complete, and one that fails
+ * then is damage. A torn record (bad checksum) loses to the other copy.
+ * The group's slots start at the record's base (groups are appended); only
+ * the group the records name is replayed, since each group's home image is
  * durable before the next group's record is written (commit/log.c).
  * Replay copies slots to home and then marks the record APPLIED: a crash during replay leaves the
  * record COMMITTED and the next pmap() replays again (idempotent).
@@ -286,10 +289,11 @@ int vp__logrec_retire(struct vp_pool *p, uint64_t seq)
  * seq and B does not, B goes first:
  *   - a crash during the commit may have torn B: writing A first would open
  *     a window where a torn A leaves no valid record at all;
- *   - B may still name group seq - 1 (the crash came between the two
- *     record drains): a torn A would then let B win, and replaying seq - 1
- *     over a home image that already holds seq (whose slots come after
- *     seq - 1's, format version 3) would undo seq's lines.
+ *   - B may still name group seq - 1 (the crash came before D2, which
+ *     makes B durable with seq's home lines, completed): a torn A would
+ *     then let B win, and replaying seq - 1 over a home image that already
+ *     holds some of seq (whose slots come after seq - 1's) would undo
+ *     seq's lines.
  * pre: vp__log_state accepted the records, so a sealed B is valid. */
 static int retire(struct vp_pool *p, uint64_t seq)
 {
