@@ -291,11 +291,12 @@ struct vp_stats {
 	                            into the log during such a copy         */
 	uint64_t drains;         /* ordering points the commits made: one
 	                            sfence (PMEM) or msync (file) each; a
-	                            synchronous commit makes 2 (slots +
-	                            record A, then record B + home image),
-	                            2 more when the log wraps (once per 64
-	                            small groups), 1 more per helper thread
-	                            of a split copy, 1 more with
+	                            commit makes 2 (slots + record A, then
+	                            record B + home image), 2 more when the
+	                            log wraps (once per 64 small groups), 2
+	                            more when a helper thread copies half
+	                            of a large write set (its slots, its
+	                            home pages), 1 more with
 	                            VOLIPMEM_CHECKSUM_PAGES=off (docs/
 	                            COMMIT.md)                              */
 };
