@@ -198,11 +198,13 @@ int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec)
 			       why, (unsigned long long)rec->seq);
 	/* The copy that did not win: the one naming another group. */
 	const struct vp_logrec *o = va && a.seq != rec->seq ? &a : vb && b.seq != rec->seq ? &b : NULL;
-	if (p->sb.version < VP_FORMAT_VERSION || !o || o->seq + 1 != rec->seq)
-		return vp__err(rc, "%s; the other commit record copy %s, so this is not a group torn by a crash",
-			       why, !o ? "is invalid" : p->sb.version < VP_FORMAT_VERSION ? "is older (but this format version "
-											    "makes the slots durable first)"
-											  : "does not name the group before it");
+	if (p->sb.version < VP_FORMAT_VERSION)
+		return vp__err(rc, "%s; format version %u makes a group's slots durable before its commit record, so "
+				   "this is damage",
+			       why, p->sb.version);
+	if (!o || o->seq + 1 != rec->seq)
+		return vp__err(rc, "%s; the other commit record copy %s, so this is damage, not a group torn by a crash",
+			       why, !o ? "is invalid" : "does not name the group before it");
 	vp__diag(1, "pool %s: committed group %llu was torn by a crash before its commit completed (%s); it was "
 		    "never acknowledged: discarded, the log's group %llu (%s) stands",
 		 p->path, (unsigned long long)rec->seq, why, (unsigned long long)o->seq,

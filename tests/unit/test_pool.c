@@ -422,6 +422,13 @@ static void test_torn_group(void **state)
 	poke(p, VP_LOGREC_OFF + VP_LOGREC_B, &a, sizeof a);
 	expect_refused(p, VP_E_LOGCORRUPT, "heap page");
 	expect_refused(p, VP_E_LOGCORRUPT, "acknowledged");
+	/* With B invalid nothing says the group is the one after B's: a
+	 * torn slot is damage there too. */
+	unlink(p);
+	used = torn_state(p);
+	flip(p, used);
+	flip(p, VP_LOGREC_OFF + VP_LOGREC_B + 8);
+	expect_refused(p, VP_E_LOGCORRUPT, "is invalid");
 }
 
 static void test_both_records_damaged(void **state)
