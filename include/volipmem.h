@@ -283,7 +283,8 @@ struct vp_stats {
 	                            and its page logged anyway)             */
 	/* the pause (see docs/COMMIT.md, "Concurrent copy") */
 	uint64_t ns_pause;       /* time commits held the gate closed (collect,
-	                            prepare, and the copy unless concurrent);
+	                            prepare, and the copy unless concurrent,
+	                            or the snapshot in its place);
 	                            per commit: ns_pause / (commits +
 	                            empty_commits + failed_commits)         */
 	uint64_t cow_commits;    /* commits whose copy ran while threads ran */
@@ -299,6 +300,9 @@ struct vp_stats {
 	                            home pages), 1 more with
 	                            VOLIPMEM_CHECKSUM_PAGES=off (docs/
 	                            COMMIT.md)                              */
+	uint64_t snap_commits;   /* commits whose copy read a DRAM snapshot
+	                            of the recorded lines (cc tracker), with
+	                            threads running; docs/COMMIT.md          */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

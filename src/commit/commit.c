@@ -15,7 +15,8 @@
  * Threads are held back (the gate) only through step 1 and the copy of
  * step 3 -- or through step 1 alone when the copy runs concurrently
  * (cow.c: the set is made read-only and a writer saves a page before it
- * changes it): after that the log holds the write set as it was at the quiescent
+ * changes it), or through step 1 and a DRAM snapshot of the recorded
+ * lines (snap.c, cc tracker): after that the log holds the write set as it was at the quiescent
  * point, so the drains, the commit record and step 4 (which copies from the
  * log, not from the working copy) run while the application continues.
  * Groups are numbered by epoch: a FAS that ended while epoch was E is
@@ -28,6 +29,7 @@
 #include "commit/bound.h"
 #include "commit/commit.h"
 #include "commit/cow.h"
+#include "commit/snap.h"
 #include "commit/verify.h"
 #include "util/options.h"
 #include "util/util.h"
@@ -114,6 +116,10 @@ void vp__commit_locked(struct vp_commit *cm)
 		vp__verify_test_drop(&cm->ws);
 	if (!rc && verify)
 		rc = vp__verify_check(&cm->vf, cm->trk, &cm->ws, &vmissed);
+	/* A line the tracker missed is not among its candidates: diff this
+	 * set whole, so that verify mode logs what it reported. */
+	if (vmissed)
+		cm->log.lines_from = NULL;
 	t1 = vp__now_ns();
 	uint64_t n = cm->ws.n, used = 0;
 	uint64_t stored0 = cm->pool->ps.stored, drains0 = cm->pool->ps.drains;
@@ -124,10 +130,13 @@ void vp__commit_locked(struct vp_commit *cm)
 	t2 = vp__now_ns();
 
 	/* ---- step 3a: copy the write set into the log: threads paused, or
-	 * (cow.c) the set made read-only here and copied while they run ---- */
-	int cow = !rc && n ? vp__cow_begin(&vp__cow, &cm->ws) : VP_COW_OFF;
+	 * (cow.c) the set made read-only here and copied while they run, or
+	 * (snap.c) its recorded lines copied into the snapshot here and
+	 * logged from there while they run ---- */
+	bool snap = !rc && n && vp__snap_take(&cm->snap, &cm->ws, cm->log.heap, cm->log.lines_from);
+	int cow = !rc && n && !snap ? vp__cow_begin(&vp__cow, &cm->ws) : VP_COW_OFF;
 	unsigned long long cow_f0 = atomic_load(&vp__cow.faults);
-	if (!rc && n && cow != VP_COW_CONCURRENT)
+	if (!rc && n && cow != VP_COW_CONCURRENT && !snap)
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 	t3 = vp__now_ns();
 	pthread_mutex_lock(&cm->mu);
@@ -137,6 +146,16 @@ void vp__commit_locked(struct vp_commit *cm)
 	pthread_cond_broadcast(&cm->cv);
 	pthread_mutex_unlock(&cm->mu);
 	uint64_t tc = t3;
+	if (snap) {
+		/* The arena holds every line the diff reads as it was at the
+		 * quiescent point; writes from now on go to the working copy
+		 * and the tracker's line map, for the next group. */
+		if (vp__snap_test_hook)
+			vp__snap_test_hook(e);
+		cm->log.snap = cm->snap.base;
+		rc = vp__log_copy(&cm->log, &cm->ws, &used);
+		cm->log.snap = NULL;
+	}
 	if (cow == VP_COW_CONCURRENT) {
 		if (vp__cow_test_hook)
 			vp__cow_test_hook(1);
@@ -155,7 +174,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (!rc && n && cm->trk->ops->settled)
 		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
 	uint64_t t3c = vp__now_ns();
-	if (n)
+	if (n && !snap)
 		vp__cow_observe(&vp__cow, n, cow == VP_COW_CONCURRENT ? t3c - tc : t3 - t2);
 
 	/* ---- step 3b: make the log durable with record A (the commit
@@ -175,6 +194,8 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (!rc && used)
 		rc4 = vp__log_apply(&cm->log, used);
 	t5 = vp__now_ns();
+	/* Threads run: the one place the arena may grow (and fault in). */
+	vp__snap_grow(&cm->snap);
 
 	pthread_mutex_lock(&cm->mu);
 	if (!rc && used)
@@ -208,6 +229,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->st.ns_prepare += t2 - t1;
 	cm->st.ns_log += (t3 - t2) + (t4 - t3);
 	cm->st.cow_commits += cow == VP_COW_CONCURRENT;
+	cm->st.snap_commits += snap;
 	cm->st.cow_faults += atomic_load(&vp__cow.faults) - cow_f0;
 	cm->st.ns_update += t5 - t4;
 	cm->committing = false;
@@ -296,6 +318,7 @@ int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracke
 		return rc0;
 	cm->mode = interval_ms ? VP_RELAXED : VP_SYNC;
 	cm->interval_ms = interval_ms;
+	vp__snap_open(&cm->snap, trk);
 	int rc = vp__opt.verify ? vp__verify_open(&cm->vf, trk) : 0;
 	if (rc) {
 		vp__cow_close(&vp__cow);
@@ -328,6 +351,7 @@ void vp__commit_close(struct vp_commit *cm)
 	vp__pageset_free(&cm->ws);
 	vp__pageset_free(&cm->carry);
 	vp__log_free(&cm->log);
+	vp__snap_close(&cm->snap);
 	if (cm->vf.on)
 		vp__verify_close(&cm->vf);
 	vp__cow_close(&vp__cow);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "commit/log.h"
+#include "commit/snap.h"
 #include "commit/verify.h"
 #include "pool/pool.h"
 #include "track/track.h"
@@ -47,6 +48,7 @@ struct vp_commit {
 	struct vp_pageset carry;  /* pages of a failed commit, retried         */
 	struct vp_log log;        /* the redo log                              */
 	struct vp_verify vf;      /* verify mode (VOLIPMEM_VERIFY)             */
+	struct vp_snap snap;      /* the snapshot of step 3a (cc tracker)      */
 
 	/* ---- durability mode ---- */
 	int mode;                 /* VP_SYNC or VP_RELAXED                      */

@@ -214,9 +214,9 @@ struct half {
  * both steps and needs no per-line stores at apply; a page that changed
  * that much usually keeps changing wholesale. A page with no changed line
  * (rewritten with equal bytes) takes no slot; only between the halves of
- * a split copy are slots left unused (NONE descriptors).
+ * a split copy are slots left unused (NONE descriptors). VP_LINES_LOG_MAX
+ * (log.h) is 32.
  */
-#define VP_LINES_LOG_MAX 32u
 
 /* line_mask -- which lines of the working page differ from home, among
  * the candidates (all 64, or the lines the tracker recorded: a line no
@@ -281,10 +281,11 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	if (!lg->stage)
 		st = st_end = 0; /* out of memory for it: apply from the slots */
 	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
-	 * page comes from the working copy or from what a writer saved of it. */
+	 * page comes from the working copy or from what a writer saved of it;
+	 * with a snapshot (snap.c), from its page of the arena. */
 	struct vp_tracker *lt = lg->lines_from;
 	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
-		const uint8_t *src = vp__cow_src(p, lg->heap + ws->pg[p] * VP_PAGE);
+		const uint8_t *src = vp__cow_src(p, lg->snap ? lg->snap + p * VP_PAGE : lg->heap + ws->pg[p] * VP_PAGE);
 		/* A tracker that names the lines written (cc) needs no diff: its
 		 * lines are logged as they are. Reading home to drop the few
 		 * rewritten with equal bytes costs a miss per line (step 4's
@@ -326,7 +327,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		si->len = (uint32_t)len;
 		vp__pcopy(ps, slots + i * VP_PAGE, logged, len);
 		/* The checksum is taken from what was copied, while threads are
-		 * paused or the page is still held (cow.c). */
+		 * paused, the page is still held (cow.c) or from the snapshot. */
 		lg->desc[i].csum = sums ? vp__csum(logged, len) : 0;
 		if (sums && !lg->desc[i].csum)
 			lg->desc[i].csum = 1; /* 0 means "no checksum" */

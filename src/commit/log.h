@@ -26,6 +26,10 @@ struct vp_slotinfo {
 };
 #define VP_NOT_STAGED UINT32_MAX
 
+/* A page with at most this many changed lines is logged as a LINES entry,
+ * else whole (log.c, "Line-granular entries"). */
+#define VP_LINES_LOG_MAX 32u
+
 /* struct vp_log -- the commit pipeline's side of the redo log: the pool it
  * writes, the working copy it copies pages from, the descriptor staging
  * array and how much of a sparse pool's log is reserved. The runtime keeps
@@ -47,6 +51,9 @@ struct vp_log {
 	uint64_t bytes;           /* last group: slot bytes in use             */
 	struct vp_tracker *lines_from; /* this group: the tracker whose lines()
 				   * name the candidate lines, or NULL (all) */
+	const uint8_t *snap;      /* this copy: page p of the write set is read
+	                             at snap + p * VP_PAGE (commit/snap.c), not
+	                             from heap; NULL: from heap               */
 	/* Where groups go (log.c, "Appending"): */
 	uint64_t base;            /* first slot of the group being logged      */
 	uint64_t end;             /* first slot after the newest committed

@@ -27,6 +27,7 @@
 	.checksum_pages = true,              \
 	.sticky = 64,                        \
 	.copy_threads = 2,                   \
+	.snapshot = true,                    \
 }
 
 struct vp_options vp__opt = OPT_DEFAULTS;
@@ -88,6 +89,12 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 		.help = "copy the write set into the log while threads run (uffd and mprotect trackers): `auto` "
 			"where the cost model says it shortens the pause, `on` always, `off` never (the default: measured slower overall here, see COMMIT.md); another value "
 			"makes `pmap` fail with `VP_E_INVAL` (docs/COMMIT.md, \"Concurrent copy\")",
+	},
+	[VP_OPT_SNAPSHOT] = {
+		"VOLIPMEM_SNAPSHOT", VP_OPTT_BOOL, FIELD(snapshot),
+		.help = "cc tracker: at the quiescent point copy just the recorded lines of the write set into a "
+			"DRAM snapshot and let threads run while the log is written from it (0 = copy into the log "
+			"with threads paused; a write set over 64 MiB always is; docs/COMMIT.md, \"The snapshot\")",
 	},
 	[VP_OPT_CHECKSUM_PAGES] = {
 		"VOLIPMEM_CHECKSUM_PAGES", VP_OPTT_BOOL, FIELD(checksum_pages),

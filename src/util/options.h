@@ -27,6 +27,7 @@ struct vp_options {
 	unsigned copy_threads;   /* VOLIPMEM_COPY_THREADS: threads copying a large set */
 	bool verify;             /* VOLIPMEM_VERIFY: check the tracker at each commit */
 	char concurrent_copy[8]; /* VOLIPMEM_CONCURRENT_COPY: auto|on|off ("" = auto) */
+	bool snapshot;           /* VOLIPMEM_SNAPSHOT: cc, open the gate before step 3a */
 };
 
 extern struct vp_options vp__opt;
@@ -41,6 +42,7 @@ enum vp_option_id {
 	VP_OPT_STICKY_PAGES,
 	VP_OPT_COPY_THREADS,
 	VP_OPT_CONCURRENT_COPY,
+	VP_OPT_SNAPSHOT,
 	VP_OPT_CHECKSUM_PAGES,
 	VP_OPT_VERIFY,
 	VP_OPT_VERBOSE,

@@ -350,6 +350,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"cow_commits", (unsigned long long)s.cow_commits,
 		"cow_faults", (unsigned long long)s.cow_faults,
 		"drains", (unsigned long long)s.drains,
+		"snap_commits", (unsigned long long)s.snap_commits,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }

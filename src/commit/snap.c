@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * snap.c -- the snapshot that lets the gate open before step 3a (cc
+ * tracker only).
+ *
+ * The cc tracker knows which 64-byte lines of a page were written (its
+ * lines op), and step 3a's line diff reads only those lines of a page --
+ * or, when more than VP_LINES_LOG_MAX of them differ from home, the whole
+ * page. So at the quiescent point it is enough to copy those lines (the
+ * whole page when more than VP_LINES_LOG_MAX were recorded, or when the
+ * commit diffs whole pages) into a DRAM arena: one memcpy per line, in
+ * place of the diff, the non-temporal copy into the log and the checksum.
+ * The gate opens after that copy, and step 3a reads the arena
+ * (vp_log.snap) while threads write the working copy again.
+ *
+ * The arena has a page per position of the write set, at the same offsets
+ * as the working page, so the diff reads it as it would the page. It is
+ * grow-only and faulted in when mapped: a first touch of an anonymous
+ * page costs microseconds here, more than copying a line, so no pause ever
+ * touches a fresh page of it. A commit whose set does not fit copies
+ * paused, as without the snapshot, and the arena grows after it (up to
+ * VP_SNAP_MAX_PAGES).
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "commit/log.h"
+#include "commit/snap.h"
+#include "track/track.h"
+#include "util/options.h"
+#include "util/util.h"
+
+void (*vp__snap_test_hook)(uint64_t epoch);
+
+void vp__snap_open(struct vp_snap *s, const struct vp_tracker *t)
+{
+	*s = (struct vp_snap){.on = vp__opt.snapshot && t->ops == &vp__track_cc && t->ops->lines};
+}
+
+void vp__snap_close(struct vp_snap *s)
+{
+	if (s->base)
+		munmap(s->base, s->cap * VP_PAGE);
+	*s = (struct vp_snap){0};
+}
+
+bool vp__snap_take(struct vp_snap *s, const struct vp_pageset *ws, const uint8_t *heap,
+		   struct vp_tracker *lines_from)
+{
+	if (!s->on || !ws->n)
+		return false;
+	if (ws->n > s->cap) {
+		if (ws->n <= VP_SNAP_MAX_PAGES && ws->n > s->want)
+			s->want = ws->n;
+		return false;
+	}
+	for (size_t p = 0; p < ws->n; p++) {
+		const uint8_t *work = heap + ws->pg[p] * VP_PAGE;
+		uint8_t *to = s->base + p * VP_PAGE;
+		uint64_t m = lines_from ? lines_from->ops->lines(lines_from, ws->pg[p]) : ~0ull;
+		/* copy_slots logs the whole page only when more than
+		 * VP_LINES_LOG_MAX lines differ, all of them candidates. */
+		if ((unsigned)__builtin_popcountll(m) > VP_LINES_LOG_MAX) {
+			memcpy(to, work, VP_PAGE);
+			continue;
+		}
+		for (; m; m &= m - 1) {
+			unsigned j = (unsigned)__builtin_ctzll(m);
+			memcpy(to + j * VP_LINE, work + j * VP_LINE, VP_LINE);
+		}
+	}
+	return true;
+}
+
+void vp__snap_grow(struct vp_snap *s)
+{
+	if (!s->on || s->grow_failed || s->want <= s->cap)
+		return;
+	size_t cap = s->cap * 2 > s->want ? s->cap * 2 : s->want;
+	if (cap < 256)
+		cap = 256;
+	if (cap > VP_SNAP_MAX_PAGES)
+		cap = VP_SNAP_MAX_PAGES;
+	uint8_t *b = mmap(NULL, cap * VP_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED) {
+		s->grow_failed = true;
+		vp__diag(1, "snapshot: cannot map an arena of %zu pages; write sets over %zu pages are copied "
+			    "with threads paused", cap, s->cap);
+		return;
+	}
+	/* Fault every page in now, with threads running (a write: a read
+	 * would map the shared zero page and fault again at the first copy). */
+	for (size_t i = 0; i < cap; i++)
+		((volatile uint8_t *)b)[i * VP_PAGE] = 0;
+	if (s->base)
+		munmap(s->base, s->cap * VP_PAGE);
+	s->base = b;
+	s->cap = cap;
+	s->want = 0;
+}
