@@ -261,7 +261,9 @@ static void test_snapshot(void **state)
 {
 	(void)state;
 	const char *path = vpt_pool_path("cc-snap");
-	setenv("VOLIPMEM_COMMIT_INTERVAL_MS", "1", 1);
+	/* Relaxed; 100 ms keeps the bound (400 ms) from making the writer's
+	 * pstart() wait for the group the hook holds back on a loaded machine. */
+	setenv("VOLIPMEM_COMMIT_INTERVAL_MS", "100", 1);
 	int rc = pmap(path, 16 * MiB, 0);
 	unsetenv("VOLIPMEM_COMMIT_INTERVAL_MS");
 	assert_int_equal(rc, 0);
@@ -317,6 +319,24 @@ static void test_snapshot(void **state)
 	for (unsigned i = 0; i < PG; i++)
 		if (r[3 * PG + i] != 0x5a)
 			fail_msg("byte %u of the whole-page write is %#x after reopening", i, r[3 * PG + i]);
+	assert_int_equal(punmap(), 0);
+
+	/* VOLIPMEM_SNAPSHOT=0: every commit copies with threads paused. */
+	setenv("VOLIPMEM_SNAPSHOT", "0", 1);
+	rc = pmap(path, 16 * MiB, VP_OPEN_ONLY);
+	unsetenv("VOLIPMEM_SNAPSHOT");
+	assert_int_equal(rc, 0);
+	assert_false(vp__cm.snap.on);
+	r = proot("snap", 4 * PG, NULL);
+	vp_stats_reset();
+	for (int i = 0; i < 3; i++) {
+		pstart();
+		*(volatile uint64_t *)(r + PG + 5 * 64) = (uint64_t)i;
+		assert_int_equal(pend(), 0);
+	}
+	vp_stats(&st);
+	assert_int_equal(st.commits, 3);
+	assert_int_equal(st.snap_commits, 0);
 	assert_int_equal(punmap(), 0);
 }
 
