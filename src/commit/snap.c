@@ -4,12 +4,12 @@
  * tracker only).
  *
  * The cc tracker knows which 64-byte lines of a page were written (its
- * lines op), and step 3a's line diff reads only those lines of a page --
- * or, when more than VP_LINES_LOG_MAX of them differ from home, the whole
- * page. So at the quiescent point it is enough to copy those lines (the
- * whole page when more than VP_LINES_LOG_MAX were recorded, or when the
- * commit diffs whole pages) into a DRAM arena: one memcpy per line, in
- * place of the diff, the non-temporal copy into the log and the checksum.
+ * lines op), and step 3a reads only those lines of a page -- or the whole
+ * page when more than VP_LINES_LOG_MAX were recorded. So at the quiescent
+ * point it is enough to copy those lines (the whole page then, or when
+ * the commit has no masks and diffs whole pages) into a DRAM arena: one
+ * memcpy per line, in place of the non-temporal copy into the log and
+ * the checksum.
  * The gate opens after that copy, and step 3a reads the arena
  * (vp_log.snap) while threads write the working copy again.
  *
@@ -58,8 +58,9 @@ bool vp__snap_take(struct vp_snap *s, const struct vp_pageset *ws, const uint8_t
 		const uint8_t *work = heap + ws->pg[p] * VP_PAGE;
 		uint8_t *to = s->base + p * VP_PAGE;
 		uint64_t m = lines_from ? lines_from->ops->lines(lines_from, ws->pg[p]) : ~0ull;
-		/* copy_slots logs the whole page only when more than
-		 * VP_LINES_LOG_MAX lines differ, all of them candidates. */
+		/* copy_slots logs the whole page when more than
+		 * VP_LINES_LOG_MAX lines are recorded (or, without masks,
+		 * differ from home): then it reads every line. */
 		if ((unsigned)__builtin_popcountll(m) > VP_LINES_LOG_MAX) {
 			memcpy(to, work, VP_PAGE);
 			continue;

@@ -37,7 +37,7 @@ void vp__snap_close(struct vp_snap *s);
 
 /* vp__snap_take -- at the quiescent point, after collect and after every
  * change to ws: copy into the arena each line of each page of ws that step
- * 3a's diff may read (the lines lines_from records, the whole page when
+ * 3a may read (the lines lines_from records, the whole page when
  * there are more than VP_LINES_LOG_MAX of them or lines_from is NULL).
  * false: off, or the arena is too small (noted for vp__snap_grow) -- copy
  * into the log before opening the gate. pre: gate closed. */
