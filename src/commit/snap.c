@@ -77,7 +77,11 @@ void vp__snap_grow(struct vp_snap *s)
 {
 	if (!s->on || s->grow_failed || s->want <= s->cap)
 		return;
-	size_t cap = s->cap * 2 > s->want ? s->cap * 2 : s->want;
+	/* Half again what was wanted (a set that grows by a little must not
+	 * fall back once per commit), at least twice what there was. */
+	size_t cap = s->want + s->want / 2;
+	if (cap < s->cap * 2)
+		cap = s->cap * 2;
 	if (cap < 256)
 		cap = 256;
 	if (cap > VP_SNAP_MAX_PAGES)
