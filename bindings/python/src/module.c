@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
