@@ -94,7 +94,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	pthread_mutex_unlock(&cm->mu);
 
 	/* ---- step 1: collect (quiescent: no thread inside a FAS) ---- */
-	t0 = vp__now_ns();
+	t0 = vp__ticks();
 	cm->ws.n = 0;
 	uint64_t vchecked = 0, vmissed = 0;
 	bool verify = cm->vf.on && verify_scan(cm, &vchecked);
@@ -120,14 +120,14 @@ void vp__commit_locked(struct vp_commit *cm)
 	 * set whole, so that verify mode logs what it reported. */
 	if (vmissed)
 		cm->log.lines_from = NULL;
-	t1 = vp__now_ns();
+	t1 = vp__ticks();
 	uint64_t n = cm->ws.n, used = 0;
 	uint64_t stored0 = cm->pool->ps.stored, drains0 = cm->pool->ps.drains;
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
 		rc = vp__log_prepare(&cm->log, &cm->ws);
-	t2 = vp__now_ns();
+	t2 = vp__ticks();
 
 	/* ---- step 3a: copy the write set into the log: threads paused, or
 	 * (cow.c) the set made read-only here and copied while they run, or
@@ -138,7 +138,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	unsigned long long cow_f0 = atomic_load(&vp__cow.faults);
 	if (!rc && n && cow != VP_COW_CONCURRENT && !snap)
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
-	t3 = vp__now_ns();
+	t3 = vp__ticks();
 	pthread_mutex_lock(&cm->mu);
 	cm->gate_closed = false;
 	cm->st.ns_stall += t3 - t0;
@@ -159,7 +159,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (cow == VP_COW_CONCURRENT) {
 		if (vp__cow_test_hook)
 			vp__cow_test_hook(1);
-		tc = vp__now_ns();
+		tc = vp__ticks();
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 	}
 	if (cow != VP_COW_OFF) {
@@ -173,9 +173,10 @@ void vp__commit_locked(struct vp_commit *cm)
 	 * next commit. */
 	if (!rc && n && cm->trk->ops->settled)
 		cm->trk->ops->settled(cm->trk, &cm->ws, cm->log.changed);
-	uint64_t t3c = vp__now_ns();
-	if (n && !snap)
-		vp__cow_observe(&vp__cow, n, cow == VP_COW_CONCURRENT ? t3c - tc : t3 - t2);
+	/* The copy's cost feeds the concurrent copy's cost model only where
+	 * it decides (auto); converting ticks reads the clock. */
+	if (n && !snap && vp__cow.want == 2)
+		vp__cow_observe(&vp__cow, n, vp__ticks_ns(cow == VP_COW_CONCURRENT ? vp__ticks() - tc : t3 - t2));
 
 	/* ---- step 3b: make the log durable with record A (the commit
 	 * point, drain D1) ---- */
@@ -184,7 +185,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	uint64_t seq = cm->seq + 1;
 	if (!rc && used)
 		rc = vp__log_commit(&cm->log, seq, used);
-	t4 = vp__now_ns();
+	t4 = vp__ticks();
 	if (rc && n)
 		carry_over(cm);
 
@@ -193,7 +194,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	int rc4 = 0;
 	if (!rc && used)
 		rc4 = vp__log_apply(&cm->log, used);
-	t5 = vp__now_ns();
+	t5 = vp__ticks();
 	/* Threads run: the one place the arena may grow (and fault in). */
 	vp__snap_grow(&cm->snap);
 
@@ -301,6 +302,7 @@ void vp__committer_stop(struct vp_commit *cm)
 int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracker *trk, const uint8_t *heap,
 		    uint64_t seq, unsigned interval_ms)
 {
+	vp__ticks_init();
 	cm->pool = pool;
 	cm->trk = trk;
 	cm->log = (struct vp_log){.pool = pool, .heap = heap};
@@ -371,6 +373,13 @@ void vp__commit_stats(struct vp_commit *cm, struct vp_stats *out, bool reset)
 	pthread_mutex_lock(&cm->mu);
 	if (out) {
 		*out = cm->st;
+		/* The step times are kept in vp__ticks() units (util.h). */
+		out->ns_collect = vp__ticks_ns(out->ns_collect);
+		out->ns_prepare = vp__ticks_ns(out->ns_prepare);
+		out->ns_log = vp__ticks_ns(out->ns_log);
+		out->ns_update = vp__ticks_ns(out->ns_update);
+		out->ns_stall = vp__ticks_ns(out->ns_stall);
+		out->ns_pause = vp__ticks_ns(out->ns_pause);
 		out->ns_bound = cm->mode == VP_RELAXED ? vp__bound_ns(cm->interval_ms) : 0;
 	}
 	if (reset)

@@ -69,10 +69,10 @@ void pstart(void)
 	bool waited = false;
 	for (;;) {
 		if (cm->gate_closed || (cm->commit_req && cm->active > 0)) {
-			uint64_t t0 = vp__now_ns();
+			uint64_t t0 = vp__ticks();
 			while (cm->gate_closed || (cm->commit_req && cm->active > 0))
 				pthread_cond_wait(&cm->cv, &cm->mu);
-			cm->st.ns_stall += vp__now_ns() - t0;
+			cm->st.ns_stall += vp__ticks() - t0;
 		}
 		if (vp_likely(vp__bound.due_ns == VP_BOUND_NONE) || cm->detached)
 			break;

@@ -58,7 +58,11 @@ void vp__ticks_init(void);
 uint64_t vp__ticks_ns(uint64_t ticks);
 static inline uint64_t vp__ticks(void)
 {
-	return vp__tsc_ok ? __rdtsc() : vp__now_ns();
+	if (!vp__tsc_ok)
+		return vp__now_ns();
+	_mm_lfence(); /* rdtsc after what came before it, so a step is not
+		       * charged for the one before it */
+	return __rdtsc();
 }
 
 /* vp__csum -- the checksum used by every on-media structure (XXH3-64). */
