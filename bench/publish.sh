@@ -30,6 +30,8 @@
 #   VP_PUBLISH_OUT=docs        where to write (another directory measures
 #                              without publishing; the gate only guards docs/)
 #   VP_PUBLISH_MC_SECONDS=10   seconds per memcaslap run
+#   VP_PUBLISH_SETTLE=300      longest wait, before each runner, for the load
+#                              the runner before left to decay
 #   VP_VM_CACHE                the qemu harness's cache (tests/vm/kvm-guest.sh)
 # Exit: 0 when every runner wrote, 3 when the gate refused one, else the
 # failing runner's code.
@@ -75,11 +77,34 @@ vm_args() {
 	fi
 }
 
+# settle -- wait until the 1-minute load average is below 0.25 per core:
+# the runner before has just raised it itself (a 100 s runner on one core
+# leaves ~0.9), and the next runner's gate refuses a start above 0.3 per
+# core. The load decays by e every minute, so this takes about a minute;
+# give up after VP_PUBLISH_SETTLE seconds (default 300) and let the gate
+# decide.
+settle() {
+	local limit waited=0
+	limit=$(awk -v n="$(nproc)" 'BEGIN { print 0.25 * n }')
+	while awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$limit" 'BEGIN { exit !(l >= m) }'; do
+		if [ "$waited" -ge "${VP_PUBLISH_SETTLE:-300}" ]; then
+			echo "publish.sh: load still $(cut -d' ' -f1 /proc/loadavg) after $waited s" >&2
+			return 0
+		fi
+		[ "$waited" -eq 0 ] && echo "publish.sh: waiting for the load ($(cut -d' ' -f1 /proc/loadavg)) to fall below $limit" >&2
+		sleep 10
+		waited=$((waited + 10))
+	done
+	[ "$waited" -gt 0 ] && echo "publish.sh: load $(cut -d' ' -f1 /proc/loadavg) after $waited s" >&2
+	return 0
+}
+
 # one -- run runner $1 (the rest: its command) unless VP_PUBLISH_ONLY leaves
 # it out; print its wall time; stop the whole publish on refusal or failure.
 one() {
 	local name=$1; shift
 	case ",$only," in *",$name,"*) ;; *) return 0 ;; esac
+	settle
 	echo "=== publish.sh: $name: $*" >&2
 	local t0=$SECONDS rc=0
 	"$@" || rc=$?
