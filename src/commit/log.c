@@ -240,10 +240,11 @@ uint64_t vp__log_line_mask(const uint8_t *work, const uint8_t *home)
 /*
  * The stage. A LINES entry is a few lines of non-temporal stores into the
  * log; step 4 would read them back from memory (a miss per line, and one
- * more for the header) to store them home. The copy also keeps each
- * LINES entry in lg->stage (a DRAM buffer of VP_STAGE_BYTES, allocated once
- * and reused by every group; each half of a split copy fills its own half
- * of it), and step 4 copies from there: the same bytes, from the cache.
+ * more for the header) to store them home. The copy builds each LINES
+ * entry (header and lines) in lg->stage (a DRAM buffer of VP_STAGE_BYTES,
+ * allocated once and reused by every group; each half of a split copy
+ * fills its own half of it) and copies it into the slot from there, and
+ * step 4 applies it from there: the same bytes, from the cache.
  * Entries past the stage's end are applied from the slot as before.
  * Recovery always reads the slots. The size: a relaxed 1 ms group of the
  * cc hashmap at 1 insert per FAS holds ~1,500 pages of ~3 lines, ~300 KiB
@@ -305,24 +306,24 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		struct vp_slotinfo *si = &lg->slot[i];
 		si->stage = VP_NOT_STAGED;
 		if (k <= VP_LINES_LOG_MAX) {
-			struct vp_linehdr *h = (void *)buf;
+			len = (size_t)VP_LINE * (1 + k);
+			/* Built in the stage when it has room, else on the stack. */
+			uint8_t *e = buf;
+			if (st + len <= st_end) {
+				e = lg->stage + st;
+				si->stage = (uint32_t)st;
+				st += len;
+			}
+			struct vp_linehdr *h = (void *)e;
 			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
 			h->checksum = vp__csum(h, offsetof(struct vp_linehdr, checksum));
-			uint8_t *o = buf + VP_LINE;
+			uint8_t *o = e + VP_LINE;
 			for (uint64_t b = m; b; b &= b - 1, o += VP_LINE)
 				memcpy(o, src + (unsigned)__builtin_ctzll(b) * VP_LINE, VP_LINE);
-			logged = buf;
-			len = (size_t)VP_LINE * (1 + k);
+			logged = e;
 			lg->desc[i].pgno = VP_DESC_LINES << VP_DESC_KIND_SHIFT | ws->pg[p];
-			si->mask = m;
-			if (st + len - VP_LINE <= st_end) {
-				si->stage = (uint32_t)st;
-				memcpy(lg->stage + st, buf + VP_LINE, len - VP_LINE);
-				st += len - VP_LINE;
-			}
 		} else {
 			lg->desc[i].pgno = ws->pg[p];
-			si->mask = ~0ull;
 		}
 		si->len = (uint32_t)len;
 		vp__pcopy(ps, slots + i * VP_PAGE, logged, len);
@@ -343,15 +344,8 @@ static void copy_home(struct vp_log *lg, struct vp_persist *ps, uint64_t from, u
 	uint8_t *home = lg->pool->map + lg->pool->sb.home_off;
 	uint8_t *slots = lg->pool->map + lg->pool->sb.logdata_off + lg->base * VP_PAGE;
 	for (uint64_t i = from; i < to; i++) {
-		const struct vp_slotinfo *si = &lg->slot[i];
-		if (si->stage == VP_NOT_STAGED) {
-			vp__slot_apply(ps, home, &lg->desc[i], slots + i * VP_PAGE);
-			continue;
-		}
-		uint8_t *page = home + VP_DESC_PGNO(lg->desc[i].pgno) * VP_PAGE;
-		const uint8_t *src = lg->stage + si->stage;
-		for (uint64_t m = si->mask; m; m &= m - 1, src += VP_LINE)
-			vp__pcopy(ps, page + (unsigned)__builtin_ctzll(m) * VP_LINE, src, VP_LINE);
+		uint32_t st = lg->slot[i].stage;
+		vp__slot_apply(ps, home, &lg->desc[i], st == VP_NOT_STAGED ? slots + i * VP_PAGE : lg->stage + st);
 	}
 }
 
@@ -407,7 +401,7 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 	 * are unused. */
 	for (uint64_t i = end; i < mine; i++) {
 		lg->desc[i] = (struct vp_logdesc){.pgno = VP_DESC_NONE << VP_DESC_KIND_SHIFT, .csum = 0};
-		lg->slot[i] = (struct vp_slotinfo){.mask = 0, .len = 0, .stage = VP_NOT_STAGED};
+		lg->slot[i] = (struct vp_slotinfo){.len = 0, .stage = VP_NOT_STAGED};
 	}
 	*used = h.end > mine ? h.end : end;
 	return h.rc;

@@ -19,9 +19,9 @@ struct vp_tracker;
 /* struct vp_slotinfo -- what copy_slots put in a slot, kept in DRAM so that
  * the commit record's counts and step 4 need not read the slot back. */
 struct vp_slotinfo {
-	uint64_t mask;            /* LINES: the lines logged; PAGE: ~0; NONE: 0 */
 	uint32_t len;             /* bytes of the slot in use                   */
-	uint32_t stage;           /* offset of the entry in vp_log.stage, or
+	uint32_t stage;           /* offset of the LINES entry (header and
+	                             lines, as in the slot) in vp_log.stage, or
 	                             VP_NOT_STAGED                              */
 };
 #define VP_NOT_STAGED UINT32_MAX

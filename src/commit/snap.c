@@ -34,7 +34,7 @@ void (*vp__snap_test_hook)(uint64_t epoch);
 
 void vp__snap_open(struct vp_snap *s, const struct vp_tracker *t)
 {
-	*s = (struct vp_snap){.on = vp__opt.snapshot && t->ops == &vp__track_cc && t->ops->lines};
+	*s = (struct vp_snap){.on = vp__opt.snapshot && t->ops == &vp__track_cc};
 }
 
 void vp__snap_close(struct vp_snap *s)
