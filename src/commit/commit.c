@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commit/bound.h"
 #include "commit/commit.h"
@@ -46,7 +47,7 @@ static void finish_group(struct vp_commit *cm, uint64_t e, int rc)
 	cm->status[e % VP_STATUS_RING] = rc;
 	cm->done_epoch = e;
 	vp__bound_group_finished(&vp__bound);
-	pthread_cond_broadcast(&cm->cv);
+	vp__cm_wake(cm);
 }
 
 /* carry_over -- keep a failed commit's write set for the next attempt: the
@@ -143,7 +144,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->gate_closed = false;
 	cm->st.ns_stall += t3 - t0;
 	cm->st.ns_pause += t3 - t0;
-	pthread_cond_broadcast(&cm->cv);
+	vp__cm_wake(cm);
 	pthread_mutex_unlock(&cm->mu);
 	uint64_t tc = t3;
 	if (snap) {
@@ -234,7 +235,54 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->st.cow_faults += atomic_load(&vp__cow.faults) - cow_f0;
 	cm->st.ns_update += t5 - t4;
 	cm->committing = false;
+	vp__cm_wake(cm);
+}
+
+void vp__cm_wake(struct vp_commit *cm)
+{
+	atomic_fetch_add_explicit(&cm->wake_gen, 1, memory_order_release);
 	pthread_cond_broadcast(&cm->cv);
+}
+
+/*
+ * A thread that sleeps on cv and is woken from another CPU pays the
+ * wake-up of its CPU, which idles meanwhile: on a virtual machine an
+ * interrupt through the hypervisor, measured here at several us beside a
+ * commit of ~5 us (docs/COMMIT.md, "Waiting"). So a waiter first spins,
+ * watching wake_gen, which every vp__cm_wake bumps under mu -- but only
+ * while another CPU is left for the thread that will wake it, so on a
+ * machine with more runnable threads than CPUs at most ncpu - 1 spin and
+ * the rest sleep at once. A wake-up cannot be lost: the spinner re-reads
+ * wake_gen under mu before it sleeps, and every bump happens under mu.
+ */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+void vp__cm_wait(struct vp_commit *cm)
+{
+	uint64_t spin_ns = (uint64_t)vp__opt.spin_us * 1000;
+	if (spin_ns && cm->spinners + 1 < cm->ncpu) {
+		uint64_t g = atomic_load_explicit(&cm->wake_gen, memory_order_relaxed);
+		cm->spinners++;
+		pthread_mutex_unlock(&cm->mu);
+		uint64_t t0 = vp__now_ns();
+		for (unsigned i = 1; atomic_load_explicit(&cm->wake_gen, memory_order_acquire) == g; i++) {
+			cpu_relax();
+			if (i % 64 == 0 && vp__now_ns() - t0 > spin_ns)
+				break;
+		}
+		pthread_mutex_lock(&cm->mu);
+		cm->spinners--;
+		if (atomic_load_explicit(&cm->wake_gen, memory_order_relaxed) != g)
+			return;
+	}
+	pthread_cond_wait(&cm->cv, &cm->mu);
 }
 
 /* vp__wait_durable_locked -- wait until group `need` finished; run the
@@ -246,7 +294,7 @@ int vp__wait_durable_locked(struct vp_commit *cm, uint64_t need)
 			vp__commit_locked(cm);
 			continue;
 		}
-		pthread_cond_wait(&cm->cv, &cm->mu);
+		vp__cm_wait(cm);
 	}
 	return cm->status[need % VP_STATUS_RING];
 }
@@ -293,7 +341,7 @@ void vp__committer_stop(struct vp_commit *cm)
 		return;
 	pthread_mutex_lock(&cm->mu);
 	cm->committer_stop = true;
-	pthread_cond_broadcast(&cm->cv);
+	vp__cm_wake(cm);
 	pthread_mutex_unlock(&cm->mu);
 	pthread_join(cm->committer, NULL);
 	cm->committer_on = false;
@@ -303,6 +351,9 @@ int vp__commit_open(struct vp_commit *cm, struct vp_pool *pool, struct vp_tracke
 		    uint64_t seq, unsigned interval_ms)
 {
 	vp__ticks_init();
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cm->ncpu = ncpu > 0 ? (unsigned)ncpu : 1;
+	cm->spinners = 0;
 	cm->pool = pool;
 	cm->trk = trk;
 	cm->log = (struct vp_log){.pool = pool, .heap = heap};
@@ -340,7 +391,7 @@ int vp__commit_retire(struct vp_commit *cm)
 {
 	pthread_mutex_lock(&cm->mu);
 	while (cm->committing)
-		pthread_cond_wait(&cm->cv, &cm->mu);
+		vp__cm_wait(cm);
 	int rc = vp__log_retire(&cm->log);
 	pthread_mutex_unlock(&cm->mu);
 	return rc;

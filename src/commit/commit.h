@@ -10,6 +10,7 @@
 #define VP_COMMIT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ struct vp_commit {
 	int broken;               /* sticky error after a post-commit failure  */
 	uint64_t seq;             /* log sequence number of the last group     */
 	uint64_t fas_since_commit;/* outermost FASes ended since last commit   */
+	unsigned spinners;        /* threads in vp__cm_wait's spin             */
+	unsigned ncpu;            /* online CPUs, at vp__commit_open           */
+	_Atomic uint64_t wake_gen;/* bumped by every vp__cm_wake (read unlocked) */
 	struct vp_stats st;       /* the commit counters of vp_stats()         */
 
 	/* ---- working sets (used by the committer only) ---- */
@@ -81,6 +85,13 @@ void vp__commit_stats(struct vp_commit *cm, struct vp_stats *out, bool reset);
 /* vp__commit_locked -- run one commit; pre: mu held, active == 0, !committing. */
 void vp__commit_locked(struct vp_commit *cm);
 int vp__wait_durable_locked(struct vp_commit *cm, uint64_t need);
+/* vp__cm_wake -- wake every thread waiting in vp__cm_wait. pre: mu held. */
+void vp__cm_wake(struct vp_commit *cm);
+/* vp__cm_wait -- like pthread_cond_wait(cv, mu), and like it may return
+ * without a wake-up (callers loop on their condition). It first spins with
+ * mu released for up to VOLIPMEM_SPIN_US when that leaves a CPU free for
+ * the committer. pre: mu held. */
+void vp__cm_wait(struct vp_commit *cm);
 int vp__committer_start(struct vp_commit *cm);
 void vp__committer_stop(struct vp_commit *cm);
 void vp__fas_reset_thread(void);

@@ -49,7 +49,7 @@ static void bound_wait(struct vp_commit *cm, uint64_t now)
 	struct vp_bound *b = &vp__bound;
 	uint64_t need = b->inflight_due != VP_BOUND_NONE ? cm->epoch - 1 : cm->epoch;
 	cm->commit_req = true;
-	pthread_cond_broadcast(&cm->cv);
+	vp__cm_wake(cm);
 	vp__wait_durable_locked(cm, need);
 	cm->st.ns_bound_wait += vp__bound_clock() - now;
 }
@@ -71,7 +71,7 @@ void pstart(void)
 		if (cm->gate_closed || (cm->commit_req && cm->active > 0)) {
 			uint64_t t0 = vp__ticks();
 			while (cm->gate_closed || (cm->commit_req && cm->active > 0))
-				pthread_cond_wait(&cm->cv, &cm->mu);
+				vp__cm_wait(cm);
 			cm->st.ns_stall += vp__ticks() - t0;
 		}
 		if (vp_likely(vp__bound.due_ns == VP_BOUND_NONE) || cm->detached)
@@ -118,7 +118,7 @@ int pend(void)
 				b->due_ns = b->open_due;
 		}
 		if (cm->active == 0 && cm->commit_req)
-			pthread_cond_broadcast(&cm->cv);
+			vp__cm_wake(cm);
 	} else {
 		uint64_t need = cm->epoch;
 		cm->commit_req = true;
@@ -140,7 +140,7 @@ int pcommit(void)
 	pthread_mutex_lock(&cm->mu);
 	uint64_t need = cm->epoch;
 	cm->commit_req = true;
-	pthread_cond_broadcast(&cm->cv);
+	vp__cm_wake(cm);
 	int rc = vp__wait_durable_locked(cm, need);
 	pthread_mutex_unlock(&cm->mu);
 	return rc;

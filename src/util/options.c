@@ -28,6 +28,7 @@
 	.sticky = 64,                        \
 	.copy_threads = 2,                   \
 	.snapshot = true,                    \
+	.spin_us = 50,                       \
 }
 
 struct vp_options vp__opt = OPT_DEFAULTS;
@@ -95,6 +96,12 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 		.help = "cc tracker: at the quiescent point copy just the recorded lines of the write set into a "
 			"DRAM snapshot and let threads run while the log is written from it (0 = copy into the log "
 			"with threads paused; a write set over 64 MiB always is; docs/COMMIT.md, \"The snapshot\")",
+	},
+	[VP_OPT_SPIN_US] = {
+		"VOLIPMEM_SPIN_US", VP_OPTT_UINT, FIELD(spin_us), .min = 0, .max = 100000,
+		.help = "how long a thread waiting for a commit (a synchronous `pend()`, `pstart()` at a closed "
+			"gate) spins before it sleeps, when a CPU is left free for the committer (0 = sleep at "
+			"once; docs/COMMIT.md, \"Waiting\")",
 	},
 	[VP_OPT_CHECKSUM_PAGES] = {
 		"VOLIPMEM_CHECKSUM_PAGES", VP_OPTT_BOOL, FIELD(checksum_pages),

@@ -28,6 +28,7 @@ struct vp_options {
 	bool verify;             /* VOLIPMEM_VERIFY: check the tracker at each commit */
 	char concurrent_copy[8]; /* VOLIPMEM_CONCURRENT_COPY: auto|on|off ("" = auto) */
 	bool snapshot;           /* VOLIPMEM_SNAPSHOT: cc, open the gate before step 3a */
+	unsigned spin_us;        /* VOLIPMEM_SPIN_US: spin before sleeping on a commit */
 };
 
 extern struct vp_options vp__opt;
@@ -43,6 +44,7 @@ enum vp_option_id {
 	VP_OPT_COPY_THREADS,
 	VP_OPT_CONCURRENT_COPY,
 	VP_OPT_SNAPSHOT,
+	VP_OPT_SPIN_US,
 	VP_OPT_CHECKSUM_PAGES,
 	VP_OPT_VERIFY,
 	VP_OPT_VERBOSE,
