@@ -98,7 +98,11 @@ static void *runner(void *arg)
 		if (relaxed && s % 16 == 0 && psync() != 0)
 			_exit(6);
 		if (!relaxed || s % 16 == 0) {
-			uint64_t msg[3] = {(uint64_t)t, s, (uint64_t)n};
+			/* The fourth word: this child's commits that took the cc
+			 * snapshot path so far (read every 16th FAS). */
+			struct vp_stats st;
+			uint64_t snaps = s % 16 == 0 && vp_stats(&st) == 0 ? st.snap_commits : 0;
+			uint64_t msg[4] = {(uint64_t)t, s, (uint64_t)n, snaps};
 			if (write(ack_fd, msg, sizeof msg) != sizeof msg)
 				_exit(7);
 		}
@@ -200,6 +204,12 @@ int main(int argc, char **argv)
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	seed = (unsigned)vpt_env_uint("torture", "VP_TORTURE_SEED", seed, 0, UINT_MAX);
 	uint64_t total_fas = 0, big_acked = 0, max_pages = 0;
+	/* Children whose acknowledged FASes were committed through the cc
+	 * snapshot (commit/snap.c): with cc and the snapshot on, the torture
+	 * must have killed some of them, or it did not test that path. */
+	int snap_lives = 0, k_snap = -1;
+	const char *trk_env = getenv("VOLIPMEM_TRACKER"), *snap_env = getenv("VOLIPMEM_SNAPSHOT");
+	bool want_snap = trk_env && !strcmp(trk_env, "cc") && !(snap_env && !strcmp(snap_env, "0"));
 	/* Create and initialise the pool once, untouched by kills; its exit
 	 * status says the durability mode pmap() chose (10: relaxed). */
 	pid_t ip = fork();
@@ -237,8 +247,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "torture: kill %d: the child exited by itself (status %d)\n", k, WEXITSTATUS(st));
 			return 1;
 		}
-		uint64_t msg[3];
+		uint64_t msg[4];
 		while (read(pfd[0], msg, sizeof msg) == sizeof msg) {
+			if (msg[3] > 0)
+				snap_lives += k_snap != k;
+			k_snap = msg[3] > 0 ? k : k_snap;
 			if (msg[2] >= 100)
 				big_acked++;
 			if (msg[2] > max_pages)
@@ -267,6 +280,14 @@ int main(int argc, char **argv)
 	printf("torture: survived %d kills; %llu FASes acknowledged durable and found "
 	       "(%llu large ones acknowledged, up to %llu pages)\n",
 	       kills, (unsigned long long)total_fas, (unsigned long long)big_acked, (unsigned long long)max_pages);
+	if (want_snap) {
+		printf("torture: %d of %d children committed through the cc snapshot\n", snap_lives, kills);
+		if (kills >= 10 && snap_lives == 0) {
+			fprintf(stderr, "torture: tracker cc with the snapshot on, but no child reported a "
+					"snapshot commit (vp_stats.snap_commits): the snapshot path went untested\n");
+			return 1;
+		}
+	}
 	printf("1 passed, 0 failed\n");
 	return 0;
 }
