@@ -207,7 +207,7 @@ int main(int argc, char **argv)
 	/* Children whose acknowledged FASes were committed through the cc
 	 * snapshot (commit/snap.c): with cc and the snapshot on, the torture
 	 * must have killed some of them, or it did not test that path. */
-	int snap_lives = 0, k_snap = -1;
+	int snap_lives = 0;
 	const char *trk_env = getenv("VOLIPMEM_TRACKER"), *snap_env = getenv("VOLIPMEM_SNAPSHOT");
 	bool want_snap = trk_env && !strcmp(trk_env, "cc") && !(snap_env && !strcmp(snap_env, "0"));
 	/* Create and initialise the pool once, untouched by kills; its exit
@@ -248,10 +248,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		uint64_t msg[4];
+		bool snapped = false;
 		while (read(pfd[0], msg, sizeof msg) == sizeof msg) {
-			if (msg[3] > 0)
-				snap_lives += k_snap != k;
-			k_snap = msg[3] > 0 ? k : k_snap;
+			snapped |= msg[3] > 0;
 			if (msg[2] >= 100)
 				big_acked++;
 			if (msg[2] > max_pages)
@@ -262,6 +261,7 @@ int main(int argc, char **argv)
 			}
 		}
 		close(pfd[0]);
+		snap_lives += snapped;
 		if (cli && run_cli_check(cli, path) != 0) {
 			fprintf(stderr, "torture: kill %d: volipmem check failed on the pool\n", k);
 			return 1;
