@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,7 +210,14 @@ int main(int argc, char **argv)
 	 * must have killed some of them, or it did not test that path. */
 	int snap_lives = 0;
 	const char *trk_env = getenv("VOLIPMEM_TRACKER"), *snap_env = getenv("VOLIPMEM_SNAPSHOT");
-	bool want_snap = trk_env && !strcmp(trk_env, "cc") && !(snap_env && !strcmp(snap_env, "0"));
+	/* Off as the runtime reads it (parse_bool, src/util/options.c): "",
+	 * 0, no, false, off, any case; anything else leaves it on or is
+	 * refused by pmap. */
+	bool snap_off = false;
+	static const char *const snap_no[] = {"", "0", "no", "false", "off"};
+	for (size_t i = 0; snap_env && i < sizeof snap_no / sizeof snap_no[0]; i++)
+		snap_off |= strcasecmp(snap_env, snap_no[i]) == 0;
+	bool want_snap = trk_env && !strcmp(trk_env, "cc") && !snap_off;
 	/* Create and initialise the pool once, untouched by kills; its exit
 	 * status says the durability mode pmap() chose (10: relaxed). */
 	pid_t ip = fork();
