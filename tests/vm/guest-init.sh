@@ -12,6 +12,9 @@
 #   out: status   "kvm ready" or why not; then the guest-uptime timestamps
 #        out      the command's stdout and stderr (also on the console)
 #        rc       the command's exit code; absent if it never ran
+#        beat     the guest uptime, rewritten every 10 s while the command
+#                 runs: on a timeout the host tells a stalled guest (beat
+#                 stopped early) from a slow command (beat went on)
 # /mods/order lists the kernel modules in load order; /mods/NAME.args holds
 # the parameters of one (e.g. npt=0 for kvm_amd).
 
@@ -88,12 +91,15 @@ done < /ctl/shares
 
 if grep -q '^kvm ready' /ctl/status; then
 	stamp cmd_start_s
+	(while :; do uptime_s > /ctl/beat; sleep 10; done) &
+	beat=$!
 	# shellcheck disable=SC3040 # busybox ash has pipefail
 	set -o pipefail
 	chroot $H /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
 		HOME=/run/tmp TMPDIR=/run/tmp TERM=dumb LANG=C.UTF-8 \
 		/bin/bash /run/vpctl/cmd.sh </dev/null 2>&1 | tee /ctl/out
 	echo $? > /ctl/rc
+	kill $beat 2>/dev/null
 	stamp cmd_end_s
 fi
 finish

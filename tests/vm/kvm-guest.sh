@@ -164,7 +164,13 @@ wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 # at NAME -- a guest-uptime timestamp the guest wrote to status.
 at() { awk -v k="$1" '$1 == k { print $2 }' "$run/ctl/status" 2>/dev/null; }
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-	echo "kvm-guest.sh: FAIL: timed out after $timeout_s s (console log: $log)" >&2
+	# Was the guest alive to the end (a slow or stuck command) or did
+	# it stop (the guest kernel stalled: its last heartbeat is early)?
+	beat=$(cat "$run/ctl/beat" 2>/dev/null || echo none)
+	echo "kvm-guest.sh: FAIL: timed out after $timeout_s s; guest uptime" \
+		"at its last heartbeat (every 10 s): $beat s, command started at $(at cmd_start_s) s;" \
+		"the console log's last lines ($log):" >&2
+	tail -n 30 "$log" | tr -cd '\11\12\40-\176' | sed 's/^/  console: /' >&2
 	exit 124
 fi
 [ -f "$run/ctl/status" ] || fail "the guest never reported (qemu exit $qrc; console log: $log)"
