@@ -8,13 +8,17 @@
 #
 #   tests/vm/kvm-guest.sh [options] -- CMD ARGS...
 #     --share DIR        read-write 9p share of DIR at DIR (repeatable)
-#     --timeout SECONDS  kill qemu after this long (default 600)
+#     --timeout SECONDS  kill qemu after this long (default 600), all boots
+#     --retry-stall N    boot again up to N times when the guest stalls (no
+#                        heartbeat for VP_VM_STALL_S, default 120 s): only
+#                        for a command that can start over (default 0)
 #     --cpu MODEL        qemu CPU model (default max; EPYC, qemu64,+svm,+npt)
 #     --kvm-amd ARGS     kvm_amd parameters, e.g. npt=0 for shadow paging
 #     --log FILE         console log (default build-vm/logs/console-*.log)
 #
 # Exit code: the command's; 77 when the harness is not set up (no qemu, no
-# kernel cache: run `bash scripts/setup-vm.sh` as root); 124 on timeout;
+# kernel cache: run `bash scripts/setup-vm.sh` as root); 124 on timeout or
+# a stall;
 # 125 when the harness failed (guest did not boot, KVM did not load, the
 # command never ran). The command's stdout and stderr arrive merged, after
 # the guest powers off. Environment: VP_VM_CACHE (default build-vm/ in the
@@ -31,6 +35,8 @@ cache=${VP_VM_CACHE:-$src/build-vm}
 mem=${VP_VM_MEM:-1G}
 smp=${VP_VM_SMP:-1}
 timeout_s=600
+stall_s=${VP_VM_STALL_S:-120}
+retry_stall=0
 cpu=max
 kvm_amd_args=
 log=
@@ -60,6 +66,7 @@ while [ $# -gt 0 ]; do
 		shift 2
 		;;
 	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+	--retry-stall) [ $# -ge 2 ] || usage; retry_stall=$2; shift 2 ;;
 	--cpu) [ $# -ge 2 ] || usage; cpu=$2; shift 2 ;;
 	--kvm-amd) [ $# -ge 2 ] || usage; kvm_amd_args=$2; shift 2 ;;
 	--log) [ $# -ge 2 ] || usage; log=$2; shift 2 ;;
@@ -145,17 +152,57 @@ for i in "${!shares[@]}"; do
 	printf 'share%d %s\n' "$i" "${shares[$i]}" >> "$run/ctl/shares"
 done
 
+# boot -- one boot of the guest, until it powers off, the time left runs
+# out (qrc 124) or the guest stalls (qrc 200): its heartbeat (guest-init.sh,
+# every 10 s while the command runs) older than $stall_s s by the host's
+# clock. A stalled guest kernel stops its own timers and shell, so the
+# command inside cannot have caused the stop (a process under KVM cannot
+# keep the kernel from its interrupts): that is the hypervisor below it.
+boot() {
+	local left=$1 qpid now beat_t
+	rm -f "$run/ctl/status" "$run/ctl/out" "$run/ctl/rc" "$run/ctl/beat"
+	# stdin from /dev/null: -serial stdio would otherwise eat the caller's.
+	timeout --kill-after=10 "$left" qemu-system-x86_64 \
+		-accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp" \
+		-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$run/initrd.cpio.gz" \
+		-append "console=ttyS0 quiet loglevel=4 panic=-1${VP_VM_APPEND:+ $VP_VM_APPEND}" \
+		"${virtfs[@]}" -nic none -nographic -no-reboot -monitor none -serial stdio \
+		< /dev/null >> "$log" 2>&1 &
+	qpid=$!
+	while kill -0 "$qpid" 2>/dev/null; do
+		sleep 2
+		[ -f "$run/ctl/beat" ] && [ ! -f "$run/ctl/rc" ] || continue
+		now=$(date +%s)
+		beat_t=$(stat -c %Y "$run/ctl/beat" 2>/dev/null || echo "$now")
+		if [ $((now - beat_t)) -gt "$stall_s" ]; then
+			echo "kvm-guest.sh: the guest stalled: no heartbeat for $((now - beat_t)) s" \
+				"(last at guest uptime $(cat "$run/ctl/beat") s)" >&2
+			pkill -KILL -P "$qpid" 2>/dev/null
+			kill -KILL "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			qrc=200
+			return
+		fi
+	done
+	wait "$qpid"
+	qrc=$?
+}
+
 echo "kvm-guest.sh: booting $kver under qemu TCG -cpu $cpu; console log: $log" >&2
+: > "$log"
 t0=$(date +%s.%N)
+start=$(date +%s)
 set +e
-# stdin from /dev/null: -serial stdio would otherwise eat the caller's.
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
-	-accel tcg,thread=multi -cpu "$cpu" -m "$mem" -smp "$smp" \
-	-kernel "$kroot/boot/vmlinuz-$kver" -initrd "$run/initrd.cpio.gz" \
-	-append "console=ttyS0 quiet loglevel=4 panic=-1${VP_VM_APPEND:+ $VP_VM_APPEND}" \
-	"${virtfs[@]}" -nic none -nographic -no-reboot -monitor none -serial stdio \
-	< /dev/null > "$log" 2>&1
-qrc=$?
+for attempt in $(seq 0 "$retry_stall"); do
+	boot $((timeout_s - ($(date +%s) - start)))
+	[ "$qrc" = 200 ] || break
+	tail -n 30 "$log" | tr -cd '\11\12\40-\176' | sed 's/^/  console: /' >&2
+	if [ "$attempt" -lt "$retry_stall" ] && [ $((timeout_s - ($(date +%s) - start))) -gt 60 ]; then
+		echo "kvm-guest.sh: booting again from the start (--retry-stall $retry_stall; the stall" \
+			"is the qemu guest's, docs/VM.md)" >&2
+		echo "=== kvm-guest.sh: the guest stalled; booting again" >> "$log"
+	fi
+done
 set -e
 t1=$(date +%s.%N)
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -163,6 +210,11 @@ wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 [ -f "$run/ctl/out" ] && cat "$run/ctl/out"
 # at NAME -- a guest-uptime timestamp the guest wrote to status.
 at() { awk -v k="$1" '$1 == k { print $2 }' "$run/ctl/status" 2>/dev/null; }
+if [ "$qrc" = 200 ]; then
+	echo "kvm-guest.sh: FAIL: the guest stalled (no heartbeat for over $stall_s s) in each of" \
+		"$((retry_stall + 1)) boot(s) (console log: $log)" >&2
+	exit 124
+fi
 if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	# Was the guest alive to the end (a slow or stuck command) or did
 	# it stop (the guest kernel stalled: its last heartbeat is early)?
