@@ -410,6 +410,13 @@ bool vm__sig_fault(struct vm__cpu *c, int sig)
 	if (blocked & (1ull << (sig - 1)))
 		return false;   /* the kernel kills a process that blocks its own fault */
 	const struct vm__exc *e = &c->exc;
+	if (vm__s.trace_faults) {
+		uint64_t *pte = e->vector == 14 ? vm__pte(e->cr2, false) : NULL;
+		vm__say("volimem: guest exception %llu at rip 0x%llx, address 0x%llx (error 0x%llx, "
+			"guest PTE 0x%llx, vCPU %d) -> signal %d to the application's handler",
+			(unsigned long long)e->vector, (unsigned long long)e->rip, (unsigned long long)e->cr2,
+			(unsigned long long)e->err, pte ? (unsigned long long)*pte : 0ull, c->idx, sig);
+	}
 	struct kvm_regs r;
 	if (kio(c->fd, KVM_GET_REGS, &r) < 0)
 		vm__die(SIGABRT, "KVM_GET_REGS for a fault");

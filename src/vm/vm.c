@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -531,6 +532,8 @@ int vm_enter(void)
 		return vm__err(-EOPNOTSUPP, "volimem: vm_enter: the process has %d threads; enter the VM "
 			       "before creating any (threads created in the VM become vCPUs)", n);
 	grow_stack();
+	const char *tf = secure_getenv("VOLIMEM_TRACE_FAULTS");
+	s->trace_faults = tf && !strcmp(tf, "1");
 	int r = create();
 	if (r < 0)
 		goto fail;

@@ -145,6 +145,8 @@ struct vm__state {
 	uint32_t nslots;
 	uint64_t brk;            /* the program break as last seen */
 	uint64_t stack_lo, stack_max; /* main thread's [stack]: start, rlimit */
+	bool trace_faults;       /* VOLIMEM_TRACE_FAULTS=1: say each exception
+	                            handed to the application's handler */
 	struct kvm_cpuid2 *cpuid;
 	/* vCPUs and the TLB protocol (docs/VM.md "Threads") */
 	struct vm__cpu *cpus[VM_MAX_CPUS];

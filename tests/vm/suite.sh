@@ -57,6 +57,9 @@ run() {
 	fi
 }
 export CMOCKA_MESSAGE_OUTPUT=stdout
+# cmocka catches SIGSEGV itself ("Test failed with exception"): libvolimem
+# says, before handing it over, where the guest faulted (docs/VM.md).
+export VOLIMEM_TRACE_FAULTS=1
 cd "$b/tests" || exit 2
 for t in test_pool test_alloc test_fas test_track test_concurrent test_maps_signals; do
 	run "$t" "./$t"
