@@ -15,8 +15,8 @@
  * Threads are held back (the gate) only through step 1 and the copy of
  * step 3 -- or through step 1 alone when the copy runs concurrently
  * (cow.c: the set is made read-only and a writer saves a page before it
- * changes it), or through step 1 and a DRAM snapshot of the recorded
- * lines (snap.c, cc tracker): after that the log holds the write set as it was at the quiescent
+ * changes it), or through step 1 and a DRAM snapshot of the lines step 3a
+ * reads (snap.c: cc, and the page trackers in relaxed mode): after that the log holds the write set as it was at the quiescent
  * point, so the drains, the commit record and step 4 (which copies from the
  * log, not from the working copy) run while the application continues.
  * Groups are numbered by epoch: a FAS that ended while epoch was E is
@@ -86,6 +86,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->gate_closed = true;
 	cm->commit_req = false;
 	cm->fas_since_commit = 0;
+	bool relaxed = cm->mode == VP_RELAXED;
 	if (cm->broken) {
 		cm->gate_closed = false;
 		cm->committing = false;
@@ -134,7 +135,11 @@ void vp__commit_locked(struct vp_commit *cm)
 	 * (cow.c) the set made read-only here and copied while they run, or
 	 * (snap.c) its recorded lines copied into the snapshot here and
 	 * logged from there while they run ---- */
-	bool snap = !rc && n && vp__snap_take(&cm->snap, &cm->ws, cm->log.heap, cm->log.lines_from);
+	/* A concurrent copy forced on (VOLIPMEM_CONCURRENT_COPY=on) is
+	 * taken where the tracker can, before a snapshot. */
+	bool cow_forced = vp__cow.want == 1 && vp__cow.mode != VP_TRK_COW_NONE;
+	bool snap = !rc && n && !cow_forced &&
+		    vp__snap_take(&cm->snap, &cm->ws, cm->log.heap, cm->log.lines_from, relaxed);
 	int cow = !rc && n && !snap ? vp__cow_begin(&vp__cow, &cm->ws) : VP_COW_OFF;
 	unsigned long long cow_f0 = atomic_load(&vp__cow.faults);
 	if (!rc && n && cow != VP_COW_CONCURRENT && !snap)

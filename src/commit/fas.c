@@ -169,8 +169,10 @@ int vp_set_durability(int mode, unsigned interval_ms)
 	vp__committer_stop(cm);
 	/* Everything written under the old mode becomes durable first. */
 	int rc = pcommit();
+	pthread_mutex_lock(&cm->mu);
 	cm->mode = mode;
 	cm->interval_ms = interval_ms;
+	pthread_mutex_unlock(&cm->mu);
 	if (mode == VP_RELAXED) {
 		int r2 = vp__committer_start(cm);
 		if (r2)

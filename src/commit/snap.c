@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snap.c -- the snapshot that lets the gate open before step 3a (cc
- * tracker only).
+ * snap.c -- the snapshot that lets the gate open before step 3a.
  *
- * The cc tracker knows which 64-byte lines of a page were written (its
- * lines op), and step 3a reads only those lines of a page -- or the whole
- * page when more than VP_LINES_LOG_MAX were recorded. So at the quiescent
- * point it is enough to copy those lines (the whole page then, or when
- * the commit has no masks and diffs whole pages) into a DRAM arena: one
- * memcpy per line, in place of the non-temporal copy into the log and
- * the checksum.
- * The gate opens after that copy, and step 3a reads the arena
- * (vp_log.snap) while threads write the working copy again.
+ * Step 3a reads, of each page of the write set, the lines the tracker
+ * recorded (cc: its lines op) or, without masks (a page tracker: uffd,
+ * mprotect, full), every line, which it diffs against home. So at the
+ * quiescent point it is enough to copy those lines -- the whole page
+ * without masks or when more than VP_LINES_LOG_MAX are recorded -- into a
+ * DRAM arena: a memcpy, in place of the non-temporal copy into the log,
+ * the diff and the checksum. The gate opens after that copy, and step 3a
+ * reads the arena (vp_log.snap) while threads write the working copy
+ * again.
+ *
+ * When it is taken (vp__snap_take): with cc always -- a few lines per
+ * page cost less than the paused copy. With a page tracker only in
+ * relaxed mode: there the committer's extra page copy runs beside the
+ * writers, who wait at the gate otherwise; in synchronous mode the
+ * committing thread is itself a writer, pays the copy on top of the log
+ * and gains nothing (bench/hashmap, docs/COMMIT.md "The snapshot").
  *
  * The arena has a page per position of the write set, at the same offsets
  * as the working page, so the diff reads it as it would the page. It is
@@ -34,7 +40,7 @@ void (*vp__snap_test_hook)(uint64_t epoch);
 
 void vp__snap_open(struct vp_snap *s, const struct vp_tracker *t)
 {
-	*s = (struct vp_snap){.on = vp__opt.snapshot && t->ops == &vp__track_cc};
+	*s = (struct vp_snap){.on = vp__opt.snapshot, .pages = t->ops->lines == NULL};
 }
 
 void vp__snap_close(struct vp_snap *s)
@@ -45,9 +51,9 @@ void vp__snap_close(struct vp_snap *s)
 }
 
 bool vp__snap_take(struct vp_snap *s, const struct vp_pageset *ws, const uint8_t *heap,
-		   struct vp_tracker *lines_from)
+		   struct vp_tracker *lines_from, bool relaxed)
 {
-	if (!s->on || !ws->n)
+	if (!s->on || !ws->n || (s->pages && !relaxed))
 		return false;
 	if (ws->n > s->cap) {
 		if (ws->n <= VP_SNAP_MAX_PAGES && ws->n > s->want)

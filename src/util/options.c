@@ -93,9 +93,10 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 	},
 	[VP_OPT_SNAPSHOT] = {
 		"VOLIPMEM_SNAPSHOT", VP_OPTT_BOOL, FIELD(snapshot),
-		.help = "cc tracker: at the quiescent point copy just the recorded lines of the write set into a "
-			"DRAM snapshot and let threads run while the log is written from it (0 = copy into the log "
-			"with threads paused; a write set over 64 MiB always is; docs/COMMIT.md, \"The snapshot\")",
+		.help = "at the quiescent point copy the lines of the write set that the log reads into a DRAM "
+			"snapshot and let threads run while the log is written from it: the cc tracker's recorded "
+			"lines, always; the page trackers' whole pages, in relaxed mode (0 = copy into the log with "
+			"threads paused; a write set over 64 MiB always is; docs/COMMIT.md, \"The snapshot\")",
 	},
 	[VP_OPT_SPIN_US] = {
 		"VOLIPMEM_SPIN_US", VP_OPTT_UINT, FIELD(spin_us), .min = 0, .max = 100000,

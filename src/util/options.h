@@ -27,7 +27,7 @@ struct vp_options {
 	unsigned copy_threads;   /* VOLIPMEM_COPY_THREADS: threads copying a large set */
 	bool verify;             /* VOLIPMEM_VERIFY: check the tracker at each commit */
 	char concurrent_copy[8]; /* VOLIPMEM_CONCURRENT_COPY: auto|on|off ("" = auto) */
-	bool snapshot;           /* VOLIPMEM_SNAPSHOT: cc, open the gate before step 3a */
+	bool snapshot;           /* VOLIPMEM_SNAPSHOT: open the gate before step 3a */
 	unsigned spin_us;        /* VOLIPMEM_SPIN_US: spin before sleeping on a commit */
 };
 

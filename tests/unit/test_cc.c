@@ -7,14 +7,10 @@
  * per page, exactly its lines; what was written is durable; a store the
  * instrumentation cannot see (inline assembly) is not collected, which is
  * why cc is chosen only by name. Without VOLIPMEM_TRACKER=cc the automatic
- * choice never picks it. In relaxed mode the commit opens the gate after a
- * DRAM snapshot of the recorded lines (commit/snap.c): a write made while
- * the group is being logged belongs to the next group, not to this one.
+ * choice never picks it. The snapshot of the recorded lines (commit/snap.c)
+ * is tested, for every tracker, by test_snap.c.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -196,157 +192,12 @@ static void test_not_automatic(void **state)
 	}
 }
 
-/* ---- the snapshot: the group holds the quiescent-point value ---- */
-
-#define SNAP_QP 0x5150515051505150ull    /* written before the commit      */
-#define SNAP_LATER 0x1a7e000000000000ull /* + k: written while it logs     */
-#define SNAP_WRITES 20
-
-static volatile uint64_t *snap_x;    /* the line both threads write       */
-static uint64_t snap_xpg;            /* its page, from the heap base      */
-static atomic_int snap_armed;        /* the next snapshot commit is the one */
-static atomic_int snap_phase;        /* 1: gate open, write now; 2: written */
-static atomic_ullong snap_epoch;     /* that commit's group                */
-static atomic_int next_seen;         /* the next group's hook ran          */
-static uint64_t next_home;           /* home's x before the next group's 3b */
-static uint64_t next_lines;          /* the next group's lines of x's page  */
-static bool next_has_page;
-
-/* snap_hook -- after the gate opened, before step 3a reads the snapshot:
- * let the writer run its FASes on x and wait until it has. */
-static void snap_hook(uint64_t e)
-{
-	bool has = false;
-	for (size_t i = 0; i < vp__cm.ws.n; i++)
-		has |= vp__cm.ws.pg[i] == snap_xpg;
-	int one = 1;
-	if (!has || !atomic_compare_exchange_strong(&snap_armed, &one, 0))
-		return;
-	atomic_store(&snap_epoch, e);
-	atomic_store(&snap_phase, 1);
-	for (int i = 0; i < 2000000 && atomic_load(&snap_phase) != 2; i++)
-		sched_yield();
-}
-
-/* commit_hook -- before step 3b of every commit: in the group after that
- * one, the home image holds that group (its step 4 is drained). */
-static void commit_hook(uint64_t e)
-{
-	uint64_t se = atomic_load(&snap_epoch);
-	if (!se || e != se + 1 || atomic_load(&next_seen))
-		return;
-	const uint8_t *home = vp__cm.pool->map + vp__cm.pool->sb.home_off;
-	memcpy(&next_home, home + ((const uint8_t *)snap_x - (const uint8_t *)vp_heap_base()), sizeof next_home);
-	for (size_t i = 0; i < vp__cm.ws.n; i++)
-		next_has_page |= vp__cm.ws.pg[i] == snap_xpg;
-	next_lines = vp__rt.trk.ops->lines(&vp__rt.trk, snap_xpg);
-	atomic_store(&next_seen, 1);
-}
-
-static void *snap_writer(void *arg)
-{
-	(void)arg;
-	while (atomic_load(&snap_phase) != 1)
-		sched_yield();
-	for (uint64_t k = 0; k < SNAP_WRITES; k++) {
-		pstart();
-		*snap_x = SNAP_LATER + k;
-		pend();
-	}
-	atomic_store(&snap_phase, 2);
-	return NULL;
-}
-
-static void test_snapshot(void **state)
-{
-	(void)state;
-	const char *path = vpt_pool_path("cc-snap");
-	/* Relaxed; 100 ms keeps the bound (400 ms) from making the writer's
-	 * pstart() wait for the group the hook holds back on a loaded machine. */
-	setenv("VOLIPMEM_COMMIT_INTERVAL_MS", "100", 1);
-	int rc = pmap(path, 16 * MiB, 0);
-	unsetenv("VOLIPMEM_COMMIT_INTERVAL_MS");
-	assert_int_equal(rc, 0);
-	assert_true(vp__cm.snap.on);
-	uint8_t *r = proot("snap", 4 * PG, NULL);
-	assert_non_null(r);
-	snap_x = (volatile uint64_t *)(r + PG + 5 * 64);
-	snap_xpg = (uint64_t)((uint8_t *)snap_x - (uint8_t *)vp_heap_base()) / PG;
-	/* The first commit has no arena yet: it copies paused and grows it. */
-	pstart();
-	*snap_x = 1;
-	assert_int_equal(pend(), 0);
-	assert_int_equal(pcommit(), 0);
-
-	vp_stats_reset();
-	atomic_store(&snap_phase, 0);
-	atomic_store(&snap_epoch, 0);
-	atomic_store(&next_seen, 0);
-	next_has_page = false;
-	pthread_t w;
-	assert_int_equal(pthread_create(&w, NULL, snap_writer, NULL), 0);
-	vp__snap_test_hook = snap_hook;
-	vp__commit_test_hook = commit_hook;
-	pstart();
-	*snap_x = SNAP_QP;
-	memset(r + 3 * PG, 0x5a, PG); /* a page with every line recorded */
-	atomic_store(&snap_armed, 1);
-	assert_int_equal(pend(), 0);
-	assert_int_equal(pcommit(), 0); /* the snapshot's group */
-	if (!atomic_load(&snap_epoch))
-		atomic_store(&snap_phase, 1); /* no snapshot was taken: fail below, not hang */
-	assert_int_equal(pthread_join(w, NULL), 0);
-	assert_int_equal(pcommit(), 0); /* the writer's */
-	vp__snap_test_hook = NULL;
-	vp__commit_test_hook = NULL;
-
-	struct vp_stats st;
-	vp_stats(&st);
-	assert_true(st.snap_commits >= 1);
-	assert_int_equal(atomic_load(&snap_phase), 2); /* the writer ran while the group was logged */
-	assert_true(atomic_load(&next_seen));
-	if (next_home != SNAP_QP)
-		fail_msg("the group logged from the snapshot holds %#llx at x, not the quiescent-point %#llx",
-			 (unsigned long long)next_home, (unsigned long long)SNAP_QP);
-	assert_true(next_has_page);
-	assert_true(next_lines >> 5 & 1); /* the later writes: the next group's */
-	assert_int_equal(*snap_x, SNAP_LATER + SNAP_WRITES - 1);
-	assert_int_equal(punmap(), 0);
-
-	assert_int_equal(pmap(path, 16 * MiB, VP_OPEN_ONLY), 0);
-	r = proot("snap", 4 * PG, NULL);
-	assert_int_equal(*(uint64_t *)(r + PG + 5 * 64), SNAP_LATER + SNAP_WRITES - 1);
-	for (unsigned i = 0; i < PG; i++)
-		if (r[3 * PG + i] != 0x5a)
-			fail_msg("byte %u of the whole-page write is %#x after reopening", i, r[3 * PG + i]);
-	assert_int_equal(punmap(), 0);
-
-	/* VOLIPMEM_SNAPSHOT=0: every commit copies with threads paused. */
-	setenv("VOLIPMEM_SNAPSHOT", "0", 1);
-	rc = pmap(path, 16 * MiB, VP_OPEN_ONLY);
-	unsetenv("VOLIPMEM_SNAPSHOT");
-	assert_int_equal(rc, 0);
-	assert_false(vp__cm.snap.on);
-	r = proot("snap", 4 * PG, NULL);
-	vp_stats_reset();
-	for (int i = 0; i < 3; i++) {
-		pstart();
-		*(volatile uint64_t *)(r + PG + 5 * 64) = (uint64_t)i;
-		assert_int_equal(pend(), 0);
-	}
-	vp_stats(&st);
-	assert_int_equal(st.commits, 3);
-	assert_int_equal(st.snap_commits, 0);
-	assert_int_equal(punmap(), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_write_kinds),
 		cmocka_unit_test(test_library_writes),
 		cmocka_unit_test(test_not_automatic),
-		cmocka_unit_test(test_snapshot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
