@@ -188,6 +188,10 @@ boot() {
 	qrc=$?
 }
 
+# console_tail -- the console log's last 30 lines on stderr, printable
+# characters only (a stalled guest can leave escape sequences half written).
+console_tail() { tail -n 30 "$log" | tr -cd '\11\12\40-\176' | sed 's/^/  console: /' >&2; }
+
 echo "kvm-guest.sh: booting $kver under qemu TCG -cpu $cpu; console log: $log" >&2
 : > "$log"
 t0=$(date +%s.%N)
@@ -196,7 +200,7 @@ set +e
 for attempt in $(seq 0 "$retry_stall"); do
 	boot $((timeout_s - ($(date +%s) - start)))
 	[ "$qrc" = 200 ] || break
-	tail -n 30 "$log" | tr -cd '\11\12\40-\176' | sed 's/^/  console: /' >&2
+	console_tail
 	if [ "$attempt" -lt "$retry_stall" ] && [ $((timeout_s - ($(date +%s) - start))) -gt 60 ]; then
 		echo "kvm-guest.sh: booting again from the start (--retry-stall $retry_stall; the stall" \
 			"is the qemu guest's, docs/VM.md)" >&2
@@ -222,7 +226,7 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "kvm-guest.sh: FAIL: timed out after $timeout_s s; guest uptime" \
 		"at its last heartbeat (every 10 s): $beat s, command started at $(at cmd_start_s) s;" \
 		"the console log's last lines ($log):" >&2
-	tail -n 30 "$log" | tr -cd '\11\12\40-\176' | sed 's/^/  console: /' >&2
+	console_tail
 	exit 124
 fi
 [ -f "$run/ctl/status" ] || fail "the guest never reported (qemu exit $qrc; console log: $log)"
