@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../common.h"
+#include "track/track.h"
 #include "track/uffd_model.h"
 
 #define MiB (1u << 20)
@@ -235,6 +236,47 @@ static void test_vma_exhausted(void **state)
 	assert_int_equal(r[PG / 8], 77);
 	assert_int_equal(r[6 * MiB / 8], 88);
 	assert_int_equal(punmap(), 0);
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* test_pageset_sort -- the collection's sort and dedup against qsort, on
+ * the sizes each of its paths takes (insertion below 48 pages, radix
+ * above, with one to five byte passes) and on sorted input. */
+static void test_pageset_sort(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {0, 1, 2, 3, 47, 48, 49, 200, 5000, 70000};
+	static const uint64_t ranges[] = {4, 256, 65536, 1u << 20, 1ull << 40};
+	uint64_t x = 88172645463325252ull;
+	for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+		for (size_t ri = 0; ri < sizeof ranges / sizeof *ranges; ri++)
+			for (int sorted_in = 0; sorted_in < 2; sorted_in++) {
+				size_t n = sizes[si];
+				struct vp_pageset s = {0};
+				uint64_t *ref = malloc((n + 1) * sizeof *ref);
+				assert_non_null(ref);
+				for (size_t i = 0; i < n; i++) {
+					x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+					uint64_t v = sorted_in ? i * (ranges[ri] / (n + 1) + 1) : x % ranges[ri];
+					ref[i] = v;
+					assert_int_equal(vp__pageset_push(&s, v), 0);
+				}
+				qsort(ref, n, sizeof *ref, cmp_ref);
+				size_t m = n ? 1 : 0;
+				for (size_t i = 1; i < n; i++)
+					if (ref[i] != ref[m - 1])
+						ref[m++] = ref[i];
+				vp__pageset_sort_unique(&s);
+				assert_int_equal(s.n, m);
+				assert_memory_equal(s.pg, ref, m * sizeof *ref);
+				free(ref);
+				vp__pageset_free(&s);
+			}
 }
 
 /* The uffd cost model: the policy follows the machine, within its bounds. */
@@ -458,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_sticky_pages),
 		cmocka_unit_test(test_sticky_hole),
 		cmocka_unit_test(test_uffd_model),
+		cmocka_unit_test(test_pageset_sort),
 		cmocka_unit_test(test_vma_exhausted),
 		cmocka_unit_test(test_kernel_writes),
 		cmocka_unit_test(test_scattered_50k),
