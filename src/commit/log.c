@@ -283,10 +283,10 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 		st = st_end = 0; /* out of memory for it: apply from the slots */
 	/* vp__cow_src/vp__cow_copied: during a concurrent copy (cow.c) the
 	 * page comes from the working copy or from what a writer saved of it;
-	 * with a snapshot (snap.c), from its page of the arena. */
+	 * with a snapshot (snap.c), from its place in the arena. */
 	struct vp_tracker *lt = lg->lines_from;
 	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
-		const uint8_t *src = vp__cow_src(p, lg->snap ? lg->snap + p * VP_PAGE : lg->heap + ws->pg[p] * VP_PAGE);
+		const uint8_t *src = vp__cow_src(p, lg->snap ? lg->snap + lg->snap_off[p] : lg->heap + ws->pg[p] * VP_PAGE);
 		/* A tracker that names the lines written (cc) needs no diff: its
 		 * lines are logged as they are. Reading home to drop the few
 		 * rewritten with equal bytes costs a miss per line (step 4's
@@ -318,8 +318,11 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
 			h->checksum = vp__csum(h, offsetof(struct vp_linehdr, checksum));
 			uint8_t *o = e + VP_LINE;
-			for (uint64_t b = m; b; b &= b - 1, o += VP_LINE)
-				memcpy(o, src + (unsigned)__builtin_ctzll(b) * VP_LINE, VP_LINE);
+			if (lg->snap && lg->snap_packed)
+				memcpy(o, src, (size_t)k * VP_LINE); /* the snapshot holds them in order */
+			else
+				for (uint64_t b = m; b; b &= b - 1, o += VP_LINE)
+					memcpy(o, src + (unsigned)__builtin_ctzll(b) * VP_LINE, VP_LINE);
 			logged = e;
 			lg->desc[i].pgno = VP_DESC_LINES << VP_DESC_KIND_SHIFT | ws->pg[p];
 		} else {

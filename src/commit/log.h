@@ -52,8 +52,13 @@ struct vp_log {
 	struct vp_tracker *lines_from; /* this group: the tracker whose lines()
 				   * name the candidate lines, or NULL (all) */
 	const uint8_t *snap;      /* this copy: page p of the write set is read
-	                             at snap + p * VP_PAGE (commit/snap.c), not
-	                             from heap; NULL: from heap               */
+	                             from the snapshot at snap + snap_off[p]
+	                             (commit/snap.c), not from heap; NULL:
+	                             from heap                                 */
+	const uint64_t *snap_off;
+	bool snap_packed;         /* with lines_from: a page of at most
+	                             VP_LINES_LOG_MAX lines holds just those,
+	                             in order, at snap + snap_off[p]           */
 	/* Where groups go (log.c, "Appending"): */
 	uint64_t base;            /* first slot of the group being logged      */
 	uint64_t end;             /* first slot after the newest committed

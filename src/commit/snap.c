@@ -19,14 +19,18 @@
  * committing thread is itself a writer, pays the copy on top of the log
  * and gains nothing (bench/hashmap, docs/COMMIT.md "The snapshot").
  *
- * The arena has a page per position of the write set, at the same offsets
- * as the working page, so the diff reads it as it would the page. It is
+ * The arena has room for a page per position of the write set. Position
+ * p starts at off[p]: a whole page there keeps its layout, so the diff
+ * reads it as it would the working page; the recorded lines of a page
+ * with at most VP_LINES_LOG_MAX of them are packed there in order, which
+ * is how copy_slots builds a LINES entry (vp_log.snap_packed). It is
  * grow-only and faulted in when mapped: a first touch of an anonymous
  * page costs microseconds here, more than copying a line, so no pause ever
  * touches a fresh page of it. A commit whose set does not fit copies
  * paused, as without the snapshot, and the arena grows after it (up to
  * VP_SNAP_MAX_PAGES).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -47,6 +51,7 @@ void vp__snap_close(struct vp_snap *s)
 {
 	if (s->base)
 		munmap(s->base, s->cap * VP_PAGE);
+	free(s->off);
 	*s = (struct vp_snap){0};
 }
 
@@ -60,21 +65,26 @@ bool vp__snap_take(struct vp_snap *s, const struct vp_pageset *ws, const uint8_t
 			s->want = ws->n;
 		return false;
 	}
+	/* Packed: each page's lines one after the other, so that the copy
+	 * writes a few contiguous pages of the arena, not a line in each of
+	 * thousands (a TLB miss and a cache miss apiece). A whole page keeps
+	 * its layout, at a line boundary. At most a page per position: the
+	 * arena's cap pages hold any set of cap pages. */
+	size_t at = 0;
 	for (size_t p = 0; p < ws->n; p++) {
 		const uint8_t *work = heap + ws->pg[p] * VP_PAGE;
-		uint8_t *to = s->base + p * VP_PAGE;
 		uint64_t m = lines_from ? lines_from->ops->lines(lines_from, ws->pg[p]) : ~0ull;
+		s->off[p] = at;
 		/* copy_slots logs the whole page when more than
 		 * VP_LINES_LOG_MAX lines are recorded (or, without masks,
 		 * differ from home): then it reads every line. */
-		if ((unsigned)__builtin_popcountll(m) > VP_LINES_LOG_MAX) {
-			memcpy(to, work, VP_PAGE);
+		if (!lines_from || (unsigned)__builtin_popcountll(m) > VP_LINES_LOG_MAX) {
+			memcpy(s->base + at, work, VP_PAGE);
+			at += VP_PAGE;
 			continue;
 		}
-		for (; m; m &= m - 1) {
-			unsigned j = (unsigned)__builtin_ctzll(m);
-			memcpy(to + j * VP_LINE, work + j * VP_LINE, VP_LINE);
-		}
+		for (; m; m &= m - 1, at += VP_LINE)
+			memcpy(s->base + at, work + (unsigned)__builtin_ctzll(m) * VP_LINE, VP_LINE);
 	}
 	return true;
 }
@@ -93,7 +103,10 @@ void vp__snap_grow(struct vp_snap *s)
 	if (cap > VP_SNAP_MAX_PAGES)
 		cap = VP_SNAP_MAX_PAGES;
 	uint8_t *b = mmap(NULL, cap * VP_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (b == MAP_FAILED) {
+	uint64_t *off = b == MAP_FAILED ? NULL : calloc(cap, sizeof *off);
+	if (b == MAP_FAILED || !off) {
+		if (b != MAP_FAILED)
+			munmap(b, cap * VP_PAGE);
 		s->grow_failed = true;
 		vp__diag(1, "snapshot: cannot map an arena of %zu pages; write sets over %zu pages are copied "
 			    "with threads paused", cap, s->cap);
@@ -105,7 +118,9 @@ void vp__snap_grow(struct vp_snap *s)
 		((volatile uint8_t *)b)[i * VP_PAGE] = 0;
 	if (s->base)
 		munmap(s->base, s->cap * VP_PAGE);
+	free(s->off);
 	s->base = b;
+	s->off = off;
 	s->cap = cap;
 	s->want = 0;
 }

@@ -21,13 +21,15 @@ struct vp_pageset;
 #define VP_SNAP_MAX_PAGES 16384u
 
 /* struct vp_snap -- one per commit pipeline, used by the committer only.
- * Page p of the arena holds position p of the write set. */
+ * Position p of the write set is at base + off[p] (snap.c). */
 struct vp_snap {
 	bool on;                 /* VOLIPMEM_SNAPSHOT                         */
 	bool pages;              /* the tracker has no line masks: whole pages,
 				  * taken in relaxed mode only                */
 	bool grow_failed;        /* an arena could not be mapped: stop trying */
 	uint8_t *base;           /* the arena: cap pages, every one faulted in */
+	uint64_t *off;           /* cap entries: where position p of the last
+				  * snapshot starts in the arena            */
 	size_t cap;              /* pages mapped                              */
 	size_t want;             /* pages a commit wanted and did not have    */
 };

@@ -100,6 +100,40 @@ static void *snap_writer(void *arg)
 	return NULL;
 }
 
+/* Pages of the root: 0 three scattered lines, 1 x's, 2 VP_LINES_LOG_MAX
+ * (32) lines, 3 every line, 4 33 lines (logged whole), 5 one line -- so
+ * that the snapshot packs pages of a few lines between whole ones (cc) and
+ * the log must find each page's lines where the snapshot put them. */
+#define SNAP_PAGES 6
+static const unsigned snap_lines[][40] = {
+	{3, 1, 9, 60},
+	{0},
+	{32, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 33, 35, 37, 39, 41, 43, 45, 47, 49, 51, 53,
+	 55, 57, 59, 61, 63},
+	{0},
+	{33, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
+	 29, 30, 31, 32},
+	{1, 63},
+};
+
+/* snap_pattern -- write (or check) a byte pattern naming page and line on
+ * the lines above. */
+static void snap_pattern(uint8_t *r, bool write)
+{
+	for (unsigned pg = 0; pg < SNAP_PAGES; pg++)
+		for (unsigned i = 1; i <= snap_lines[pg][0]; i++) {
+			unsigned ln = snap_lines[pg][i];
+			uint8_t *l = r + pg * PG + ln * 64;
+			for (unsigned b = 0; b < 64; b++) {
+				uint8_t v = (uint8_t)(pg * 64 + ln + b * 7 + 1);
+				if (write)
+					l[b] = v;
+				else if (l[b] != v)
+					fail_msg("page %u line %u byte %u is %#x after reopening, not %#x", pg, ln, b, l[b], v);
+			}
+		}
+}
+
 static void test_snapshot(void **state)
 {
 	(void)state;
@@ -111,7 +145,7 @@ static void test_snapshot(void **state)
 	unsetenv("VOLIPMEM_COMMIT_INTERVAL_MS");
 	assert_int_equal(rc, 0);
 	assert_true(vp__cm.snap.on);
-	uint8_t *r = proot("snap", 4 * PG, NULL);
+	uint8_t *r = proot("snap", SNAP_PAGES * PG, NULL);
 	assert_non_null(r);
 	snap_x = (volatile uint64_t *)(r + PG + 5 * 64);
 	snap_xpg = (uint64_t)((uint8_t *)snap_x - (uint8_t *)vp_heap_base()) / PG;
@@ -133,6 +167,7 @@ static void test_snapshot(void **state)
 	pstart();
 	*snap_x = SNAP_QP;
 	memset(r + 3 * PG, 0x5a, PG); /* a page with every line recorded */
+	snap_pattern(r, true);
 	atomic_store(&snap_armed, 1);
 	assert_int_equal(pend(), 0);
 	assert_int_equal(pcommit(), 0); /* the snapshot's group */
@@ -158,8 +193,9 @@ static void test_snapshot(void **state)
 	assert_int_equal(punmap(), 0);
 
 	assert_int_equal(pmap(path, 16 * MiB, VP_OPEN_ONLY), 0);
-	r = proot("snap", 4 * PG, NULL);
+	r = proot("snap", SNAP_PAGES * PG, NULL);
 	assert_int_equal(*(uint64_t *)(r + PG + 5 * 64), SNAP_LATER + SNAP_WRITES - 1);
+	snap_pattern(r, false);
 	for (unsigned i = 0; i < PG; i++)
 		if (r[3 * PG + i] != 0x5a)
 			fail_msg("byte %u of the whole-page write is %#x after reopening", i, r[3 * PG + i]);
@@ -171,7 +207,7 @@ static void test_snapshot(void **state)
 	unsetenv("VOLIPMEM_SNAPSHOT");
 	assert_int_equal(rc, 0);
 	assert_false(vp__cm.snap.on);
-	r = proot("snap", 4 * PG, NULL);
+	r = proot("snap", SNAP_PAGES * PG, NULL);
 	vp_stats_reset();
 	for (int i = 0; i < 3; i++) {
 		pstart();
