@@ -31,10 +31,8 @@
  * write into the heap are memcpy and memset, which libvolipmem interposes
  * (docs/cc.md). _FORTIFY_SOURCE would turn them into __memcpy_chk and
  * __memset_chk, which it does not: those writes would go unseen. */
-#if defined(__has_feature)
-#if __has_feature(coverage_sanitizer) && defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
+#if defined(VOLIPMEM_CC_BUILD) && defined(_FORTIFY_SOURCE) && _FORTIFY_SOURCE > 0
 #error "vmcached-cc: build without _FORTIFY_SOURCE (its __memcpy_chk is not interposed; see docs/cc.md)"
-#endif
 #endif
 
 struct vmc_root *vmc_root;

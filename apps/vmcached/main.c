@@ -39,15 +39,13 @@
 
 #include <volipmem.h>
 
-/* VMC_INSTRUMENTED -- 1 when clang compiled this file with
- * -fsanitize-coverage (vmcached-cc, or a build with
- * `pkg-config --cflags volipmem-cc`): every store reports its address. */
-#if defined(__has_feature)
-#if __has_feature(coverage_sanitizer)
+/* VMC_INSTRUMENTED -- 1 when clang compiled this file with the cc
+ * instrumentation (vmcached-cc, or a build with
+ * `pkg-config --cflags volipmem-cc`, which defines VOLIPMEM_CC_BUILD):
+ * every store into the heap is recorded. */
+#ifdef VOLIPMEM_CC_BUILD
 #define VMC_INSTRUMENTED 1
-#endif
-#endif
-#ifndef VMC_INSTRUMENTED
+#else
 #define VMC_INSTRUMENTED 0
 #endif
 #define VMC_PROG (VMC_INSTRUMENTED ? "vmcached-cc" : "vmcached")

@@ -3,15 +3,18 @@
  * cc_rt.c -- the cc tracker's store callbacks: what a program built with
  * `pkg-config --cflags volipmem-cc` calls at each store.
  *
- * clang's -fsanitize-coverage=bb,trace-stores calls __sanitizer_cov_storeN
- * (addr) before every N-byte store; the pass plugin (tools/cc/pass.cpp)
- * calls __vp_cc_range(dst, len) before every memcpy/memmove/memset
- * intrinsic (struct copies and constant-size copies the back end turns
- * into plain moves) and __vp_cc_mark() from each instrumented module's
- * constructor.
+ * The pass plugin (tools/cc/pass.cpp) checks every store inline against
+ * __vp_cc_window (vp__cc's base and len) and calls __vp_cc_store(addr, n)
+ * for one in the heap; it calls __vp_cc_range(dst, len) before every
+ * memcpy/memmove/memset intrinsic (struct copies and constant-size copies
+ * the back end turns into plain moves) and atomic read-modify-write, and
+ * __vp_cc_mark() from each instrumented module's constructor. Programs
+ * built with the earlier flags, clang's -fsanitize-coverage=bb,trace-stores,
+ * call __sanitizer_cov_storeN(addr) before every store instead: still
+ * defined below.
  *
- * A store outside the heap costs one compare (addr - base < len; both
- * globals are 0 while no pool is tracked). A store inside sets the bit of
+ * A store outside the heap costs one compare (addr - base < len; len is 0
+ * while no pool is tracked). A store inside sets the bit of
  * its 64-byte line in the page's word of the line map; the first line of a
  * page since the last collection pushes the page on the list of newly
  * touched pages, so collection walks only what was written:
@@ -34,6 +37,9 @@
 #define VP_EXPORT __attribute__((visibility("default")))
 
 struct vp_cc_map vp__cc = {0};
+/* The pass plugin's inline check reads {base, len}, the first two fields,
+ * under this name. */
+VP_EXPORT extern struct vp_cc_map __vp_cc_window __attribute__((alias("vp__cc")));
 static atomic_bool marked;
 
 /* push -- the page got its first line since the last collection. */
@@ -97,6 +103,20 @@ STORE_CB(2)
 STORE_CB(4)
 STORE_CB(8)
 STORE_CB(16)
+
+/* __vp_cc_store -- the pass plugin's slow path: a store of n bytes whose
+ * address its inline check found in the heap. Checked again: the window
+ * may have closed since (punmap on another thread). */
+VP_EXPORT void __vp_cc_store(void *a, uint64_t n)
+{
+	uintptr_t off = (uintptr_t)a - vp__cc.base;
+	if (off >= vp__cc.len || !n)
+		return;
+	if (vp_likely((off & 63) + n <= 64))
+		note_mask(off >> VP_PAGE_SHIFT, 1ull << ((off >> 6) & 63));
+	else
+		note_span(off, n);
+}
 
 /* No trace-pc-guard callbacks: -fsanitize-coverage=bb,trace-stores calls
  * none, and libFuzzer (the fuzz build links this library) defines them. */
