@@ -13,7 +13,8 @@
 #   hashmap    bench/hashmap/run.py: insert, 1 and 2 threads, 1/16/256 ops per
 #              FAS, PMDK, VolipMem sync and relaxed 1 ms, PMThreads-style at
 #              1 ms; with hm_bench_vp_cc built also vp-cc-sync, vp-cc-relaxed
-#              and the volatile table plain and instrumented (the other
+#              and the volatile table plain, instrumented and built by clang
+#              without the instrumentation (the other
 #              workloads and configurations are cut: the full matrix takes
 #              over 20 minutes)
 #   memcached  bench/memcached/side_by_side.py: get90-32 and get50-1k against
@@ -136,7 +137,7 @@ core_trackers=uffd,mprotect
 hm_configs=pmdk,vp-uffd-sync,vp-uffd-relaxed,pmthreads-style
 if [ -x "$build/bench/core/bench_core_cc" ]; then core_trackers=$core_trackers,cc; fi
 if [ -x "$build/bench/hashmap/hm_bench_vp_cc" ]; then
-	hm_configs=$hm_configs,vp-cc-sync,vp-cc-relaxed,volatile,volatile-cc
+	hm_configs=$hm_configs,vp-cc-sync,vp-cc-relaxed,volatile,volatile-cc,volatile-clang
 fi
 one core $py bench/core/run.py --build "$build" --runs "$runs" --trackers "$core_trackers" \
 	--out "$out"
