@@ -160,7 +160,6 @@ void vp__commit_locked(struct vp_commit *cm)
 			vp__snap_test_hook(e);
 		cm->log.snap = cm->snap.base;
 		cm->log.snap_off = cm->snap.off;
-		cm->log.snap_packed = cm->log.lines_from != NULL;
 		rc = vp__log_copy(&cm->log, &cm->ws, &used);
 		cm->log.snap = NULL;
 	}

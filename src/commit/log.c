@@ -318,7 +318,7 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 			*h = (struct vp_linehdr){.magic = VP_LINEHDR_MAGIC, .pgno = ws->pg[p], .mask = m};
 			h->checksum = vp__csum(h, offsetof(struct vp_linehdr, checksum));
 			uint8_t *o = e + VP_LINE;
-			if (lg->snap && lg->snap_packed)
+			if (lg->snap && lt)
 				memcpy(o, src, (size_t)k * VP_LINE); /* the snapshot holds them in order */
 			else
 				for (uint64_t b = m; b; b &= b - 1, o += VP_LINE)

@@ -55,10 +55,9 @@ struct vp_log {
 	                             from the snapshot at snap + snap_off[p]
 	                             (commit/snap.c), not from heap; NULL:
 	                             from heap                                 */
-	const uint64_t *snap_off;
-	bool snap_packed;         /* with lines_from: a page of at most
+	const uint64_t *snap_off; /* with lines_from, a page of at most
 	                             VP_LINES_LOG_MAX lines holds just those,
-	                             in order, at snap + snap_off[p]           */
+	                             in order (snap.c)                         */
 	/* Where groups go (log.c, "Appending"): */
 	uint64_t base;            /* first slot of the group being logged      */
 	uint64_t end;             /* first slot after the newest committed

@@ -23,7 +23,7 @@
  * p starts at off[p]: a whole page there keeps its layout, so the diff
  * reads it as it would the working page; the recorded lines of a page
  * with at most VP_LINES_LOG_MAX of them are packed there in order, which
- * is how copy_slots builds a LINES entry (vp_log.snap_packed). It is
+ * is how copy_slots builds a LINES entry from it. It is
  * grow-only and faulted in when mapped: a first touch of an anonymous
  * page costs microseconds here, more than copying a line, so no pause ever
  * touches a fresh page of it. A commit whose set does not fit copies

@@ -86,18 +86,24 @@ void vp__cc_note(const void *p, size_t n)
 		note_span(off, n);
 }
 
-/* A store of n bytes: one line unless it crosses a line boundary. */
-#define STORE_CB(n)                                                                         \
-	VP_EXPORT void __sanitizer_cov_store##n(void *a)                                    \
-	{                                                                                   \
-		uintptr_t off = (uintptr_t)a - vp__cc.base;                                 \
-		if (vp_likely(off >= vp__cc.len))                                           \
-			return;                                                             \
-		if (vp_likely((off & 63) + n <= 64))                                        \
-			note_mask(off >> VP_PAGE_SHIFT, 1ull << ((off >> 6) & 63));         \
-		else                                                                        \
-			note_span(off, n);                                                  \
-	}
+/* A store of n bytes at a: one line unless it crosses a line boundary.
+ * Checked against the window here, also on the pass plugin's slow path,
+ * whose inline check saw it open: punmap on another thread may have
+ * closed it since. */
+static inline void note_store(const void *a, uint64_t n)
+{
+	uintptr_t off = (uintptr_t)a - vp__cc.base;
+	if (vp_likely(off >= vp__cc.len) || !n)
+		return;
+	if (vp_likely((off & 63) + n <= 64))
+		note_mask(off >> VP_PAGE_SHIFT, 1ull << ((off >> 6) & 63));
+	else
+		note_span(off, n);
+}
+
+/* The sanitizer-coverage callbacks (-fsanitize-coverage=trace-stores). */
+#define STORE_CB(n) \
+	VP_EXPORT void __sanitizer_cov_store##n(void *a) { note_store(a, n); }
 STORE_CB(1)
 STORE_CB(2)
 STORE_CB(4)
@@ -105,18 +111,8 @@ STORE_CB(8)
 STORE_CB(16)
 
 /* __vp_cc_store -- the pass plugin's slow path: a store of n bytes whose
- * address its inline check found in the heap. Checked again: the window
- * may have closed since (punmap on another thread). */
-VP_EXPORT void __vp_cc_store(void *a, uint64_t n)
-{
-	uintptr_t off = (uintptr_t)a - vp__cc.base;
-	if (off >= vp__cc.len || !n)
-		return;
-	if (vp_likely((off & 63) + n <= 64))
-		note_mask(off >> VP_PAGE_SHIFT, 1ull << ((off >> 6) & 63));
-	else
-		note_span(off, n);
-}
+ * address its inline check found in the heap. */
+VP_EXPORT void __vp_cc_store(void *a, uint64_t n) { note_store(a, n); }
 
 /* No trace-pc-guard callbacks: -fsanitize-coverage=bb,trace-stores calls
  * none, and libFuzzer (the fuzz build links this library) defines them. */
