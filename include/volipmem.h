@@ -303,6 +303,10 @@ struct vp_stats {
 	uint64_t snap_commits;   /* commits whose copy read a DRAM snapshot
 	                            of the recorded lines (cc tracker), with
 	                            threads running; docs/COMMIT.md          */
+	uint64_t shadow_hits;    /* pages step 3 compared with a DRAM copy of
+	                            their committed image instead of the
+	                            home image (page trackers;
+	                            VOLIPMEM_SHADOW_PAGES, docs/COMMIT.md)   */
 };
 int vp_stats(struct vp_stats *out);
 /* vp_stats_reset -- zero the counters. */

@@ -130,7 +130,8 @@ static void vp_json(FILE *out)
 		"\"pages_logged\":%llu,\"bytes_logged\":%llu,\"faults\":%llu,"
 		"\"ns_collect\":%llu,\"ns_prepare\":%llu,\"ns_log\":%llu,"
 		"\"ns_update\":%llu,\"ns_stall\":%llu,\"heap_used\":%llu,"
-		"\"ns_pause\":%llu,\"snap_commits\":%llu,\"pages_collected\":%llu",
+		"\"ns_pause\":%llu,\"snap_commits\":%llu,\"pages_collected\":%llu,"
+		"\"shadow_hits\":%llu",
 		s.tracker, s.medium, relaxed, (unsigned long long)s.commits,
 		(unsigned long long)s.empty_commits, (unsigned long long)s.fas,
 		(unsigned long long)s.pages_logged, (unsigned long long)s.bytes_logged,
@@ -138,7 +139,8 @@ static void vp_json(FILE *out)
 		(unsigned long long)s.ns_prepare, (unsigned long long)s.ns_log,
 		(unsigned long long)s.ns_update, (unsigned long long)s.ns_stall,
 		(unsigned long long)s.heap_used, (unsigned long long)s.ns_pause,
-		(unsigned long long)s.snap_commits, (unsigned long long)s.pages_collected);
+		(unsigned long long)s.snap_commits, (unsigned long long)s.pages_collected,
+		(unsigned long long)s.shadow_hits);
 }
 
 static const struct hm_backend vp_backend = {

@@ -124,7 +124,7 @@ void vp__commit_locked(struct vp_commit *cm)
 		cm->log.lines_from = NULL;
 	t1 = vp__ticks();
 	uint64_t n = cm->ws.n, used = 0;
-	uint64_t stored0 = cm->pool->ps.stored, drains0 = cm->pool->ps.drains;
+	uint64_t stored0 = cm->pool->ps.stored, drains0 = cm->pool->ps.drains, hits0 = cm->log.shadow.hits;
 
 	/* ---- step 2: prepare ---- */
 	if (!rc && n)
@@ -202,6 +202,10 @@ void vp__commit_locked(struct vp_commit *cm)
 	if (!rc && used)
 		rc4 = vp__log_apply(&cm->log, used);
 	t5 = vp__ticks();
+	/* The shadows took this group's lines in step 3; home has not, or
+	 * not surely: the next group diffs against home. */
+	if (rc || rc4)
+		vp__shadow_drop(&cm->log.shadow);
 	/* Threads run: the one place the arena may grow (and fault in). */
 	vp__snap_grow(&cm->snap);
 
@@ -238,6 +242,7 @@ void vp__commit_locked(struct vp_commit *cm)
 	cm->st.ns_log += (t3 - t2) + (t4 - t3);
 	cm->st.cow_commits += cow == VP_COW_CONCURRENT;
 	cm->st.snap_commits += snap;
+	cm->st.shadow_hits += cm->log.shadow.hits - hits0;
 	cm->st.cow_faults += atomic_load(&vp__cow.faults) - cow_f0;
 	cm->st.ns_update += t5 - t4;
 	cm->committing = false;

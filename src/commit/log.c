@@ -285,18 +285,26 @@ static uint64_t copy_slots(struct vp_log *lg, struct vp_persist *ps, const struc
 	 * page comes from the working copy or from what a writer saved of it;
 	 * with a snapshot (snap.c), from its place in the arena. */
 	struct vp_tracker *lt = lg->lines_from;
+	/* The shadows (shadow.c) serve one thread's copy of a group whose
+	 * lines are found by the diff; vp__log_copy dropped them otherwise. */
+	struct vp_shadow *sw = !lt && !shared ? &lg->shadow : NULL;
+	bool install = ws->n <= vp__opt.shadow_pages / 4;
 	for (uint64_t p = from; p < to; vp__cow_copied(p), p++) {
 		const uint8_t *src = vp__cow_src(p, lg->snap ? lg->snap + lg->snap_off[p] : lg->heap + ws->pg[p] * VP_PAGE);
 		/* A tracker that names the lines written (cc) needs no diff: its
 		 * lines are logged as they are. Reading home to drop the few
 		 * rewritten with equal bytes costs a miss per line (step 4's
 		 * non-temporal stores left none of home in the cache). */
-		uint64_t m = lt ? lt->ops->lines(lt, ws->pg[p]) : line_mask(src, home + ws->pg[p] * VP_PAGE, ~0ull);
+		uint8_t *sh = sw ? vp__shadow_find(sw, ws->pg[p]) : NULL;
+		uint64_t m = lt ? lt->ops->lines(lt, ws->pg[p])
+				: line_mask(src, sh ? sh : home + ws->pg[p] * VP_PAGE, ~0ull);
 		unsigned k = (unsigned)__builtin_popcountll(m);
 		const uint8_t *logged = src;
 		size_t len = VP_PAGE;
 		if (k == 0)
 			continue;
+		if (sw)
+			vp__shadow_logged(sw, ws->pg[p], sh, src, m, install);
 		if (p / 64 != cwi) {
 			note_changed(lg, cwi, cw, shared);
 			cw = 0;
@@ -392,6 +400,8 @@ int vp__log_copy(struct vp_log *lg, const struct vp_pageset *ws, uint64_t *used)
 	if (!lg->stage)
 		lg->stage = aligned_alloc(VP_LINE, VP_STAGE_BYTES); /* NULL: copy_slots stages nothing */
 	uint64_t mine = split(lg, ws, ws->n, slots_helper, &h, &th);
+	if (lg->lines_from || mine != ws->n)
+		vp__shadow_drop(&lg->shadow); /* this group does not keep them */
 	uint64_t end = copy_slots(lg, &lg->pool->ps, ws, 0, mine, mine != ws->n, 0,
 				  mine != ws->n ? VP_STAGE_BYTES / 2 : VP_STAGE_BYTES);
 	*used = end;
@@ -474,6 +484,7 @@ void vp__log_free(struct vp_log *lg)
 	free(lg->changed);
 	free(lg->slot);
 	free(lg->stage);
+	vp__shadow_free(&lg->shadow);
 	lg->desc = NULL;
 	lg->changed = NULL;
 	lg->slot = NULL;

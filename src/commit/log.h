@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "commit/shadow.h"
 #include "pool/pool.h"
 
 struct vp_pageset;
@@ -55,6 +56,7 @@ struct vp_log {
 	                             from the snapshot at snap + snap_off[p]
 	                             (commit/snap.c), not from heap; NULL:
 	                             from heap                                 */
+	struct vp_shadow shadow;  /* hot pages' committed image (shadow.c)     */
 	const uint64_t *snap_off; /* with lines_from, a page of at most
 	                             VP_LINES_LOG_MAX lines holds just those,
 	                             in order (snap.c)                         */

@@ -29,6 +29,7 @@
 	.copy_threads = 2,                   \
 	.snapshot = true,                    \
 	.spin_us = 50,                       \
+	.shadow_pages = 256,                 \
 }
 
 struct vp_options vp__opt = OPT_DEFAULTS;
@@ -103,6 +104,12 @@ const struct vp_option vp__options[VP_OPT_COUNT] = {
 		.help = "how long a thread waiting for a commit (a synchronous `pend()`, `pstart()` at a closed "
 			"gate) spins before it sleeps, when a CPU is left free for the committer (0 = sleep at "
 			"once; docs/COMMIT.md, \"Waiting\")",
+	},
+	[VP_OPT_SHADOW_PAGES] = {
+		"VOLIPMEM_SHADOW_PAGES", VP_OPTT_UINT, FIELD(shadow_pages), .min = 0, .max = 65536,
+		.help = "page trackers (not `cc`): how many pages written in commit after commit keep a DRAM copy "
+			"of their committed image, which step 3 compares them with instead of the home image in the "
+			"pool (0 = off; rounded down to a multiple of 4; docs/COMMIT.md, \"Shadows\")",
 	},
 	[VP_OPT_CHECKSUM_PAGES] = {
 		"VOLIPMEM_CHECKSUM_PAGES", VP_OPTT_BOOL, FIELD(checksum_pages),

@@ -29,6 +29,7 @@ struct vp_options {
 	char concurrent_copy[8]; /* VOLIPMEM_CONCURRENT_COPY: auto|on|off ("" = auto) */
 	bool snapshot;           /* VOLIPMEM_SNAPSHOT: open the gate before step 3a */
 	unsigned spin_us;        /* VOLIPMEM_SPIN_US: spin before sleeping on a commit */
+	unsigned shadow_pages;   /* VOLIPMEM_SHADOW_PAGES: committed images kept in DRAM */
 };
 
 extern struct vp_options vp__opt;
@@ -45,6 +46,7 @@ enum vp_option_id {
 	VP_OPT_CONCURRENT_COPY,
 	VP_OPT_SNAPSHOT,
 	VP_OPT_SPIN_US,
+	VP_OPT_SHADOW_PAGES,
 	VP_OPT_CHECKSUM_PAGES,
 	VP_OPT_VERIFY,
 	VP_OPT_VERBOSE,

@@ -1019,10 +1019,14 @@ int main(void)
 		uint64_t s0 = n_states, c0 = n_commits, w0 = vp__now_ns();
 		open_pool();
 		workloads[i].run();
+		/* Pages diffed against a shadow (commit/shadow.c): the crash
+		 * states cover commits that used them. */
+		struct vp_stats st = {0};
+		vp_stats(&st);
 		close_pool();
-		printf("sim: workload %-10s %5llu commits %7llu crash states  %.1f s\n", workloads[i].name,
-		       (unsigned long long)(n_commits - c0), (unsigned long long)(n_states - s0),
-		       (double)(vp__now_ns() - w0) / 1e9);
+		printf("sim: workload %-10s %5llu commits %7llu crash states  %.1f s  (%llu shadow hits)\n",
+		       workloads[i].name, (unsigned long long)(n_commits - c0), (unsigned long long)(n_states - s0),
+		       (double)(vp__now_ns() - w0) / 1e9, (unsigned long long)st.shadow_hits);
 		fflush(stdout);
 		if (n_commits == c0)
 			die("workload %s made no commit the simulator saw", workloads[i].name);

@@ -324,7 +324,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 	if (rc < 0)
 		return vpy_raise(rc, "stats");
 	return Py_BuildValue(
-		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
+		"{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsssz}",
 		"commits", (unsigned long long)s.commits,
 		"empty_commits", (unsigned long long)s.empty_commits,
 		"fas", (unsigned long long)s.fas,
@@ -351,6 +351,7 @@ static PyObject *m_stats(PyObject *mod, PyObject *unused)
 		"cow_faults", (unsigned long long)s.cow_faults,
 		"drains", (unsigned long long)s.drains,
 		"snap_commits", (unsigned long long)s.snap_commits,
+		"shadow_hits", (unsigned long long)s.shadow_hits,
 		"tracker", s.tracker,
 		"medium", s.medium);
 }
