@@ -127,6 +127,19 @@ def env_rows(exe):
     return rows or "%s env printed no env_ rows" % exe
 
 
+def pmem_standin():
+    """pmem_standin -- VOLIPMEM_FORCE_PMEM=1 for this process and the ones
+    it starts, unless the caller set it: a pool on /dev/shm stands in for
+    PMEM (non-temporal copies, cache-line flushes, sfence), as in bench/core
+    and bench/hashmap, not the file medium (plain copies, msync at every
+    drain, which tmpfs answers without writing anything).  Returns a phrase
+    naming the medium in effect, for the runner's header."""
+    v = os.environ.setdefault("VOLIPMEM_FORCE_PMEM", "1")
+    on = v.strip().lower() not in ("", "0", "no", "off", "false")
+    return ("pools as PMEM (VOLIPMEM_FORCE_PMEM=%s)" % v if on else
+            "pools on the file medium (VOLIPMEM_FORCE_PMEM=%s: msync at each drain)" % v)
+
+
 def git_commit():
     try:
         r = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],

@@ -262,12 +262,13 @@ def main():
                + [("vmcached-cc", m) for m in CC_MODES])
     bs = benchenv.Session("bench/memcached", a.out, a.force, a.build_dir, runs=REPEAT)
     bs.start()
+    medium = benchenv.pmem_standin()
     title = ("memcached %s vs vmcached%s, -t %d -m %d; memcaslap -T %d -c %d -t %ds "
-             "-w 2k, %d run(s) per cell (median)" %
+             "-w 2k, %d run(s) per cell (median); %s" %
              (subprocess.run(["memcached", "-V"], capture_output=True,
                              text=True).stdout.strip(),
               " and vmcached-cc (cc tracker)" if CC_MODES else "", THREADS, MEM_MB, THREADS,
-              CONC, SECONDS, REPEAT))
+              CONC, SECONDS, REPEAT, medium))
     print(title)
     table = {}
     for load, (getp, size) in LOADS.items():

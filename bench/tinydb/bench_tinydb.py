@@ -348,9 +348,10 @@ def main():
         print("note: VOLIPMEM_COMMIT_INTERVAL_MS is set: every vm-* backend "
               "runs in relaxed mode", file=sys.stderr)
 
+    medium = tinydb_out.benchenv.pmem_standin()
     print("# TinyDB benchmark: %s" % machine())
-    print("# dir %s, k = %d (%s: %d), args: %s" % (
-        args.dir, args.k, "/".join(FAST), max(args.k, args.kfast),
+    print("# dir %s, %s, k = %d (%s: %d), args: %s" % (
+        args.dir, medium, args.k, "/".join(FAST), max(args.k, args.kfast),
         " ".join(sys.argv[1:])))
     ok = True
     for n in sizes:

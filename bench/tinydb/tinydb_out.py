@@ -114,7 +114,8 @@ def publish(s, rows, rc, tag="tinydb"):
             "in alternating order (speedup over JSONStorage). json, memory and vm-storage "
             "run -k operations of each kind per repeat (JSONStorage rewrites its whole "
             "file on every insert and update), vm-table and vm-relaxed --kfast inserts, "
-            "gets and updates; a cell is the mean per operation.\n\n" % nrep
+            "gets and updates; a cell is the mean per operation. VolipMem's %s.\n\n"
+            % (nrep, benchenv.pmem_standin())
             + target + "\n\n" + "\n".join(md))
     s.plot(os.path.join("img", tag + ".png"),
            "TinyDB: time per operation by backend and database size N (median of %d)" % nrep,
