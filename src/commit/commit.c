@@ -40,6 +40,7 @@ void (*vp__commit_test_hook)(uint64_t epoch);
 struct vp_commit vp__cm = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER,
+	.tick = PTHREAD_COND_INITIALIZER,
 };
 
 static void finish_group(struct vp_commit *cm, uint64_t e, int rc)
@@ -310,7 +311,15 @@ int vp__wait_durable_locked(struct vp_commit *cm, uint64_t need)
 	return cm->status[need % VP_STATUS_RING];
 }
 
-/* committer -- relaxed mode: commit every interval_ms if any FAS ended. */
+/* committer -- relaxed mode: commit every interval_ms if any FAS ended.
+ * Between commits it sleeps on its own condition variable, tick, not on
+ * cv: every commit broadcasts cv twice (gate open, group done), and each
+ * broadcast woke the sleeping committer, which took mu and slept again --
+ * a futex wake, two context switches and contention for mu per commit
+ * where another thread commits (psync() back to back, as vmcached's
+ * per-request mode does). Nothing needs it sooner: whoever asks for a
+ * commit (pcommit, a synchronous pend, the relaxed bound's wait) waits
+ * for it in vp__wait_durable_locked and runs it itself once quiescent. */
 static void *committer(void *arg)
 {
 	struct vp_commit *cm = arg;
@@ -322,8 +331,8 @@ static void *committer(void *arg)
 		ts.tv_sec += (time_t)(ns / 1000000000ull);
 		ts.tv_nsec = (long)(ns % 1000000000ull);
 		int w = 0;
-		while (!cm->committer_stop && !cm->commit_req && w != ETIMEDOUT)
-			w = pthread_cond_timedwait(&cm->cv, &cm->mu, &ts);
+		while (!cm->committer_stop && w != ETIMEDOUT)
+			w = pthread_cond_timedwait(&cm->tick, &cm->mu, &ts);
 		if (cm->committer_stop)
 			break;
 		if (cm->fas_since_commit == 0 && !cm->commit_req)
@@ -352,6 +361,7 @@ void vp__committer_stop(struct vp_commit *cm)
 		return;
 	pthread_mutex_lock(&cm->mu);
 	cm->committer_stop = true;
+	pthread_cond_signal(&cm->tick);
 	vp__cm_wake(cm);
 	pthread_mutex_unlock(&cm->mu);
 	pthread_join(cm->committer, NULL);
@@ -427,6 +437,7 @@ void vp__commit_forked(struct vp_commit *cm)
 	cm->committer_on = false;
 	vp__cow_forked(&vp__cow);
 	cm->active = 0;
+	cm->spinners = 0; /* the parent's spinning threads are not here */
 	cm->gate_closed = cm->commit_req = cm->committing = false;
 }
 

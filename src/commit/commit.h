@@ -58,6 +58,9 @@ struct vp_commit {
 	int mode;                 /* VP_SYNC or VP_RELAXED                      */
 	unsigned interval_ms;
 	pthread_t committer;
+	pthread_cond_t tick;      /* the committer's idle wait: signalled only
+	                             to stop it (under mu), never by
+	                             vp__cm_wake (commit.c, committer)         */
 	bool committer_on;
 	bool committer_stop;
 };

@@ -25,6 +25,7 @@ static void atfork_child(void)
 	 * TSan reports the child's next lock as a double lock.) */
 	pthread_mutex_unlock(&vp__cm.mu);
 	pthread_cond_init(&vp__cm.cv, NULL);
+	pthread_cond_init(&vp__cm.tick, NULL);
 	if (!rt->mapped)
 		return;
 	vp__commit_forked(&vp__cm);
