@@ -10,7 +10,11 @@
  *   - the sum of all balances never changes (no FAS seen in part);
  *   - every FAS the child acknowledged as durable (reported on a pipe after
  *     pend() returned 0, or after psync() in relaxed mode) is there;
- *   - every live block still carries the pattern written with it.
+ *   - every live block still carries the pattern written with it, is a
+ *     block the allocator counts as handed out (vp_usable_size), and is
+ *     in one ring slot only;
+ *   - and the next child exits (status 8) if it finds a ring slot whose
+ *     block the allocator does not count as allocated before freeing it.
  *
  *   torture [KILLS]            (default VP_TORTURE_KILLS or 200)
  * Environment: VP_TORTURE_KILLS, VP_TORTURE_THREADS (4, at most 8),
@@ -80,8 +84,14 @@ static void *runner(void *arg)
 		__atomic_fetch_add(&S->acct[(rand_r(&seed) % NACC) * STRIDE], moved, __ATOMIC_RELAXED);
 		uint64_t s = ++S->seq[t];
 		int k = (int)(s % RING);
-		if (S->ring[t][k])
+		if (S->ring[t][k]) {
+			/* A block the allocator does not count as handed out
+			 * (pfree would only print a misuse error): exit 8,
+			 * which the parent reports. */
+			if (vp_usable_size(S->ring[t][k]) == 0)
+				_exit(8);
 			pfree(S->ring[t][k]);
+		}
 		struct block *b = pmalloc(sizeof *b + (rand_r(&seed) % 3000));
 		if (b) {
 			b->tag = 0xb10cull ^ (uint64_t)t;
@@ -174,6 +184,23 @@ static int check_child(const char *path, int nthreads, const uint64_t *acked)
 				fprintf(stderr, "torture: thread %d slot %d: block damaged\n", t, k);
 				return 12;
 			}
+			/* The allocator must count it as handed out: a pointer
+			 * committed without the allocation that made it (or
+			 * with a later free) is a torn FAS the block's own
+			 * bytes do not show. */
+			if (vp_usable_size(b) < sizeof *b) {
+				fprintf(stderr, "torture: thread %d slot %d: block %p is not an allocated block "
+						"(usable size %zu)\n", t, k, (void *)b, vp_usable_size(b));
+				return 15;
+			}
+			/* No block is in two slots. */
+			for (int t2 = 0; t2 <= t; t2++)
+				for (int k2 = 0; k2 < (t2 == t ? k : RING); k2++)
+					if (S->ring[t2][k2] == b) {
+						fprintf(stderr, "torture: block %p in slots %d/%d and %d/%d\n", (void *)b,
+							t2, k2, t, k);
+						return 16;
+					}
 			for (int i = 0; i < 6; i++)
 				if (b->fill[i] != b->seq * 31 + (uint64_t)i)
 					return 13;
@@ -228,8 +255,10 @@ int main(int argc, char **argv)
 	       seed);
 	for (int k = 0; k < kills; k++) {
 		int pfd[2];
-		if (pipe(pfd))
+		if (pipe(pfd)) {
+			fprintf(stderr, "torture: kill %d: pipe: %s\n", k, strerror(errno));
 			return 2;
+		}
 		fflush(NULL);
 		pid_t pid = fork();
 		if (pid == 0) {
@@ -245,7 +274,8 @@ int main(int argc, char **argv)
 		int st;
 		waitpid(pid, &st, 0);
 		if (!WIFSIGNALED(st)) {
-			fprintf(stderr, "torture: kill %d: the child exited by itself (status %d)\n", k, WEXITSTATUS(st));
+			fprintf(stderr, "torture: kill %d: the child exited by itself (status %d%s)\n", k, WEXITSTATUS(st),
+				WEXITSTATUS(st) == 8 ? ": a ring slot held a block the allocator does not count as allocated" : "");
 			return 1;
 		}
 		uint64_t msg[4];
