@@ -441,13 +441,13 @@ int vp__log_commit(struct vp_log *lg, uint64_t seq, uint64_t n)
 	/* D1, the commit point. Crash before it completes: record A may be
 	 * durable over torn slots or descriptors; their checksums fail while
 	 * B still names seq - 1, and recovery discards the group (recover.c). */
-	if ((rc = vp__logrec_store(lg->pool, 0, VP_LOG_COMMITTED, seq, (uint32_t)lg->base, n, dsum,
-				   lg->sums ? VP_CRASH_POINT("log:slots-and-record-A-committed")
-					    : VP_CRASH_POINT("log:record-A-committed"))))
+	vp__logrec_build(lg->pool, &lg->rec, VP_LOG_COMMITTED, seq, (uint32_t)lg->base, n, dsum);
+	if ((rc = vp__logrec_put(lg->pool, 0, &lg->rec,
+				 lg->sums ? VP_CRASH_POINT("log:slots-and-record-A-committed")
+					  : VP_CRASH_POINT("log:record-A-committed"))))
 		return rc;
 	lg->live = seq;
 	lg->end = lg->base + n;
-	lg->desc_csum = dsum;
 	return 0;
 }
 
@@ -459,7 +459,7 @@ int vp__log_apply(struct vp_log *lg, uint64_t n)
 	 * Record A and the slots are durable (D1), so any crash from here on
 	 * replays group seq whatever part of B or of the home image is
 	 * durable. */
-	vp__logrec_store(lg->pool, VP_LOGREC_B, VP_LOG_COMMITTED, lg->live, (uint32_t)lg->base, n, lg->desc_csum, NULL);
+	vp__logrec_put(lg->pool, VP_LOGREC_B, &lg->rec, NULL); /* the same bytes as A */
 	uint64_t mine = split(lg, NULL, n, home_helper, &h, &th);
 	copy_home(lg, &lg->pool->ps, 0, mine);
 	/* D2. Crash before it completes: record A says COMMITTED; replayed. */

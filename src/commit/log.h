@@ -70,7 +70,8 @@ struct vp_log {
 	bool sums;                /* this group's slots carry checksums
 	                             (VOLIPMEM_CHECKSUM_PAGES): one drain for
 	                             slots and record A (log.c)               */
-	uint64_t desc_csum;       /* group live: its records' desc_csum       */
+	struct vp_logrec rec;     /* group live: its commit record, as stored
+	                             in A and then in B                      */
 };
 
 /* Step 2: choose where the group goes (after the newest committed group,

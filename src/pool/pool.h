@@ -120,6 +120,12 @@ int vp__log_replay(struct vp_pool *p, const struct vp_logrec *rec);
  * drain makes it durable with other stores). */
 int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum, const char *point);
+/* vp__logrec_build -- the bytes of that record; vp__logrec_put stores
+ * them as copy off, flushes and drains at point (NULL: none). A commit
+ * builds its record once and stores it as A, then as B. */
+void vp__logrec_build(const struct vp_pool *p, struct vp_logrec *r, uint32_t state, uint64_t seq, uint32_t base,
+		      uint64_t npages, uint64_t desc_csum);
+int vp__logrec_put(struct vp_pool *p, uint32_t off, const struct vp_logrec *r, const char *point);
 /* vp__logrec_write -- write both commit records (A, drain, B, drain). */
 int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum);

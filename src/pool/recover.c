@@ -249,23 +249,34 @@ void vp__log_page(const struct vp_pool *p, const struct vp_logrec *rec, uint64_t
 	}
 }
 
+void vp__logrec_build(const struct vp_pool *p, struct vp_logrec *r, uint32_t state, uint64_t seq, uint32_t base,
+		      uint64_t npages, uint64_t desc_csum)
+{
+	memset(r, 0, sizeof *r);
+	r->magic = VP_LOGREC_MAGIC;
+	r->seq = seq;
+	r->state = state;
+	r->base = base;
+	r->npages = npages;
+	r->desc_csum = desc_csum;
+	memcpy(r->uuid, p->sb.uuid, sizeof r->uuid);
+	r->checksum = vp__csum(r, offsetof(struct vp_logrec, checksum));
+}
+
+int vp__logrec_put(struct vp_pool *p, uint32_t off, const struct vp_logrec *r, const char *point)
+{
+	uint8_t *dst = p->map + VP_LOGREC_OFF + off;
+	vp__pstore(&p->ps, dst, r, sizeof *r);
+	vp__pflush(&p->ps, dst, sizeof *r);
+	return point ? vp__pdrain(&p->ps, point) : 0;
+}
+
 int vp__logrec_store(struct vp_pool *p, uint32_t off, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
 		     uint64_t desc_csum, const char *point)
 {
 	struct vp_logrec r;
-	memset(&r, 0, sizeof r);
-	r.magic = VP_LOGREC_MAGIC;
-	r.seq = seq;
-	r.state = state;
-	r.base = base;
-	r.npages = npages;
-	r.desc_csum = desc_csum;
-	memcpy(r.uuid, p->sb.uuid, sizeof r.uuid);
-	r.checksum = vp__csum(&r, offsetof(struct vp_logrec, checksum));
-	uint8_t *dst = p->map + VP_LOGREC_OFF + off;
-	vp__pstore(&p->ps, dst, &r, sizeof r);
-	vp__pflush(&p->ps, dst, sizeof r);
-	return point ? vp__pdrain(&p->ps, point) : 0;
+	vp__logrec_build(p, &r, state, seq, base, npages, desc_csum);
+	return vp__logrec_put(p, off, &r, point);
 }
 
 int vp__logrec_write(struct vp_pool *p, uint32_t state, uint64_t seq, uint32_t base, uint64_t npages,
