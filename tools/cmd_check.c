@@ -102,10 +102,10 @@ static int repair(struct cli_pool *p, const char *path, bool fix_sb, bool fix_he
 		}
 		printf("repaired:     allocator metadata rebuilt from the block tiling: %llu free spans relinked "
 		       "(%llu merged), %llu runs and %llu free-list links fixed, %llu pages returned above top, "
-		       "used bytes %s; %zu pages written through the redo log\n",
+		       "%zu pages written through the redo log\n",
 		       (unsigned long long)rep.spans, (unsigned long long)rep.spans_merged,
 		       (unsigned long long)rep.runs_fixed, (unsigned long long)rep.links_fixed,
-		       (unsigned long long)rep.top_lowered, rep.used_fixed ? "recomputed" : "were right", ws.n);
+		       (unsigned long long)rep.top_lowered, ws.n);
 	}
 out:
 	cli_close(p);
@@ -181,7 +181,7 @@ int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	printf("heap:         header ok; %llu pages tile exactly (%llu runs, %llu large blocks, %llu free spans); "
-	       "bins and class lists complete; used bytes match (%llu)\n",
+	       "bins and class lists complete; %llu bytes in use\n",
 	       (unsigned long long)rep.top, (unsigned long long)rep.runs, (unsigned long long)rep.large_blocks,
 	       (unsigned long long)rep.free_spans, (unsigned long long)rep.used_bytes);
 	if (rep.growth_pending)

@@ -74,7 +74,7 @@ int cmd_info(int argc, char **argv)
 		printf("heap metadata:    INCONSISTENT: %s (run `volipmem check`)\n", err);
 	} else {
 		printf("heap used:        %llu bytes in %llu small blocks (%llu runs) and %llu large blocks\n",
-		       (unsigned long long)h->used, (unsigned long long)rep.small_blocks, (unsigned long long)rep.runs,
+		       (unsigned long long)rep.used_bytes, (unsigned long long)rep.small_blocks, (unsigned long long)rep.runs,
 		       (unsigned long long)rep.large_blocks);
 		printf("heap pages:       %llu metadata, %llu below top, %llu in %llu free spans, %llu never used\n",
 		       (unsigned long long)rep.meta_pages, (unsigned long long)rep.top,

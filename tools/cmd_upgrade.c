@@ -2,16 +2,18 @@
 /*
  * cmd_upgrade.c -- `volipmem upgrade PATH`: convert a version-1 pool (the
  * whole-page redo log), a version-2 pool (line-granular, every group at
- * slot 0) or a version-3 pool (groups appended, slots drained before
- * record A) to version 4 (record A drained with the slots it names), in
- * place and crash-safely. The layout is the same and an older record is a
- * version-4 record (base 0 before version 3), so: validate under the old
+ * slot 0), a version-3 pool (groups appended, slots drained before record
+ * A) or a version-4 pool (the heap header counts the bytes in use) to
+ * version 5 (record A drained with the slots it names, no count), in
+ * place and crash-safely. The layout is the same, an older record is a
+ * version-5 record (base 0 before version 3) and version 5 ignores the
+ * count, so: validate under the old
  * version's rules (nothing written before; a version-3 group that fails
  * its checksums is damage, never discarded as torn), replay and retire a
  * committed group (a pool that was not closed cleanly has one), then
- * rewrite superblock copy A, then B, with version 4. A crash at any point
+ * rewrite superblock copy A, then B, with version 5. A crash at any point
  * leaves a pool that is valid under its old version (run upgrade again) or
- * version-4 valid with an empty log.
+ * version-5 valid with an empty log.
  * docs/FORMAT.md, "Versioning".
  */
 #include <stdio.h>

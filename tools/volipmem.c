@@ -17,7 +17,7 @@ static const struct {
 	{"check", cmd_check, "check [--force|--repair] PATH verify checksums, log and allocator metadata; --repair fixes what is recoverable"},
 	{"grow", cmd_grow, "grow PATH SIZE                grow the heap in place to SIZE bytes (crash-safe)"},
 	{"options", cmd_options, "options [--env]               the VOLIPMEM_* options table; --env: their values here"},
-	{"upgrade", cmd_upgrade, "upgrade PATH                  convert a format version 1, 2 or 3 pool to version 4 (crash-safe)"},
+	{"upgrade", cmd_upgrade, "upgrade PATH                  convert a format version 1 to 4 pool to version 5 (crash-safe)"},
 };
 
 int main(int argc, char **argv)

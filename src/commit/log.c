@@ -10,7 +10,7 @@
  *
  * Groups are appended (see "Appending" below): group seq goes to slots
  * base .. base + n - 1 right after group seq - 1's, and its commit record
- * names base. Durability order (format version 4: two drains per commit),
+ * names base. Durability order (format versions 4 and 5: two drains per commit),
  * and what a crash at each point leaves:
  *   [wrap only] record A = APPLIED(seq-1) -> drain, B likewise -> drain
  *       the group did not fit after seq-1: the log is retired and the

@@ -35,6 +35,7 @@ static struct {
 	pthread_mutex_t cls_mu[VP_NCLASS];
 	pthread_mutex_t page_mu;
 	uint8_t class_of16[VP_SMALL_MAX / 16 + 1];  /* (size+15)/16 -> class */
+	uint64_t used;      /* bytes handed out: kept here, not in the pool  */
 } H = {.page_mu = PTHREAD_MUTEX_INITIALIZER};
 
 int vp__heap_format(uint8_t *img, size_t heap_size)
@@ -70,6 +71,33 @@ int vp__heap_validate(const struct vp_heaphdr *h, uint64_t img_pages)
 	return 0;
 }
 
+/* bytes_in_use -- what the attached heap's blocks add up to, from the
+ * page map. Format version 5 keeps no count in the pool: a count in the
+ * heap header put the header's page into the write set of every commit
+ * that allocates or frees (one page of the four of a hash-table insert,
+ * of the six of a TinyDB insert). A walk of block heads, at pmap. */
+static uint64_t bytes_in_use(void)
+{
+	uint64_t used = 0;
+	for (uint64_t p = H.meta; p < H.h->top && p < H.npages;) {
+		const struct vp_pgent *e = &H.pm[p];
+		uint64_t n = 1;
+		if (e->kind == VP_PG_RUN && e->cls < VP_NCLASS) {
+			uint32_t cap = vp__run_capacity(e->cls);
+			used += (uint64_t)(e->nfree < cap ? cap - e->nfree : 0) * vp__class_size[e->cls];
+			n = VP_RUN_PAGES;
+		} else if (e->kind == VP_PG_LARGE || e->kind == VP_PG_FREE) {
+			if (e->kind == VP_PG_LARGE)
+				used += (uint64_t)e->n * VP_PAGE;
+			n = e->n ? e->n : 1;
+		}
+		p += n;
+	}
+	return used;
+}
+
+uint64_t vp__heap_used(void) { return H.base ? __atomic_load_n(&H.used, __ATOMIC_RELAXED) : 0; }
+
 int vp__heap_attach(uint8_t *heap, size_t heap_size)
 {
 	struct vp_heaphdr *h = (void *)heap;
@@ -81,6 +109,7 @@ int vp__heap_attach(uint8_t *heap, size_t heap_size)
 	H.pm = (void *)(heap + h->pagemap_off);
 	H.npages = h->npages;
 	H.meta = h->meta_pages;
+	H.used = bytes_in_use();
 	for (unsigned c = 0; c < VP_NCLASS; c++)
 		pthread_mutex_init(&H.cls_mu[c], NULL);
 	pthread_mutex_init(&H.page_mu, NULL);
@@ -239,9 +268,8 @@ static void *small_alloc(unsigned c)
 	}
 	if (--e->nfree == 0)
 		run_list_remove(c, r);
-	__atomic_fetch_add(&H.h->used, sz, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&H.used, sz, __ATOMIC_RELAXED);
 	VP_NOTE(*e);
-	VP_NOTE(H.h->used);
 	pthread_mutex_unlock(&H.cls_mu[c]);
 	return run + (uint64_t)b * sz;
 }
@@ -271,8 +299,7 @@ static void small_free(uint32_t r, uint8_t *p)
 	memcpy(p + 8, &tag, sizeof tag);
 	vp__cc_note(p, 16);
 	e->n = ((b + 1) << 16) | bump;
-	__atomic_fetch_sub(&H.h->used, sz, __ATOMIC_RELAXED);
-	VP_NOTE(H.h->used);
+	__atomic_fetch_sub(&H.used, sz, __ATOMIC_RELAXED);
 	if (e->nfree++ == 0)
 		run_list_push(c, r);
 	VP_NOTE(*e);
@@ -308,8 +335,7 @@ void *vp__alloc(size_t size)
 		for (uint64_t i = 1; i < n; i++)
 			pm[s + i] = (struct vp_pgent){.kind = VP_PG_CONT, .n = (uint32_t)i};
 		vp__cc_note(&pm[s], n * sizeof *pm);
-		__atomic_fetch_add(&H.h->used, n * VP_PAGE, __ATOMIC_RELAXED);
-		VP_NOTE(H.h->used);
+		__atomic_fetch_add(&H.used, n * VP_PAGE, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&H.page_mu);
 	if (!s) {
@@ -354,7 +380,7 @@ void vp__free(void *p)
 	pthread_mutex_lock(&H.page_mu);
 	if (H.pm[h].kind == VP_PG_LARGE) { /* re-check under the lock */
 		uint64_t n = H.pm[h].n;
-		__atomic_fetch_sub(&H.h->used, n * VP_PAGE, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&H.used, n * VP_PAGE, __ATOMIC_RELAXED);
 		pages_free(h, n);
 	}
 	pthread_mutex_unlock(&H.page_mu);

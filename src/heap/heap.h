@@ -73,7 +73,6 @@ struct vp_heap_repair {
 	uint64_t links_fixed;     /* free-list links rewritten                 */
 	uint64_t top_lowered;     /* pages returned above top                  */
 	uint64_t header_fixed;    /* reserved header words cleared             */
-	bool used_fixed;          /* the used-bytes counter was wrong          */
 };
 
 /* vp__heap_repair -- rebuild the allocator metadata of a heap image from
@@ -100,6 +99,8 @@ int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path);
 int vp__heap_attach(uint8_t *heap, size_t heap_size);
 void vp__heap_detach(void);
 /* vp__heap_mem -- the attached heap's base, NULL when none is. */
+/* vp__heap_used -- bytes the attached heap has handed out (vp_stats). */
+uint64_t vp__heap_used(void);
 uint8_t *vp__heap_mem(void);
 
 /* Internal allocation without the implicit FAS (the caller is in one). */

@@ -15,7 +15,7 @@
  * top is returned to the never-used area), each run's free list, free count
  * and bump index (a block is free iff it carries the free tag, which the
  * allocator writes on free and clears on allocation), the per-class lists
- * of runs with free blocks, the used-bytes counter and the reserved words.
+ * of runs with free blocks and the reserved words.
  * Roots are user data: if they are damaged, repair refuses.
  */
 #include <stdarg.h>
@@ -165,7 +165,7 @@ int vp__heap_repair(uint8_t *img, uint64_t heap_size, struct vp_heap_repair *rep
 			h->reserved[i] = 0;
 			rep->header_fixed++;
 		}
-	uint64_t used = 0, newtop = top;
+	uint64_t newtop = top;
 	/* The last free pages up to top go back to the never-used area. */
 	while (newtop > meta && isfree[newtop - 1])
 		newtop--;
@@ -181,12 +181,8 @@ int vp__heap_repair(uint8_t *img, uint64_t heap_size, struct vp_heap_repair *rep
 		}
 		if (!isfree[p]) {
 			uint64_t n = block_len(pm, p, newtop);
-			if (pm[p].kind == VP_PG_RUN) {
+			if (pm[p].kind == VP_PG_RUN)
 				rebuild_run(img, &pm[p], p, rep);
-				used += (uint64_t)(vp__run_capacity(pm[p].cls) - pm[p].nfree) * vp__class_size[pm[p].cls];
-			} else {
-				used += n * VP_PAGE;
-			}
 			p += n;
 			continue;
 		}
@@ -213,9 +209,6 @@ int vp__heap_repair(uint8_t *img, uint64_t heap_size, struct vp_heap_repair *rep
 		vp__run_push(h, pm, pm[p].cls, p);
 	}
 	free(isfree);
-	if (h->used != used)
-		rep->used_fixed = true;
-	h->used = used;
 	h->top = newtop;
 
 	struct vp_heap_report hr;

@@ -16,7 +16,8 @@
  *              changed 64-byte lines of its page (format version 2);
  *              groups are appended one after the other, each starting
  *              at the slot its commit record names (version 3);
- *              record A drained with the slots it names (version 4)
+ *              record A drained with the slots it names (version 4);
+ *              no count of used bytes in the heap header (version 5)
  *
  * All integers are little-endian (x86-64 native). Reserved bytes are zero
  * and are checked. Each structure ends with an XXH3-64 checksum of the
@@ -31,10 +32,11 @@
 #include <stdint.h>
 
 #define VP_SB_MAGIC      "VOLIPMEM"          /* 8 bytes, no NUL */
-#define VP_FORMAT_VERSION 4u
+#define VP_FORMAT_VERSION 5u
 #define VP_FORMAT_V1      1u                 /* whole-page log; `volipmem upgrade` */
 #define VP_FORMAT_V2      2u                 /* every group at slot 0; `volipmem upgrade` */
 #define VP_FORMAT_V3      3u                 /* slots durable before record A; `volipmem upgrade` */
+#define VP_FORMAT_V4      4u                 /* the heap header counts used bytes; `volipmem upgrade` */
 #define VP_SB_OFF_A      0u
 #define VP_SB_OFF_B      4096u
 #define VP_LOGREC_OFF    8192u
@@ -178,7 +180,8 @@ struct vp_heaphdr {
 	uint64_t npages;           /* heap pages                                 */
 	uint64_t pagemap_off;      /* offset of the page map (one page in)       */
 	uint64_t top;              /* first page never allocated                 */
-	uint64_t used;             /* bytes handed out                           */
+	uint64_t used;             /* not kept since format version 5 (a version-4
+	                              pool's count, left as it was): ignored   */
 	uint64_t roots_head;       /* offset of the first root record, 0 = none  */
 	uint64_t roots_tail;       /* offset of the last root record             */
 	uint64_t nroots;

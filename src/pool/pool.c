@@ -59,7 +59,7 @@ int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *wh
 			 (unsigned long long)sb->checksum);
 		return VP_E_CHECKSUM;
 	}
-	bool old = sb->version == VP_FORMAT_V1 || sb->version == VP_FORMAT_V2 || sb->version == VP_FORMAT_V3;
+	bool old = sb->version >= VP_FORMAT_V1 && sb->version <= VP_FORMAT_V4;
 	if (sb->version != VP_FORMAT_VERSION && !(old && vp__sb_accept_old)) {
 		if (old)
 			snprintf(why, whylen, "format version %u, this library reads version %u: "

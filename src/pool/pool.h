@@ -45,7 +45,7 @@ void vp__sb_seal(struct vp_superblock *sb);
 /* vp__sb_validate -- check one superblock copy against the file size;
  * 0 or a code with a sentence in why. */
 int vp__sb_validate(const struct vp_superblock *sb, uint64_t file_size, char *why, size_t whylen);
-/* vp__sb_accept_old -- when set, a version-1, -2 or -3 superblock
+/* vp__sb_accept_old -- when set, a version-1 to -4 superblock
  * validates too (only `volipmem upgrade` sets it, to read the pool it
  * converts). */
 extern bool vp__sb_accept_old;

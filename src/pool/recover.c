@@ -7,7 +7,7 @@
  *
  * The commit point of group seq is the drain that makes its slots,
  * descriptors and record copy A (state COMMITTED) durable together
- * (format version 4; commit/log.c, D1). Until that drain completes, A may
+ * (format version 4 on; commit/log.c, D1). Until that drain completes, A may
  * be durable over a torn group: recovery tells by the checksums and, while
  * copy B still names seq - 1, discards the group, which was never
  * acknowledged (vp__log_check, "The torn group"). Copy B names seq only
@@ -163,7 +163,7 @@ int vp__log_verify(const struct vp_superblock *sb, const uint8_t *pool, const st
 }
 
 /*
- * The torn group (format version 4). Record A is stored with the slots
+ * The torn group (format version 4 on). Record A is stored with the slots
  * and descriptors it names and drained with them (commit/log.c, D1), so a
  * crash before that drain completes may leave A = COMMITTED(seq) durable
  * over torn slots or descriptors. Record B names seq only after D1, and
@@ -198,7 +198,7 @@ int vp__log_check(const struct vp_pool *p, struct vp_logrec *rec)
 			       why, (unsigned long long)rec->seq);
 	/* The copy that did not win: the one naming another group. */
 	const struct vp_logrec *o = va && a.seq != rec->seq ? &a : vb && b.seq != rec->seq ? &b : NULL;
-	if (p->sb.version < VP_FORMAT_VERSION)
+	if (p->sb.version < VP_FORMAT_V4)
 		return vp__err(rc, "%s; format version %u makes a group's slots durable before its commit record, so "
 				   "this is damage",
 			       why, p->sb.version);

@@ -23,7 +23,7 @@ int vp_stats(struct vp_stats *out)
 	vp__commit_stats(&vp__cm, out, false);
 	out->faults = rt->trk.ops->faults(&rt->trk);
 	out->heap_size = rt->heap_size;
-	out->heap_used = ((struct vp_heaphdr *)rt->heap)->used;
+	out->heap_used = vp__heap_used();
 	snprintf(out->tracker, sizeof out->tracker, "%s", rt->trk.ops->name);
 	snprintf(out->medium, sizeof out->medium, "%s", vp__medium_name(rt->pool.ps.medium));
 	return 0;

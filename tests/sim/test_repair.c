@@ -149,7 +149,6 @@ int main(int argc, char **argv)
 	struct vp_pgent *pm = (void *)(f + VP_HOME_OFF + VP_PAGE);
 	memset(h->bin_head, 0, sizeof h->bin_head);
 	memset(h->class_head, 0, sizeof h->class_head);
-	h->used += 4096;
 	for (uint64_t p = h->meta_pages; p < h->top; p++)
 		if (pm[p].kind == VP_PG_RUN)
 			pm[p].nfree = 0;

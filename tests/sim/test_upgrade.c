@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_upgrade.c -- version-1, -2 and -3 pools: pmap refuses one with a
+ * test_upgrade.c -- version-1 to -4 pools: pmap refuses one with a
  * message naming both versions and `volipmem upgrade`, leaving the file
  * unchanged; the upgrade, stopped after each of its steps (as a crash there
  * would) and with superblock copy A torn after its write, always leaves a
- * pool that is valid under its old version or version-4 valid, and run
+ * pool that is valid under its old version or version-5 valid, and run
  * again finishes; the committed old-version group it replays (what a pool
  * not closed cleanly holds) is in the heap afterwards. An old record whose
  * base field is not zero (reserved before version 3; in version 3 it names
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 	cli = argv[1];
 	snprintf(v1path, sizeof v1path, "/dev/shm/vp-upgrade-old-%d.pool", (int)getpid());
 	snprintf(path, sizeof path, "/dev/shm/vp-upgrade-%d.pool", (int)getpid());
-	for (old = VP_FORMAT_V1; old <= VP_FORMAT_V3; old++)
+	for (old = VP_FORMAT_V1; old <= VP_FORMAT_V4; old++)
 		one_version();
 	unlink(v1path);
 	unlink(path);
