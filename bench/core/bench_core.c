@@ -250,6 +250,40 @@ static int pmdk_tx8(PMEMobjpool *pop, uint64_t *v)
 	} TX_END
 	return bad;
 }
+
+/* bench_pmdk_fresh -- the same transaction on a different page each time,
+ * in the pattern and with the timing of bench_fas_pages' one-page FASes
+ * (4096 resident pages, 2000 transactions, the median of their times):
+ * the peer of the fresh-page FAS, paying the same cold line and TLB miss
+ * of a page not touched for 4095 operations. */
+static void bench_pmdk_fresh(const char *pp)
+{
+	const int region = 4096, iters = 2000;
+	unlink(pp);
+	PMEMobjpool *pop = pmemobj_create(pp, "bench_core", 64 * MiB, 0600);
+	PMEMoid oid;
+	if (!pop || pmemobj_zalloc(pop, &oid, (size_t)region * PG, 0) != 0) {
+		fprintf(stderr, "bench: PMDK pool for the fresh-page transactions %s: %s\n", pp, pmemobj_errormsg());
+		exit(1);
+	}
+	uint8_t *r = pmemobj_direct(oid);
+	double *v = malloc(sizeof(double) * (size_t)iters);
+	int bad = 0, off = 0;
+	for (int i = 0; i < iters; i++) {
+		uint64_t t0 = vp__now_ns();
+		bad |= pmdk_tx8(pop, (uint64_t *)(r + (size_t)(off % region) * PG + (size_t)(i % 64) * 8));
+		v[i] = (double)(vp__now_ns() - t0);
+		off = (off + 8) % region; /* bench_fas_pages' step at one page per FAS */
+	}
+	pmemobj_close(pop);
+	unlink(pp);
+	if (bad) {
+		fprintf(stderr, "bench: a PMDK transaction aborted\n");
+		exit(1);
+	}
+	printf("pmdk_tx8_fresh_ns %.0f\n", median(v, iters));
+	free(v);
+}
 #endif
 
 /* bench_pmdk -- the peer of the 8-byte FAS: one libpmemobj transaction
@@ -281,6 +315,7 @@ static void bench_pmdk(void)
 		exit(1);
 	}
 	printf("pmdk_tx8_ns %.0f\n", (double)(t1 - t0) / n);
+	bench_pmdk_fresh(pp);
 #endif
 }
 

@@ -91,13 +91,15 @@ def table(results, trackers):
                 m["same_page_vs_pmdk"] = m["same_page_fas_us"] * 1e3 / pmdk
             if "fas_1p_us" in m:
                 m["fresh_page_vs_pmdk"] = m["fas_1p_us"] * 1e3 / pmdk
+            if "fas_1p_us" in m and m.get("pmdk_tx8_fresh_ns"):
+                m["fresh_page_vs_pmdk_fresh"] = m["fas_1p_us"] * 1e3 / m["pmdk_tx8_fresh_ns"]
             if "fas_1p_us" in m and "env_uffd_first_write_ns" in m and t != "cc":
                 m["fresh_page_less_fault_vs_pmdk"] = \
                     (m["fas_1p_us"] * 1e3 - m["env_uffd_first_write_ns"]) / pmdk
             if "empty_fas_ns" in m:
                 m["empty_vs_pmdk"] = m["empty_fas_ns"] / pmdk
     keys += ["commit_vs_ceiling", "commit_vs_ceiling2", "stall_vs_commit", "same_page_vs_pmdk",
-             "fresh_page_vs_pmdk", "fresh_page_less_fault_vs_pmdk", "empty_vs_pmdk"]
+             "fresh_page_vs_pmdk", "fresh_page_vs_pmdk_fresh", "fresh_page_less_fault_vs_pmdk", "empty_vs_pmdk"]
     lines = ["| metric | " + " | ".join(trackers) + " |", "|---|" + "---|" * len(trackers)]
     for k in keys:
         row = []
