@@ -5,7 +5,8 @@
  * phase, out of memory, misuse (double free, foreign and interior
  * pointers), realloc/calloc, roots, and rollback of allocations made in a
  * FAS that never ended; after each phase the allocator's count of bytes in
- * use equals the sum of the blocks, also after a reopen and a rollback.
+ * use equals the sum of the blocks, also after a reopen and a rollback,
+ * and the heap header's unused `used` field is ignored.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,6 +17,10 @@
 
 #include "../common.h"
 #include "heap/heap.h"
+#include "pool/format.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #define MiB (1u << 20)
 
@@ -281,6 +286,34 @@ static void test_rollback(void **state)
 	assert_int_equal(punmap(), 0);
 }
 
+/* test_used_ignored -- format version 5 keeps no count of bytes in use
+ * in the pool: whatever the heap header's `used` field holds (a version-4
+ * pool's old count, damage) is ignored, the count comes from the blocks,
+ * and the checker does not refuse the heap for it. */
+static void test_used_ignored(void **state)
+{
+	(void)state;
+	const char *path = vpt_pool_path("usedfield");
+	assert_int_equal(pmap(path, 8 * MiB, 0), 0);
+	assert_non_null(pmalloc(100));
+	assert_non_null(pmalloc(3 * 4096 + 5));
+	uint64_t u = used();
+	assert_true(u >= 100 + 4 * 4096);
+	assert_int_equal(punmap(), 0);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct vp_superblock sb;
+	assert_int_equal(pread(fd, &sb, sizeof sb, VP_SB_OFF_A), (ssize_t)sizeof sb);
+	uint64_t junk = 0x5eed5eed5eedull;
+	off_t at = (off_t)(sb.home_off + offsetof(struct vp_heaphdr, used));
+	assert_int_equal(pwrite(fd, &junk, sizeof junk, at), (ssize_t)sizeof junk);
+	close(fd);
+	assert_int_equal(pmap(path, 8 * MiB, 0), 0);
+	assert_int_equal(used(), u);
+	check_heap();
+	assert_int_equal(punmap(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_realloc_calloc),
 		cmocka_unit_test(test_roots),
 		cmocka_unit_test(test_rollback),
+		cmocka_unit_test(test_used_ignored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
