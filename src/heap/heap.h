@@ -99,9 +99,9 @@ int vp__heap_grow(uint8_t *heap, uint64_t heap_pages, const char *path);
 int vp__heap_attach(uint8_t *heap, size_t heap_size);
 void vp__heap_detach(void);
 /* vp__heap_mem -- the attached heap's base, NULL when none is. */
+uint8_t *vp__heap_mem(void);
 /* vp__heap_used -- bytes the attached heap has handed out (vp_stats). */
 uint64_t vp__heap_used(void);
-uint8_t *vp__heap_mem(void);
 
 /* Internal allocation without the implicit FAS (the caller is in one). */
 void *vp__alloc(size_t size);
