@@ -84,9 +84,12 @@ def step(rng, dbs, tables):
     docs = [rand_doc(rng) for _ in range(rng.randint(0, 4))]
     fields = {"u": rng.randint(0, 9)}
     purge = rng.random() < 0.05
+    # The default table's operations, half the time through the database
+    # object (volipmem.tinydb.open's forwarders, stock __getattr__).
+    via_db = name == "_default" and rng.random() < 0.5
     out = []
     for db in dbs:
-        t = db.table(name)
+        t = db if via_db else db.table(name)
         if op <= 3:
             out.append(call(t.insert, dict(doc)))
         elif op == 4:
@@ -219,6 +222,39 @@ def test_open_takes_storage_and_table_class(path):
         pass
     db = vtdb.open(path, 32 << 20, table_class=Mine)
     assert type(db.table("t")) is Mine and db.all() == [{"a": 1}]
+    db.close()
+
+
+def test_open_forwards_default_table_ops(path):
+    """open() returns a VolipMemTinyDB: db.insert & co. are methods of the
+    class (not a failed lookup, then __getattr__) that call the default
+    table's own method, so a table_class override and default_table= are
+    honoured, and names not forwarded still reach the table."""
+    calls = []
+
+    class Mine(vtdb.VolipMemTable):
+        def insert(self, document):
+            calls.append(self.name)
+            return super().insert(document)
+    db = vtdb.open(path, 32 << 20, table_class=Mine, default_table="main")
+    assert isinstance(db, vtdb.VolipMemTinyDB) and isinstance(db, TinyDB)
+    for name in ("insert", "insert_multiple", "remove", "update",
+                 "write_back", "upsert", "purge", "search", "get", "count",
+                 "contains", "all", "clear_cache", "process_elements"):
+        assert name in vars(vtdb.VolipMemTinyDB), name
+    assert db.insert({"a": 1}) == 1 and calls == ["main"]
+    assert db.insert_multiple([{"a": 2}, {"a": 3}]) == [2, 3]
+    assert db.table("main").all() == [{"a": 1}, {"a": 2}, {"a": 3}]
+    assert db.table("_default").all() == []
+    q = Query()
+    assert db.count(q.a > 1) == 2 and db.contains(q.a == 3)
+    assert db.get(doc_id=2) == {"a": 2}
+    assert db.update({"b": 1}, q.a == 1) == [1]
+    assert db.remove(doc_ids=[3]) == [3]
+    assert db.search(q.b == 1) == [{"a": 1, "b": 1}]
+    assert db.name == "main" and len(db) == 2        # via __getattr__
+    db.purge()
+    assert db.all() == [] and db.table("main").all() == []
     db.close()
 
 

@@ -41,7 +41,7 @@ from tinydb.utils import LRUCache
 
 import volipmem
 
-__all__ = ["VolipMemStorage", "VolipMemTable", "open"]
+__all__ = ["VolipMemStorage", "VolipMemTable", "VolipMemTinyDB", "open"]
 
 DEFAULT_SIZE = 256 << 20
 
@@ -415,6 +415,32 @@ class VolipMemTable(Table):
         return found[0] if found else None
 
 
+class VolipMemTinyDB(TinyDB):
+    """What open() returns: a TinyDB whose default-table operations
+    (db.insert, db.get, ...) are methods of its class. Stock TinyDB reaches
+    them through __getattr__, which Python calls only after the ordinary
+    lookup has failed, raised and formatted an AttributeError: 0.5 us of a
+    3 us insert measured here. Each forwarder calls the same attribute of
+    self._table that __getattr__ would, so the behaviour is stock TinyDB's;
+    any other name still goes through __getattr__."""
+
+
+def _forwarder(name):
+    def forward(self, *args, **kwargs):
+        return getattr(self._table, name)(*args, **kwargs)
+    forward.__name__ = name
+    forward.__qualname__ = "VolipMemTinyDB." + name
+    forward.__doc__ = getattr(Table, name).__doc__
+    return forward
+
+
+for _name in ("insert", "insert_multiple", "remove", "update", "write_back",
+              "upsert", "purge", "search", "get", "count", "contains", "all",
+              "clear_cache", "process_elements"):
+    setattr(VolipMemTinyDB, _name, _forwarder(_name))
+del _name
+
+
 def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
          storage=VolipMemStorage, table_class=VolipMemTable, **kwargs):
     """TinyDB on the pool at `path` with persistent tables (VolipMemTable).
@@ -432,6 +458,6 @@ def open(path, size=DEFAULT_SIZE, *, durability=None, interval_ms=1,
             issubclass(table_class, VolipMemTable)):
         raise TypeError("volipmem.tinydb.open: table_class must be "
                         "VolipMemTable or a subclass, not %r" % (table_class,))
-    return TinyDB(path, size=size, durability=durability,
-                  interval_ms=interval_ms, storage=storage,
-                  table_class=table_class, **kwargs)
+    return VolipMemTinyDB(path, size=size, durability=durability,
+                          interval_ms=interval_ms, storage=storage,
+                          table_class=table_class, **kwargs)
