@@ -51,8 +51,13 @@ static inline uint64_t vp__now_ns(void)
  * (vp_stats' ns_collect .. ns_update, ns_stall, ns_pause): rdtsc where the
  * TSC is invariant, else vp__now_ns(). clock_gettime costs ~25 ns in the
  * VMs measured here and rdtsc ~10, and a synchronous commit reads the
- * clock seven times: ~100 ns of a ~0.6 us FAS. vp__ticks_ns converts a
- * count (or a sum of differences) to ns. pre: vp__ticks_init() ran (pmap). */
+ * clock seven times: ~100 ns of a ~0.6 us FAS. No lfence before rdtsc:
+ * rdtsc may then run a few dozen cycles before the instructions ahead of
+ * it finish, which blurs where one step ends and the next begins by about
+ * that much, but six lfences per commit each waited for the pipeline to
+ * drain (20-35 ns of a ~1 us synchronous FAS, bench/core A/B). vp__ticks_ns
+ * converts a count (or a sum of differences) to ns. pre: vp__ticks_init()
+ * ran (pmap). */
 extern bool vp__tsc_ok;
 void vp__ticks_init(void);
 uint64_t vp__ticks_ns(uint64_t ticks);
@@ -60,8 +65,6 @@ static inline uint64_t vp__ticks(void)
 {
 	if (!vp__tsc_ok)
 		return vp__now_ns();
-	_mm_lfence(); /* rdtsc after what came before it, so a step is not
-		       * charged for the one before it */
 	return __rdtsc();
 }
 
