@@ -366,12 +366,36 @@ static void group_end(struct vmc_worker *w)
 			c->dead = true;
 }
 
+/* release_held -- send the replies whose changes are now durable (the
+ * syncer's psync() covered them, or failed and their connections close).
+ * Called first in a loop iteration, before any connection is touched: a
+ * held connection's output then holds only replies its hold_until covers,
+ * and it goes out now rather than after this iteration's batch. */
+static void release_held(struct vmc_worker *w)
+{
+	struct vmc_conn *c = w->held;
+	while (c) {
+		struct vmc_conn *next = c->next_held;
+		if (c->hold_until <= __atomic_load_n(&sync_done, __ATOMIC_SEQ_CST) ||
+		    c->hold_until <= __atomic_load_n(&sync_failed, __ATOMIC_SEQ_CST))
+			conn_finish(w, c);
+		c = next;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct vmc_worker *w = arg;
 	struct epoll_event evs[64];
 	while (!vmc_stop) {
 		int n = epoll_wait(w->epfd, evs, 64, w->again ? 0 : 200);
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.ptr == w) {
+				uint64_t v;
+				ssize_t rd = read(w->efd, &v, sizeof v);
+				(void)rd;
+				release_held(w);
+			}
 		struct vmc_conn *a = w->again;
 		w->again = NULL;
 		while (a) {
@@ -380,18 +404,11 @@ static void *worker_main(void *arg)
 			conn_work(w, a, 0);
 			a = next;
 		}
-		bool synced = false;
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.ptr == NULL) {
+			if (evs[i].data.ptr == NULL)
 				conn_accept(w);
-			} else if (evs[i].data.ptr == w) {
-				uint64_t v;
-				ssize_t rd = read(w->efd, &v, sizeof v);
-				(void)rd;
-				synced = true;
-			} else {
+			else if (evs[i].data.ptr != w)
 				conn_work(w, evs[i].data.ptr, evs[i].events);
-			}
 		}
 		group_end(w);
 		struct vmc_conn *c = w->touched;
@@ -400,16 +417,6 @@ static void *worker_main(void *arg)
 			struct vmc_conn *next = c->next_touched;
 			conn_finish(w, c);
 			c = next;
-		}
-		if (synced) { /* release the replies whose changes are durable */
-			c = w->held;
-			while (c) {
-				struct vmc_conn *next = c->next_held;
-				if (c->hold_until <= __atomic_load_n(&sync_done, __ATOMIC_SEQ_CST) ||
-				    c->hold_until <= __atomic_load_n(&sync_failed, __ATOMIC_SEQ_CST))
-					conn_finish(w, c);
-				c = next;
-			}
 		}
 	}
 	while (w->all) /* stopping: every acknowledged request is in the heap */
