@@ -53,6 +53,8 @@ static uint64_t sync_done;     /* last epoch whose psync() returned 0 */
 static uint64_t sync_failed;   /* last epoch whose psync() failed     */
 static uint64_t sync_wanted;   /* highest epoch a worker waits for    */
 static uint64_t sync_handled;  /* last epoch finished (ok or not)     */
+static bool syncer_sleeping;   /* the syncer waits (or is about to) on
+				  sync_cv                              */
 static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sync_cv = PTHREAD_COND_INITIALIZER;
 
@@ -89,7 +91,17 @@ static void *syncer_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&sync_mu);
 	while (!vmc_stop) {
-		if (sync_wanted <= sync_handled) {
+		if (__atomic_load_n(&sync_wanted, __ATOMIC_SEQ_CST) <= sync_handled) {
+			/* Announce the sleep, then look again: a worker that
+			 * raised sync_wanted before this store is seen by the
+			 * second look, one that raises it after sees the flag
+			 * and signals under sync_mu, which this thread holds
+			 * until the wait releases it (seq_cst: a Dekker pair). */
+			__atomic_store_n(&syncer_sleeping, true, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&sync_wanted, __ATOMIC_SEQ_CST) > sync_handled) {
+				__atomic_store_n(&syncer_sleeping, false, __ATOMIC_SEQ_CST);
+				continue;
+			}
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 200 * 1000 * 1000;
@@ -98,6 +110,7 @@ static void *syncer_main(void *arg)
 				ts.tv_nsec -= 1000000000;
 			}
 			pthread_cond_timedwait(&sync_cv, &sync_mu, &ts);
+			__atomic_store_n(&syncer_sleeping, false, __ATOMIC_SEQ_CST);
 			continue;
 		}
 		pthread_mutex_unlock(&sync_mu);
@@ -129,12 +142,17 @@ static void hold_for_sync(struct vmc_worker *w)
 	for (struct vmc_conn *c = w->touched; c; c = c->next_touched)
 		if (c->mutated)
 			c->hold_until = need;
-	pthread_mutex_lock(&sync_mu);
-	if (sync_wanted < need) {
-		sync_wanted = need;
+	/* Raise sync_wanted without sync_mu (the syncer reads it while it
+	 * commits); take the lock only to wake a syncer that sleeps. */
+	uint64_t cur = __atomic_load_n(&sync_wanted, __ATOMIC_SEQ_CST);
+	while (cur < need && !__atomic_compare_exchange_n(&sync_wanted, &cur, need, false, __ATOMIC_SEQ_CST,
+							   __ATOMIC_SEQ_CST))
+		;
+	if (__atomic_load_n(&syncer_sleeping, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&sync_mu);
 		pthread_cond_signal(&sync_cv);
+		pthread_mutex_unlock(&sync_mu);
 	}
-	pthread_mutex_unlock(&sync_mu);
 }
 
 static void conn_close(struct vmc_conn *c)
