@@ -53,6 +53,11 @@ static uint64_t sync_done;     /* last epoch whose psync() returned 0 */
 static uint64_t sync_failed;   /* last epoch whose psync() failed     */
 static uint64_t sync_wanted;   /* highest epoch a worker waits for    */
 static uint64_t sync_handled;  /* last epoch finished (ok or not)     */
+/* VMCACHED_TEST_SYNC_DELAY_US: the syncer sleeps this long before each
+ * psync(), so that test_crash's kill -9 lands, almost every time, between
+ * the end of a batch's FAS and its durability: with the hold broken, acked
+ * stores are then lost and the test fails. Tests only. */
+static unsigned sync_delay_us;
 static bool syncer_sleeping;   /* the syncer waits (or is about to) on
 				  sync_cv                              */
 static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -115,6 +120,8 @@ static void *syncer_main(void *arg)
 		}
 		pthread_mutex_unlock(&sync_mu);
 		uint64_t e = __atomic_add_fetch(&sync_started, 1, __ATOMIC_SEQ_CST);
+		if (sync_delay_us)
+			usleep(sync_delay_us);
 		int rc = psync();
 		if (rc == 0) {
 			__atomic_store_n(&sync_done, e, __ATOMIC_SEQ_CST);
@@ -468,6 +475,8 @@ int net_run(int lfd)
 		}
 	}
 	ack_after_sync = vmc_settings.commit_interval_ms == 0;
+	const char *delay = getenv("VMCACHED_TEST_SYNC_DELAY_US");
+	sync_delay_us = delay ? (unsigned)strtoul(delay, NULL, 10) : 0;
 	pthread_t syncer;
 	if (ack_after_sync && pthread_create(&syncer, NULL, syncer_main, NULL) != 0) {
 		perror("vmcached: pthread_create");
