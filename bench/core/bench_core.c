@@ -251,6 +251,18 @@ static int pmdk_tx8(PMEMobjpool *pop, uint64_t *v)
 	return bad;
 }
 
+/* pmdk_done -- close and remove PMDK pool pp; exit if a transaction of
+ * the timed loop aborted (its figure would be meaningless). */
+static void pmdk_done(PMEMobjpool *pop, const char *pp, int bad)
+{
+	pmemobj_close(pop);
+	unlink(pp);
+	if (bad) {
+		fprintf(stderr, "bench: a PMDK transaction aborted\n");
+		exit(1);
+	}
+}
+
 /* bench_pmdk_fresh -- the same transaction on a different page each time,
  * in the pattern and with the timing of bench_fas_pages' one-page FASes
  * (4096 resident pages, 2000 transactions, the median of their times):
@@ -275,12 +287,7 @@ static void bench_pmdk_fresh(const char *pp)
 		v[i] = (double)(vp__now_ns() - t0);
 		off = (off + 8) % region; /* bench_fas_pages' step at one page per FAS */
 	}
-	pmemobj_close(pop);
-	unlink(pp);
-	if (bad) {
-		fprintf(stderr, "bench: a PMDK transaction aborted\n");
-		exit(1);
-	}
+	pmdk_done(pop, pp, bad);
 	printf("pmdk_tx8_fresh_ns %.0f\n", median(v, iters));
 	free(v);
 }
@@ -308,12 +315,7 @@ static void bench_pmdk(void)
 	for (int i = 0; i < n; i++)
 		bad |= pmdk_tx8(pop, v);
 	uint64_t t1 = vp__now_ns();
-	pmemobj_close(pop);
-	unlink(pp);
-	if (bad) {
-		fprintf(stderr, "bench: a PMDK transaction aborted\n");
-		exit(1);
-	}
+	pmdk_done(pop, pp, bad);
 	printf("pmdk_tx8_ns %.0f\n", (double)(t1 - t0) / n);
 	bench_pmdk_fresh(pp);
 #endif
