@@ -51,11 +51,12 @@ static inline uint64_t vp__now_ns(void)
  * (vp_stats' ns_collect .. ns_update, ns_stall, ns_pause): rdtsc where the
  * TSC is invariant, else vp__now_ns(). clock_gettime costs ~25 ns in the
  * VMs measured here and rdtsc ~10, and a synchronous commit reads the
- * clock seven times: ~100 ns of a ~0.6 us FAS. No lfence before rdtsc:
- * rdtsc may then run a few dozen cycles before the instructions ahead of
- * it finish, which blurs where one step ends and the next begins by about
- * that much, but six lfences per commit each waited for the pipeline to
- * drain (20-35 ns of a ~1 us synchronous FAS, bench/core A/B). vp__ticks_ns
+ * clock six times (t0..t5; more with a concurrent copy): ~100 ns of a
+ * ~0.6 us FAS with clock_gettime. No lfence before rdtsc: rdtsc may then
+ * run a few dozen cycles before the instructions ahead of it finish,
+ * which blurs where one step ends and the next begins by about that much,
+ * but each lfence waited for the pipeline to drain (0-35 ns of a ~1 us
+ * synchronous FAS for the six, bench/core A/B). vp__ticks_ns
  * converts a count (or a sum of differences) to ns. pre: vp__ticks_init()
  * ran (pmap). */
 extern bool vp__tsc_ok;
