@@ -129,9 +129,19 @@ static void *syncer_main(void *arg)
 			__atomic_store_n(&sync_failed, e, __ATOMIC_SEQ_CST);
 			fprintf(stderr, "vmcached: commit failed: %s\n", vp_strerror(rc));
 		}
+		/* Wake only the workers that announced a hold since their last
+		 * wake-up. A worker stores want before it checks sync_done
+		 * (seq_cst, both sides): if it found its epoch not yet done,
+		 * this load, after the store of sync_done, sees its want. A
+		 * want of epoch e + 1 wakes it once early; it finds nothing to
+		 * release and is woken again after e + 1. */
 		for (int i = 0; i < vmc_settings.threads; i++) {
+			struct vmc_worker *w = &vmc_workers[i];
+			if (__atomic_load_n(&w->want, __ATOMIC_SEQ_CST) <= w->woken)
+				continue;
+			w->woken = e;
 			uint64_t one = 1;
-			ssize_t wr = write(vmc_workers[i].efd, &one, sizeof one);
+			ssize_t wr = write(w->efd, &one, sizeof one);
 			(void)wr;
 		}
 		pthread_mutex_lock(&sync_mu);
@@ -149,6 +159,9 @@ static void hold_for_sync(struct vmc_worker *w)
 	for (struct vmc_conn *c = w->touched; c; c = c->next_touched)
 		if (c->mutated)
 			c->hold_until = need;
+	/* want only grows: need is sync_started + 1, and sync_started does */
+	if (__atomic_load_n(&w->want, __ATOMIC_RELAXED) < need)
+		__atomic_store_n(&w->want, need, __ATOMIC_SEQ_CST);
 	/* Raise sync_wanted without sync_mu (the syncer reads it while it
 	 * commits); take the lock only to wake a syncer that sleeps. */
 	uint64_t cur = __atomic_load_n(&sync_wanted, __ATOMIC_SEQ_CST);

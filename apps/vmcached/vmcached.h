@@ -70,6 +70,8 @@ struct vmc_worker {
 	struct vmc_conn *all;     /* every open connection (to free at exit) */
 	struct vmc_conn *held;    /* replies waiting for a commit (sync mode) */
 	int efd;                  /* eventfd: the syncer finished a commit    */
+	uint64_t want;            /* highest sync epoch it holds replies for  */
+	uint64_t woken;           /* the syncer's: epoch of its last wake-up  */
 	struct vmc_tstats st;
 };
 extern struct vmc_worker *vmc_workers;
