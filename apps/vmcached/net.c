@@ -316,9 +316,11 @@ static void set_interest(struct vmc_conn *c, uint32_t ev)
 	c->events = ev;
 }
 
-/* conn_work -- phase 1 of a batch: read what is there and run every
- * complete request; replies stay queued until the group FAS has ended. */
-static void conn_work(struct vmc_worker *w, struct vmc_conn *c, uint32_t events)
+/* conn_read_in -- phase 1a of a batch: read what is there. The reads of a
+ * batch come before its requests run, so that the group FAS (opened by the
+ * first request that changes the cache) spans no system call and a commit
+ * waiting for the workers to be quiescent waits only for request work. */
+static void conn_read_in(struct vmc_worker *w, struct vmc_conn *c, uint32_t events)
 {
 	if (!c->in_touched) {
 		c->in_touched = true;
@@ -331,10 +333,16 @@ static void conn_work(struct vmc_worker *w, struct vmc_conn *c, uint32_t events)
 		c->dead = true;
 		return;
 	}
-	if ((events & EPOLLIN) && conn_read(c) < 0) {
+	if ((events & EPOLLIN) && conn_read(c) < 0)
 		c->dead = true;
+}
+
+/* conn_run -- phase 1b: run every complete request; replies stay queued
+ * until the group FAS has ended. */
+static void conn_run(struct vmc_conn *c)
+{
+	if (c->dead)
 		return;
-	}
 	int r = proto_process(c);
 	if (r < 0)
 		c->dead = true;
@@ -439,15 +447,17 @@ static void *worker_main(void *arg)
 		while (a) {
 			struct vmc_conn *next = a->next_again;
 			a->in_again = false;
-			conn_work(w, a, 0);
+			conn_read_in(w, a, 0);
 			a = next;
 		}
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				conn_accept(w);
 			else if (evs[i].data.ptr != w)
-				conn_work(w, evs[i].data.ptr, evs[i].events);
+				conn_read_in(w, evs[i].data.ptr, evs[i].events);
 		}
+		for (struct vmc_conn *t = w->touched; t; t = t->next_touched)
+			conn_run(t);
 		group_end(w);
 		struct vmc_conn *c = w->touched;
 		w->touched = NULL;
